@@ -1,0 +1,119 @@
+//! Phase 4: let go of the survivors, destroy the garbage.
+//!
+//! # Invariants
+//!
+//! * **Holds never leak.** Every object the collector held is let go
+//!   (`HELD` cleared) exactly once: survivors under the collector lock, the
+//!   garbage after its values are destroyed. A survivor whose last handle
+//!   was dropped while it was held has its value destroyed here, by the
+//!   collector, as the dropper would have.
+//! * **Garbage values are destroyed outside the collector lock**, so a
+//!   destructor may allocate, drop, and even call `collect()`.
+//! * **No allocation of the garbage is freed before every value of it has
+//!   been dropped.** While values are dropped, every member is still held,
+//!   so the decrements its peers' destructors make can never start a
+//!   destruction (and find `DEAD` anyway); a destructor that dereferences a
+//!   member gets a clear panic, and one that clones a member keeps only the
+//!   allocation alive — its last drop gives the allocation back.
+//! * **A panic in a destructor does not stop the rest.** Each value is
+//!   dropped under `catch_unwind`; the first panic is resumed to the caller
+//!   of `collect()` when everything else is done.
+//!
+//! Guarded by the loom model `collector_vs_last_drop` and the tests in
+//! `tests/destructors.rs`.
+
+use super::discover::Graph;
+use super::validate::Validated;
+use crate::buffer;
+use crate::destroy;
+use crate::header::*;
+use crate::trace::Node;
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::*;
+
+pub(crate) struct Outcome {
+    /// The garbage: marked dead, values still to drop, still held.
+    dead: Vec<Node>,
+    /// Survivors whose last handle went while held: values to destroy.
+    orphans: Vec<Node>,
+    pub(crate) live_traced: usize,
+    pub(crate) aborted: bool,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+/// Under the collector lock: let go of every survivor.
+pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
+    let mut is_dead = vec![false; graph.nodes.len()];
+    for &i in &validated.dead {
+        is_dead[i as usize] = true;
+    }
+    let mut orphans = Vec::new();
+    for (v, &dead) in graph.nodes.iter().zip(&is_dead) {
+        if dead {
+            continue;
+        }
+        let h = v.node.header();
+        if v.root && v.busy && count(h.strong.load(Relaxed)) > 0 {
+            // Its trace could not be read (a lock was taken, or the impl
+            // panicked): try it again next time rather than forget it. It
+            // is held, so alive.
+            buffer::rebuffer(v.node);
+        }
+        // Release: our reads of the value happen-before whoever destroys it
+        // next. Acquire: if its last handle is gone, every dropper's uses
+        // happen-before our destruction.
+        let old = h.strong.fetch_and(!HELD, AcqRel);
+        if count(old) == 0 {
+            orphans.push(v.node);
+        }
+    }
+    Outcome {
+        dead: validated
+            .dead
+            .iter()
+            .map(|&i| graph.nodes[i as usize].node)
+            .collect(),
+        orphans,
+        live_traced: graph.nodes.len() - validated.dead.len(),
+        aborted: validated.aborted,
+        panic: graph.panic,
+    }
+}
+
+impl Outcome {
+    /// Outside the collector lock: destroy what must be destroyed. Returns
+    /// the number of garbage objects freed and the first panic, if any.
+    pub(crate) fn destroy(self) -> (usize, Option<Box<dyn Any + Send>>) {
+        let mut panic = self.panic;
+        for n in self.orphans {
+            // SAFETY: count zero, hold released by us, not dead: we own the
+            // value, as a last dropper would.
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { destroy::destroy(n) })) {
+                panic.get_or_insert(p);
+            }
+        }
+        for n in &self.dead {
+            // SAFETY: the object is dead and held: no handle outside the
+            // garbage existed at the decision, none could appear, and only
+            // the collector destroys a dead value, once.
+            let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+                (n.vtable.drop_value)(n.header)
+            }));
+            if let Err(p) = dropped {
+                panic.get_or_insert(p);
+            }
+        }
+        for n in &self.dead {
+            let h = n.header();
+            // AcqRel: as for survivors. A handle a destructor cloned keeps
+            // the count above zero; its last drop gives the allocation back.
+            let old = h.strong.fetch_and(!HELD, AcqRel);
+            if count(old) == 0 && h.release_strong_side() {
+                // SAFETY: weak word zero; the value is gone.
+                unsafe { (n.vtable.dealloc)(n.header) }
+            }
+        }
+        (self.dead.len(), panic)
+    }
+}

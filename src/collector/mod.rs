@@ -1,0 +1,353 @@
+//! The cycle collector: one synchronous trial-deletion pass at a time,
+//! while every other thread runs on.
+//!
+//! A collection is four phases, one file each:
+//!
+//! | phase | file | what it establishes |
+//! |---|---|---|
+//! | take roots, trace | [`discover`] | every visited object is *held*: its value cannot be destroyed under the collector |
+//! | trial deletion | [`discover`] | a proposal `W`: objects whose whole count seemed internal and that nothing external seemed to reach |
+//! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
+//! | commit | [`commit`] | `W` is marked dead, then destroyed outside the collector lock; every other hold is released |
+//!
+//! The collector lock (`COLLECTOR`) serialises collections. It is held for
+//! the first three phases and the marking, never while user destructors
+//! run; user `Trace` impls run under it, and the collector never *blocks*
+//! on anything a mutator can hold while it has it (user locks are only
+//! try-locked).
+
+pub(crate) mod commit;
+pub(crate) mod discover;
+pub(crate) mod validate;
+
+use crate::buffer;
+use crate::header::*;
+use crate::sync::{lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Mutex};
+use std::cell::Cell;
+use std::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
+
+/// The default number of buffered possible roots that starts an automatic
+/// collection.
+pub const DEFAULT_THRESHOLD: usize = 10_000;
+
+struct Control {
+    /// Serialises collections.
+    collector: Mutex<()>,
+    enabled: AtomicBool,
+    /// Set when enough roots are pending; checked by `Cc::new`.
+    trigger: AtomicBool,
+    /// The user's threshold.
+    threshold: AtomicUsize,
+    /// The adapted threshold: at least the user's, at least the live
+    /// objects the last collection had to trace.
+    effective: AtomicUsize,
+    collections: AtomicU64,
+    freed: AtomicU64,
+    aborted: AtomicU64,
+    last_pause_ns: AtomicU64,
+    longest_pause_ns: AtomicU64,
+}
+
+macro_rules! control_init {
+    () => {
+        Control {
+            collector: Mutex::new(()),
+            enabled: AtomicBool::new(true),
+            trigger: AtomicBool::new(false),
+            threshold: AtomicUsize::new(DEFAULT_THRESHOLD),
+            effective: AtomicUsize::new(DEFAULT_THRESHOLD),
+            collections: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            last_pause_ns: AtomicU64::new(0),
+            longest_pause_ns: AtomicU64::new(0),
+        }
+    };
+}
+
+#[cfg(not(loom))]
+static CONTROL: Control = control_init!();
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref CONTROL: Control = control_init!();
+}
+
+fn control() -> &'static Control {
+    &CONTROL
+}
+
+crate::sync::cc_thread_local! {
+    /// Set while this thread runs the collector's locked phases (and so
+    /// runs user `Trace` impls).
+    static IN_COLLECTOR: Cell<bool> = Cell::new(false);
+}
+
+fn in_collector() -> bool {
+    IN_COLLECTOR.try_with(Cell::get).unwrap_or(false)
+}
+
+struct InCollector;
+
+impl InCollector {
+    fn enter() -> InCollector {
+        let _ = IN_COLLECTOR.try_with(|c| c.set(true));
+        InCollector
+    }
+}
+
+impl Drop for InCollector {
+    fn drop(&mut self) {
+        let _ = IN_COLLECTOR.try_with(|c| c.set(false));
+    }
+}
+
+fn forbid_reentry(what: &str) {
+    if in_collector() {
+        panic!(
+            "arcycle: {what} called from inside a Trace impl while this thread runs the cycle \
+             collector; Trace impls must only report edges"
+        );
+    }
+}
+
+/// Collector statistics, as returned by [`stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Collections run (explicit and automatic).
+    pub collections: u64,
+    /// Objects freed by collections (cycle members).
+    pub freed: u64,
+    /// Validations that found the proposed garbage changed under them and
+    /// gave up (nothing is lost: the roots are tried again later).
+    pub aborted: u64,
+    /// Possible roots buffered now, waiting for the next collection.
+    pub roots_buffered: usize,
+    /// How long the last collection took, start to end, destructors
+    /// included.
+    pub last_pause: Duration,
+    /// The longest collection so far.
+    pub longest_pause: Duration,
+}
+
+/// Collect every garbage cycle among the possible roots buffered before
+/// this call (by any thread), and return how many objects were freed.
+///
+/// Other threads keep running; only this thread does the work. If another
+/// collection is in progress, this waits for it and then runs its own.
+/// Destructors of the freed objects run on this thread, after the
+/// collector's lock is released, so they may themselves create, drop and
+/// collect.
+///
+/// # Panics
+///
+/// If a `Drop` or `Trace` impl panicked during the collection, the first
+/// such panic is resumed here — after the collection has freed everything
+/// else it found. Also panics if called from inside a `Trace` impl.
+///
+/// ```
+/// use arcycle::{Cc, Trace};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node(Mutex<Option<Cc<Node>>>);
+///
+/// let a = Cc::new(Node(Mutex::new(None)));
+/// let b = Cc::new(Node(Mutex::new(Some(a.clone()))));
+/// *a.0.lock().unwrap() = Some(b.clone());
+/// drop((a, b));
+/// assert!(arcycle::collect() >= 2);
+/// ```
+pub fn collect() -> usize {
+    forbid_reentry("arcycle::collect()");
+    let guard = lock(&control().collector);
+    run(guard, true)
+}
+
+/// Run an automatic collection if the trigger is set and nobody else is
+/// collecting.
+#[inline(always)]
+pub(crate) fn maybe_auto_collect() {
+    if control().trigger.load(Relaxed) {
+        auto_collect();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn auto_collect() {
+    if in_collector() || !control().enabled.load(Relaxed) {
+        return;
+    }
+    // Never wait: someone else collecting will handle the pending roots.
+    if let Some(guard) = try_lock(&control().collector) {
+        run(guard, false);
+    }
+}
+
+/// Called after each push with the pending count.
+pub(crate) fn note_pending(pending: usize) {
+    let c = control();
+    if pending >= c.effective.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
+        c.trigger.store(true, Relaxed);
+    }
+}
+
+fn run(guard: crate::sync::MutexGuard<'_, ()>, explicit: bool) -> usize {
+    let start = Instant::now();
+    let c = control();
+    c.trigger.store(false, Relaxed);
+    let outcome = {
+        let _flag = InCollector::enter();
+        let mut graph = discover::Graph::default();
+        graph.take_roots(buffer::drain());
+        graph.trace_all();
+        let proposal = graph.trial_delete();
+        let committed = validate::validate(&mut graph, proposal);
+        commit::finish_locked(graph, committed)
+    };
+    // Adapt: the next automatic collection waits for at least as many new
+    // roots as live objects this one had to trace, so the work of tracing
+    // live data is paid for by mutator work (linear overall).
+    let live = outcome.live_traced;
+    let user = c.threshold.load(Relaxed);
+    c.effective.store(user.max(live), Relaxed);
+    if buffer::pending() >= user.max(live) && c.enabled.load(Relaxed) {
+        c.trigger.store(true, Relaxed);
+    }
+    if outcome.aborted {
+        c.aborted.fetch_add(1, Relaxed);
+    }
+    drop(guard);
+    // Outside the lock: run destructors and free.
+    let (freed, panic) = outcome.destroy();
+    c.collections.fetch_add(1, Relaxed);
+    c.freed.fetch_add(freed as u64, Relaxed);
+    let pause = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    c.last_pause_ns.store(pause, Relaxed);
+    c.longest_pause_ns.fetch_max(pause, Relaxed);
+    if let Some(payload) = panic {
+        if explicit {
+            std::panic::resume_unwind(payload);
+        }
+        // An automatic collection runs inside some unrelated `Cc::new`;
+        // like Python's "exception ignored in __del__", report and go on.
+        eprintln!(
+            "arcycle: a destructor or Trace impl panicked during an automatic collection: {}",
+            panic_message(&*payload)
+        );
+    }
+    freed
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+/// Wait until no collection is in progress (for `try_unwrap` and friends
+/// that found the collector's hold on the object).
+pub(crate) fn wait_for_collection(spins: &mut u32) {
+    forbid_reentry("Cc::try_unwrap/into_inner");
+    if *spins < 8 {
+        crate::sync::pause(spins);
+    } else {
+        drop(lock(&control().collector));
+    }
+}
+
+/// `get_mut` found the object unique but held by the collector, or with a
+/// pending root-buffer entry. Wait out any collection, then detach the
+/// entry so no later collection reads the value while the caller writes.
+pub(crate) fn detach_unique(h: &Header) {
+    forbid_reentry("Cc::get_mut/make_mut");
+    let _guard = lock(&control().collector);
+    // No collection runs now, and every collection clears HELD and FROZEN
+    // of live objects before it unlocks. The object is unique, so no drop
+    // can set ACTIVE concurrently; only the collector (which we exclude)
+    // clears it. The stale entry is skipped by the next collection, and no
+    // new one can appear while the caller's `&mut` lasts (buffering needs a
+    // second handle). Relaxed: the collector lock orders this before the
+    // next collection.
+    h.strong.fetch_and(!ACTIVE, Relaxed);
+}
+
+/// Collector statistics since the program started.
+///
+/// ```
+/// let before = arcycle::stats();
+/// arcycle::collect();
+/// assert!(arcycle::stats().collections > before.collections);
+/// ```
+pub fn stats() -> Stats {
+    let c = control();
+    Stats {
+        collections: c.collections.load(Relaxed),
+        freed: c.freed.load(Relaxed),
+        aborted: c.aborted.load(Relaxed),
+        roots_buffered: buffer::pending(),
+        last_pause: Duration::from_nanos(c.last_pause_ns.load(Relaxed)),
+        longest_pause: Duration::from_nanos(c.longest_pause_ns.load(Relaxed)),
+    }
+}
+
+/// Set how many buffered possible roots start an automatic collection
+/// (default [`DEFAULT_THRESHOLD`]). The collector may wait longer when the
+/// last collection had to trace many live objects, to keep its total work
+/// linear in the program's.
+///
+/// # Panics
+///
+/// If `threshold` is 0.
+///
+/// ```
+/// arcycle::set_threshold(5_000);
+/// assert_eq!(arcycle::threshold(), 5_000);
+/// # arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD);
+/// ```
+pub fn set_threshold(threshold: usize) {
+    assert!(
+        threshold > 0,
+        "arcycle::set_threshold: the threshold must be at least 1"
+    );
+    let c = control();
+    c.threshold.store(threshold, Relaxed);
+    c.effective.store(threshold, Relaxed);
+}
+
+/// The threshold set by [`set_threshold`].
+pub fn threshold() -> usize {
+    control().threshold.load(Relaxed)
+}
+
+/// Turn automatic collection on (the default).
+///
+/// ```
+/// arcycle::disable();
+/// assert!(!arcycle::is_enabled());
+/// arcycle::enable();
+/// assert!(arcycle::is_enabled());
+/// ```
+pub fn enable() {
+    control().enabled.store(true, Relaxed);
+}
+
+/// Turn automatic collection off. Explicit [`collect`] still works, and
+/// acyclic garbage is still freed at once.
+pub fn disable() {
+    let c = control();
+    c.enabled.store(false, Relaxed);
+    c.trigger.store(false, Relaxed);
+}
+
+/// Whether automatic collection is on.
+pub fn is_enabled() -> bool {
+    control().enabled.load(Relaxed)
+}

@@ -1,0 +1,205 @@
+//! Phase 3: freeze the proposed garbage `W` and verify it.
+//!
+//! # Invariant: W is freed only if, at one instant, it was unreachable
+//!
+//! 1. **Freeze the fields.** Re-trace every member of `W`, this time
+//!    *keeping* every guard its `Trace` impl hands to `Tracer::hold`. From
+//!    now until the decision, no handle can be moved out of (or within) a
+//!    mutable field of `W`; immutable fields cannot change while the value
+//!    is alive. Edges can only be *added* (a `OnceLock` being set, a handle
+//!    moved in), which only raises counts above what we compute: the safe
+//!    direction. A lock that cannot be taken means someone is using the
+//!    object right now: it is live, and it leaves `W`.
+//! 2. **Count internal edges** `e(n)`: the handles to `n` held in the
+//!    frozen fields of `W`.
+//! 3. **Freeze the words.** For each `n` in `W`, read the strong word `s_n`,
+//!    require `count(s_n) == e(n)`, and CAS `s_n` → `s_n | FROZEN`.
+//! 4. **Verify.** Re-read every word; each must still be `s_n | FROZEN`.
+//!
+//! Every clone and every drop changes the word (the modification counter),
+//! and after the CAS `Weak::upgrade` waits instead of adding a handle. So
+//! each word was unchanged from its read in step 3 to its read in step 4;
+//! all step-3 reads precede all step-4 reads, so at the instant between
+//! them every `n` had exactly `e(n)` handles, all of them inside `W`'s
+//! frozen fields. Nothing outside `W` could reach `W` then; no weak can
+//! upgrade into it; so nothing ever will again. `W` is garbage.
+//!
+//! The counter is 29 bits wide, so "unchanged" could be fooled only by
+//! 2^29 modifications of one word between its two reads. Step 5 bounds
+//! that window: if steps 3–4 took longer than [`FREEZE_WINDOW_LIMIT`], the
+//! attempt aborts (a single cache line cannot take 2^29 atomic RMWs in
+//! that time: ~0.5 ns each would be needed).
+//!
+//! Any failure aborts the attempt: frozen words are unfrozen (they are
+//! otherwise untouched: the collector's flags never touch counts), the
+//! failing members and everything they reach in `W` are dropped from `W`,
+//! and the rest is tried again, a bounded number of times. What is left
+//! when the tries run out is re-buffered: a collection that aborts loses
+//! nothing and changes no count.
+//!
+//! Guarded by the loom models `validate_vs_clone_drop_aba`,
+//! `validate_vs_move_out_of_mutex`, `validate_vs_upgrade` and the
+//! `broken_*` teeth models (see `loom-tests/`).
+
+use super::discover::Graph;
+use crate::buffer;
+use crate::header::*;
+use crate::trace::Tracer;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
+
+/// The longest a freeze window (steps 3–4) may last; see the module docs.
+pub(crate) const FREEZE_WINDOW_LIMIT: Duration = Duration::from_millis(200);
+
+/// How many times a shrinking proposal is re-validated before giving up.
+const TRIES: usize = 4;
+
+/// The outcome: the committed garbage (marked `DEAD`, still held), and
+/// whether some attempt aborted.
+pub(crate) struct Validated {
+    pub(crate) dead: Vec<u32>,
+    pub(crate) aborted: bool,
+}
+
+pub(crate) fn validate(graph: &mut Graph, mut white: Vec<u32>) -> Validated {
+    let mut aborted = false;
+    for _ in 0..TRIES {
+        if white.is_empty() {
+            break;
+        }
+        match attempt(graph, &white) {
+            Ok(()) => {
+                return Validated {
+                    dead: white,
+                    aborted,
+                }
+            }
+            Err(failed) => {
+                aborted = true;
+                white = if failed.is_empty() {
+                    // Nothing to blame (the window ran long): try again as is.
+                    white
+                } else {
+                    graph.shrink(&white, &failed)
+                };
+            }
+        }
+    }
+    // Out of tries: whatever roots remain proposed go back to the buffer.
+    for &i in &white {
+        let v = &graph.nodes[i as usize];
+        if v.root {
+            buffer::rebuffer(v.node);
+        }
+    }
+    Validated {
+        dead: Vec::new(),
+        aborted,
+    }
+}
+
+/// One freeze-and-verify attempt. On success `W` is marked `DEAD` (and
+/// no longer `FROZEN`). On failure, returns the members to blame.
+fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
+    // Position of each graph node in `white`.
+    let mut pos = vec![u32::MAX; graph.nodes.len()];
+    for (k, &i) in white.iter().enumerate() {
+        pos[i as usize] = k as u32;
+    }
+
+    // Steps 1-2: trace W again, keeping every guard until the decision.
+    let mut tracer = Tracer::new();
+    let mut internal = vec![0u64; white.len()];
+    let mut failed = Vec::new();
+    for &i in white {
+        let node = graph.nodes[i as usize].node;
+        tracer.busy = false;
+        let traced = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the object is held; its value outlives `tracer`, which
+            // is dropped before this function returns.
+            unsafe { (node.vtable.trace)(node.header, &mut tracer) }
+        }));
+        if let Err(payload) = traced {
+            graph.panic.get_or_insert(payload);
+            tracer.busy = true;
+        }
+        if tracer.busy {
+            failed.push(i);
+        }
+        for child in tracer.edges.drain(..) {
+            if let Some(&j) = graph.index.get(&child.addr()) {
+                let k = pos[j as usize];
+                if k != u32::MAX {
+                    internal[k as usize] += 1;
+                }
+            }
+        }
+    }
+    if !failed.is_empty() {
+        for &i in &failed {
+            // Remembered so that a busy root is buffered again (`commit`).
+            graph.nodes[i as usize].busy = true;
+        }
+        return Err(failed);
+    }
+    let nodes = &graph.nodes;
+
+    // Step 3: read, compare, freeze — each word's window starts here.
+    let start = Instant::now();
+    let mut words = Vec::with_capacity(white.len());
+    for (k, &i) in white.iter().enumerate() {
+        let h = nodes[i as usize].node.header();
+        // Acquire: if this word is final, the accesses of every thread that
+        // dropped a handle to `n` happen-before our destruction of it.
+        let s = h.strong.load(Acquire);
+        let ok = count(s) == internal[k] && s & (DEAD | FROZEN) == 0 && s & HELD != 0;
+        if !ok
+            || h.strong
+                .compare_exchange(s, s | FROZEN, AcqRel, Relaxed)
+                .is_err()
+        {
+            unfreeze(graph, &white[..k]);
+            return Err(vec![i]);
+        }
+        words.push(s | FROZEN);
+    }
+    // Step 4: verify.
+    for (k, &i) in white.iter().enumerate() {
+        let h = nodes[i as usize].node.header();
+        if h.strong.load(Acquire) != words[k] {
+            unfreeze(graph, white);
+            return Err(vec![i]);
+        }
+    }
+    // Step 5: bound the window (see the module docs).
+    if start.elapsed() > FREEZE_WINDOW_LIMIT {
+        unfreeze(graph, white);
+        return Err(Vec::new());
+    }
+
+    // Decided: W is garbage. Mark it dead before anyone can look again.
+    for &i in white {
+        // Release: a waiting `upgrade` that sees DEAD returns None; a
+        // destructor's clone of a member sees DEAD before it can deref.
+        // FROZEN is set and DEAD clear, so the xor swaps them.
+        nodes[i as usize]
+            .node
+            .header()
+            .strong
+            .fetch_xor(FROZEN | DEAD, Release);
+    }
+    drop(tracer); // unlock W's fields: nobody can reach them any more
+    Ok(())
+}
+
+fn unfreeze(graph: &Graph, frozen: &[u32]) {
+    for &i in frozen {
+        // Release: pairs with a waiting `upgrade`'s Acquire load.
+        graph.nodes[i as usize]
+            .node
+            .header()
+            .strong
+            .fetch_and(!FROZEN, Release);
+    }
+}

@@ -1,0 +1,94 @@
+//! Destroying a value whose last handle is gone, without recursion.
+//!
+//! Dropping the head of a ten-million-node list would, done naively,
+//! recurse ten million frames deep (each value's drop drops the next
+//! handle, which destroys the next value...). Instead the first destruction
+//! on a thread becomes a trampoline: destructions that start while it runs
+//! are queued on a thread-local list and run by the outermost one, one
+//! after another. The order differs from plain recursion only in that a
+//! child is destroyed just after its parent's destructor returns rather
+//! than inside it; every value is still destroyed before the outermost drop
+//! returns, on the dropping thread.
+//!
+//! During thread-local teardown the list may be gone; then destruction
+//! recurses, as `Arc`'s does.
+
+use crate::trace::Node;
+use std::cell::{Cell, RefCell};
+
+struct Trampoline {
+    running: Cell<bool>,
+    queued: RefCell<Vec<Node>>,
+}
+
+crate::sync::cc_thread_local! {
+    static TRAMPOLINE: Trampoline = Trampoline {
+        running: Cell::new(false),
+        queued: RefCell::new(Vec::new()),
+    };
+}
+
+/// Destroy `node`'s value and give back the strong side's claim on the
+/// allocation (freeing it if that was the last claim).
+///
+/// # Safety
+/// The caller took the strong count to zero with no collector hold and the
+/// object is not dead: it alone owns the value now.
+pub(crate) unsafe fn destroy(node: Node) {
+    let outermost = TRAMPOLINE.try_with(|t| {
+        if t.running.get() {
+            t.queued.borrow_mut().push(node);
+            false
+        } else {
+            t.running.set(true);
+            true
+        }
+    });
+    match outermost {
+        Ok(false) => {}
+        Ok(true) => {
+            // Runs the queue to its end, on the normal path and (if a
+            // destructor panicked) while unwinding.
+            let _drain = Drain;
+            // SAFETY: forwarded contract.
+            unsafe { destroy_one(node) }
+        }
+        // SAFETY: forwarded contract.
+        Err(_) => unsafe { destroy_one(node) },
+    }
+}
+
+struct Drain;
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        loop {
+            let next = TRAMPOLINE.with(|t| t.queued.borrow_mut().pop());
+            match next {
+                // SAFETY: queued by `destroy`, whose contract it met.
+                Some(n) => unsafe { destroy_one(n) },
+                None => break,
+            }
+        }
+        TRAMPOLINE.with(|t| t.running.set(false));
+    }
+}
+
+/// # Safety
+/// As for [`destroy`].
+pub(crate) unsafe fn destroy_one(node: Node) {
+    // Give the allocation back even if the value's destructor panics.
+    struct Release(Node);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            if self.0.header().release_strong_side() {
+                // SAFETY: the weak word is zero: nothing refers to it.
+                unsafe { (self.0.vtable.dealloc)(self.0.header) }
+            }
+        }
+    }
+    let release = Release(node);
+    // SAFETY: the caller owns the value.
+    unsafe { (node.vtable.drop_value)(node.header) };
+    drop(release);
+}

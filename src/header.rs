@@ -1,0 +1,173 @@
+//! The count words: the 16-byte header in front of every value.
+//!
+//! # The strong word
+//!
+//! ```text
+//!  63                    35   34    33   32     31    30                0
+//! +------------------------+------+----+------+----+-------------------+
+//! | modification counter   |ACTIVE|DEAD|FROZEN|HELD|  strong count     |
+//! +------------------------+------+----+------+----+-------------------+
+//! ```
+//!
+//! * `clone` adds [`INC`] = `(1 << 35) + 1`, `drop` adds [`DEC`] =
+//!   `(1 << 35) - 1`. A drop only happens on a count of at least one, so the
+//!   `- 1` never borrows out of the count field: every clone and every drop
+//!   changes the word *and* bumps the counter, which is how the collector
+//!   detects the ABA case (a clone and a drop that leave the count where it
+//!   was) with one compare-and-swap.
+//! * The counter is 29 bits wide: it wraps only after 2^29 modifications of
+//!   one word. The collector bounds the time between reading a word and
+//!   verifying it (see `collector::validate`), which bounds how many atomic
+//!   RMWs on one cache line can fit in between far below that.
+//! * `HELD` is the collector's hold: the value may not be destroyed while it
+//!   is set. It is a flag rather than a count so that `strong_count` (and
+//!   everything built on it) never sees the collector. A last drop that
+//!   finds `HELD` leaves the destruction to the collector, which performs it
+//!   when it releases the hold.
+//! * `FROZEN` is set by the collector on the candidates of a garbage set
+//!   while it verifies them; `Weak::upgrade` waits while it is set.
+//! * `DEAD` marks a value destroyed (or being destroyed) by the collector.
+//!   A `Cc` to a dead allocation may still exist — a destructor may have
+//!   cloned one — and it keeps the allocation, never the value, alive.
+//! * `ACTIVE` says that a root-buffer entry which the collector has not yet
+//!   processed stands for this object (Bacon & Rajan's "buffered" flag).
+//!   It lives in the strong word, not the weak one, because a drop must
+//!   learn *atomically with its decrement* whether the object is still
+//!   buffered: a drop of a cycle-capable object decrements with a CAS that
+//!   expects the `ACTIVE` it read, so the collector's clearing of `ACTIVE`
+//!   and every decrement that relied on it are ordered on one word (see
+//!   `buffer`).
+//!
+//! # The weak word
+//!
+//! ```text
+//!   63                           32   31      30               0
+//! +--------------------------------+------+--------------------+
+//! |  root-buffer entries           |LOCKED|  weak count        |
+//! +--------------------------------+------+--------------------+
+//! ```
+//!
+//! * The weak count is the number of `Weak`s plus one held collectively by
+//!   the strong side, exactly as in `std::sync::Arc`. The strong side's one
+//!   is released by whoever brings the strong word to "count 0 and not
+//!   `HELD`" (after the value is gone).
+//! * `LOCKED` is `get_mut`'s lock against a concurrent `downgrade`, as in
+//!   `Arc::is_unique`.
+//! * Every root-buffer entry owns one unit of the entry field, so an entry
+//!   never outlives its allocation.
+//! * The allocation is freed by whoever brings the whole word to zero.
+
+use crate::sync::AtomicU64;
+use std::sync::atomic::Ordering::*;
+
+/// Strong count field.
+pub(crate) const COUNT_MASK: u64 = (1 << 31) - 1;
+/// The collector holds the value alive.
+pub(crate) const HELD: u64 = 1 << 31;
+/// The object is a verified-so-far member of a garbage set.
+pub(crate) const FROZEN: u64 = 1 << 32;
+/// The collector destroyed (or is destroying) the value.
+pub(crate) const DEAD: u64 = 1 << 33;
+/// An unprocessed root-buffer entry stands for this object.
+pub(crate) const ACTIVE: u64 = 1 << 34;
+/// Lowest bit of the modification counter.
+pub(crate) const COUNTER_ONE: u64 = 1 << 35;
+/// What `clone` adds: one more handle, one more modification.
+pub(crate) const INC: u64 = COUNTER_ONE + 1;
+/// What `drop` adds: one handle fewer, one more modification.
+pub(crate) const DEC: u64 = COUNTER_ONE - 1;
+/// Counts above this abort, like `Arc`'s `MAX_REFCOUNT`. The distance to
+/// `COUNT_MASK` (2^30) is the number of threads that would have to race
+/// past the check at once to carry into the flags.
+pub(crate) const MAX_COUNT: u64 = 1 << 30;
+
+/// Weak count field (the `Weak`s plus the strong side's one).
+pub(crate) const WEAK_MASK: u64 = (1 << 31) - 1;
+/// `get_mut`'s lock against `downgrade`.
+pub(crate) const WEAK_LOCKED: u64 = 1 << 31;
+/// One root-buffer entry's claim on the allocation.
+pub(crate) const ENTRY: u64 = 1 << 32;
+
+#[inline(always)]
+pub(crate) const fn count(word: u64) -> u64 {
+    word & COUNT_MASK
+}
+
+/// The header in front of every value. 16 bytes, like `Arc`'s.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) strong: AtomicU64,
+    pub(crate) weak: AtomicU64,
+}
+
+impl Header {
+    /// A header for a new value with one strong handle.
+    pub(crate) fn new(strong: u64, weak: u64) -> Self {
+        Header {
+            strong: AtomicU64::new(strong),
+            weak: AtomicU64::new(weak),
+        }
+    }
+
+    /// Add one strong handle. One RMW, like `Arc::clone`.
+    #[inline(always)]
+    pub(crate) fn inc_strong(&self) {
+        // Relaxed, as in `Arc::clone`: a new handle can only be made from an
+        // existing one, whose existence already keeps the object alive, and
+        // passing the new handle to another thread synchronises by itself.
+        let old = self.strong.fetch_add(INC, Relaxed);
+        if count(old) > MAX_COUNT {
+            abort_count_overflow();
+        }
+    }
+
+    /// Give back the strong side's unit of the weak count (after the value
+    /// is gone). Returns true when the caller must free the allocation.
+    #[inline]
+    pub(crate) fn release_strong_side(&self) -> bool {
+        self.release_weak_units(1)
+    }
+
+    /// Subtract `units` from the weak word; true when it reached zero.
+    #[inline]
+    pub(crate) fn release_weak_units(&self, units: u64) -> bool {
+        // Release, so that every use of the allocation by this party
+        // happens-before its freeing; the party that brings the word to zero
+        // then fences Acquire to see everyone else's uses (as `Arc`'s `Weak`
+        // drop does).
+        let old = self.weak.fetch_sub(units, Release);
+        if old == units {
+            acquire_fence(&self.weak);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The Acquire half of a Release-decrement hand-off.
+///
+/// ThreadSanitizer does not model standalone fences, so under `cfg(tsan)`
+/// this is an Acquire load of the same word instead, as `std`'s `Arc` does.
+#[inline(always)]
+pub(crate) fn acquire_fence(word: &AtomicU64) {
+    #[cfg(tsan)]
+    {
+        let _ = word.load(Acquire);
+    }
+    #[cfg(not(tsan))]
+    {
+        let _ = word;
+        crate::sync::fence(Acquire);
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn abort_count_overflow() -> ! {
+    // Like `Arc`: overflowing the count would let a value be freed while
+    // handles exist. The program is already degenerate (2^30 handles to one
+    // object); abort rather than unwind, since unwinding may drop handles.
+    eprintln!("arcycle: reference count overflow (more than 2^30 handles to one object); aborting");
+    std::process::abort()
+}

@@ -1,0 +1,120 @@
+//! The one door to shared-memory primitives.
+//!
+//! Everything the protocol shares between threads — the header words, the
+//! value cell, the root buffer's locks, the collector's lock and the
+//! thread-locals — comes from here. Under `cfg(loom)` every item is loom's,
+//! so a loom model sees every access the protocol makes, including the
+//! value being dropped and the allocation being freed; otherwise they are
+//! the `std` items with zero overhead.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// Lock a mutex of the crate's own, ignoring poison.
+///
+/// The crate's own mutexes (root buffer shards, the collector lock) protect
+/// data that is consistent at every unwind point: a panic that poisoned
+/// one of them left nothing half-written, so the poison flag carries no
+/// information for us.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    #[cfg(not(loom))]
+    {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    #[cfg(loom)]
+    {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Try to lock a mutex of the crate's own without blocking.
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    use std::sync::TryLockError;
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Give the processor (and, under loom, the model) to other threads while
+/// waiting for a short, bounded window of the collector to end.
+pub(crate) fn pause(spins: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = spins;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        if *spins < 6 {
+            for _ in 0..(1u32 << *spins) {
+                std::hint::spin_loop();
+            }
+            *spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// A cell for the value of an allocation.
+///
+/// Under loom this is `loom::cell::UnsafeCell`, so the model checks every
+/// read of a value against its drop; otherwise it is `std`'s.
+#[cfg(not(loom))]
+#[repr(transparent)]
+pub(crate) struct ValueCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> ValueCell<T> {
+    pub(crate) const fn new(v: T) -> Self {
+        Self(core::cell::UnsafeCell::new(v))
+    }
+    /// Raw pointer to the value, for shared access.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> *const T {
+        self.0.get()
+    }
+    /// Raw pointer to the value, for exclusive access (drop, get_mut).
+    #[inline(always)]
+    pub(crate) fn get_mut(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct ValueCell<T>(loom::cell::UnsafeCell<T>);
+
+#[cfg(loom)]
+impl<T> ValueCell<T> {
+    pub(crate) fn new(v: T) -> Self {
+        Self(loom::cell::UnsafeCell::new(v))
+    }
+    pub(crate) fn get(&self) -> *const T {
+        // Loom records a shared access here; the pointer outlives the
+        // record, which is the best loom can do for a `Deref` borrow.
+        self.0.with(|p| p)
+    }
+    pub(crate) fn get_mut(&self) -> *mut T {
+        self.0.with_mut(|p| p)
+    }
+}
+
+/// `thread_local!` that is loom's under loom.
+macro_rules! cc_thread_local {
+    ($($t:tt)*) => {
+        #[cfg(not(loom))]
+        std::thread_local!($($t)*);
+        #[cfg(loom)]
+        loom::thread_local!($($t)*);
+    };
+}
+pub(crate) use cc_thread_local;

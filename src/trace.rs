@@ -1,0 +1,231 @@
+//! The `Trace` machinery: how the collector learns a value's edges.
+//!
+//! # The rule every `Trace` impl follows
+//!
+//! `trace` reports, through [`Tracer::edge`], every [`Cc`] the value holds
+//! *right now*, each exactly once per handle. The asymmetry that makes the
+//! trait `unsafe`:
+//!
+//! * **Under-reporting is safe.** An edge the collector does not see makes
+//!   its target look referenced from outside, so the target (and everything
+//!   it reaches) is kept. At worst a cycle leaks.
+//! * **Over-reporting is unsound.** An edge reported twice, or one that is
+//!   not there, can make a live object look unreachable and get it freed
+//!   while a handle to it exists.
+//!
+//! Two more rules follow from the collector running concurrently with the
+//! program:
+//!
+//! * **Never block.** The collector calls `trace` while it holds locks of
+//!   other objects. Reach mutable state only through non-blocking
+//!   acquisition (`try_lock`, `try_read`) and hand the guard to
+//!   [`Tracer::hold`]; if the lock is taken, call [`Tracer::busy`] and
+//!   report nothing for it. The provided impls for `Mutex` and `RwLock` do
+//!   exactly this.
+//! * **Never trace through shared ownership the collector cannot count**,
+//!   such as `std::sync::Arc<T>`: what is inside an `Arc` is also reachable
+//!   through the `Arc`'s other clones, which the collector cannot see, so
+//!   the impl for `Arc<T>` reports nothing (a `Cc` cycle through an `Arc`
+//!   leaks, safely). Use `Cc` instead of `Arc` inside collected graphs.
+//!
+//! Types that hold no `Cc` at all should say so with [`leaf!`](crate::leaf)
+//! (or `#[trace(leaf)]` on the derive): their `MAY_HAVE_EDGES` is `false`,
+//! and a `Cc` of such a type behaves exactly like an `Arc` — its drops never
+//! buffer a possible root.
+
+use crate::cc::{Cc, CcBox};
+use crate::header::Header;
+use std::ptr::NonNull;
+
+/// A type whose values can report the [`Cc`] handles they hold.
+///
+/// Derive it with `#[derive(Trace)]` (fields marked `#[trace(skip)]` are
+/// left out), declare a type that holds no `Cc` with
+/// [`leaf!`](crate::leaf), or implement it by hand.
+///
+/// # Safety
+///
+/// An implementation must report, with [`Tracer::edge`], only `Cc`s that
+/// the value owns at the moment of the call, each at most once. Reporting a
+/// handle that is not there (or twice) can make the collector free live
+/// data; leaving one out is safe and can only leak. `trace` must not block
+/// (use `try_lock`-style acquisition and [`Tracer::hold`] the guard, or call
+/// [`Tracer::busy`]), and must not trace into data that is reachable other
+/// than through this value (such as the inside of a `std::sync::Arc`).
+/// `MAY_HAVE_EDGES` may be `false` only if `trace` never reports an edge.
+///
+/// # Example
+///
+/// ```
+/// use arcycle::{Cc, Trace, Tracer};
+/// use std::sync::Mutex;
+///
+/// struct Node {
+///     name: String,
+///     next: Mutex<Option<Cc<Node>>>,
+/// }
+///
+/// // SAFETY: reports the one `Cc` the node owns, through `Mutex`'s impl,
+/// // which only try-locks.
+/// unsafe impl Trace for Node {
+///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+///         self.next.trace(tracer);
+///     }
+/// }
+///
+/// let a = Cc::new(Node { name: "a".into(), next: Mutex::new(None) });
+/// *a.next.lock().unwrap() = Some(a.clone()); // a self-loop
+/// drop(a);
+/// assert!(arcycle::collect() >= 1);
+/// ```
+pub unsafe trait Trace {
+    /// Whether a value of this type can hold a [`Cc`] at all.
+    ///
+    /// `false` makes `Cc<Self>` exactly as cheap as `Arc<Self>`: its drops
+    /// never buffer a possible root, because such a value cannot be on a
+    /// cycle. `Cc<T>` answers `true` without looking into `T`, which keeps
+    /// self-referential types from recursing.
+    const MAY_HAVE_EDGES: bool = true;
+
+    /// Report every `Cc` this value holds to `tracer`.
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>);
+}
+
+/// What a [`Trace`] impl reports to.
+///
+/// The collector hands one to [`Trace::trace`]; user code never makes one.
+/// The lifetime `'a` is that of the traced value, so lock guards taken from
+/// it can be given to [`hold`](Tracer::hold).
+pub struct Tracer<'a> {
+    pub(crate) edges: Vec<Node>,
+    pub(crate) guards: Vec<Box<dyn Held + 'a>>,
+    pub(crate) busy: bool,
+}
+
+/// Anything whose only job left is to be dropped later (a lock guard).
+pub(crate) trait Held {}
+impl<T> Held for T {}
+
+impl<'a> Tracer<'a> {
+    pub(crate) fn new() -> Self {
+        Tracer {
+            edges: Vec::new(),
+            guards: Vec::new(),
+            busy: false,
+        }
+    }
+
+    /// Report that the traced value holds `cc`.
+    ///
+    /// Call once per handle the value owns.
+    #[inline]
+    pub fn edge<T: Trace>(&mut self, cc: &Cc<T>) {
+        // A leaf can never be on a cycle: the collector need not visit it.
+        if T::MAY_HAVE_EDGES {
+            self.edges.push(Node::of(cc));
+        }
+    }
+
+    /// Keep `guard` (a lock guard taken from the traced value) alive until
+    /// the collector has decided about this value.
+    ///
+    /// While the collector validates a garbage candidate it must see the
+    /// candidate's fields frozen; holding the guard is how it freezes them.
+    /// In the optimistic first pass the guard is dropped as soon as this
+    /// value's edges have been read.
+    #[inline]
+    pub fn hold<G: 'a>(&mut self, guard: G) {
+        self.guards.push(Box::new(guard));
+    }
+
+    /// Report that part of the value could not be read right now (a lock
+    /// was taken). The collector then treats the value as in use: live for
+    /// this collection.
+    #[inline]
+    pub fn busy(&mut self) {
+        self.busy = true;
+    }
+}
+
+/// The type-erased operations of one `CcBox<T>`. One `&'static` table per
+/// type travels with every edge and every root-buffer entry; the header
+/// stays 16 bytes.
+pub(crate) struct VTable {
+    pub(crate) trace: for<'a> unsafe fn(NonNull<Header>, &mut Tracer<'a>),
+    pub(crate) drop_value: unsafe fn(NonNull<Header>),
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+struct VTableOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Trace> VTableOf<T> {
+    const TABLE: VTable = VTable {
+        trace: trace_erased::<T>,
+        drop_value: drop_value_erased::<T>,
+        dealloc: dealloc_erased::<T>,
+    };
+}
+
+/// # Safety
+/// `h` heads a live `CcBox<T>` whose value stays alive for `'a`.
+unsafe fn trace_erased<'a, T: Trace>(h: NonNull<Header>, tracer: &mut Tracer<'a>) {
+    // SAFETY: the caller keeps the value alive (the collector's hold) for
+    // 'a, and the collector only traces values it holds.
+    let value: &T = unsafe { CcBox::<T>::value_ref(h.cast()) };
+    // The type system cannot see that `T: 'a` (it is: every `Cc` value is
+    // `'static`), so name the tracer at the value's borrow instead; a
+    // `Tracer` has the same layout at every lifetime, and what it keeps
+    // lives for 'a by the caller's contract.
+    // SAFETY: as just argued.
+    let tracer: &mut Tracer<'_> = unsafe { &mut *(tracer as *mut Tracer<'a>).cast::<Tracer<'_>>() };
+    value.trace(tracer);
+}
+
+/// # Safety
+/// `h` heads a `CcBox<T>` whose value is initialised, and that the caller
+/// alone may destroy now.
+unsafe fn drop_value_erased<T: Trace>(h: NonNull<Header>) {
+    // SAFETY: forwarded contract.
+    unsafe { CcBox::<T>::drop_value(h.cast()) }
+}
+
+/// # Safety
+/// `h` heads a `CcBox<T>` whose weak word reached zero: nobody uses it.
+unsafe fn dealloc_erased<T: Trace>(h: NonNull<Header>) {
+    // SAFETY: forwarded contract.
+    unsafe { CcBox::<T>::dealloc(h.cast()) }
+}
+
+/// A type-erased pointer to an allocation, with its operations.
+#[derive(Clone, Copy)]
+pub(crate) struct Node {
+    pub(crate) header: NonNull<Header>,
+    pub(crate) vtable: &'static VTable,
+}
+
+// SAFETY: a `Node` is only an address plus a table of functions; it is
+// created from a `Cc<T>` with `T: Send + Sync`, and every use of it goes
+// through the header's atomics or the collector's hold protocol.
+unsafe impl Send for Node {}
+
+impl Node {
+    #[inline]
+    pub(crate) fn of<T: Trace>(cc: &Cc<T>) -> Node {
+        Node {
+            header: cc.header_ptr(),
+            vtable: &VTableOf::<T>::TABLE,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: whoever holds a `Node` holds a claim on the allocation (a
+        // handle, a root-buffer entry, or the collector's hold); the header
+        // lives as long as the allocation.
+        unsafe { self.header.as_ref() }
+    }
+
+    pub(crate) fn addr(&self) -> usize {
+        self.header.as_ptr() as usize
+    }
+}

@@ -1,0 +1,301 @@
+//! `Trace` for the standard library's types.
+//!
+//! Containers forward to their elements; locks try-lock and hand the guard
+//! to the tracer (or report themselves busy); leaves report nothing and
+//! declare `MAY_HAVE_EDGES = false`.
+
+use crate::{Cc, Trace, Tracer, Weak};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock, RwLock, TryLockError};
+
+crate::leaf!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    str,
+    String,
+    std::ffi::OsString,
+    std::ffi::OsStr,
+    std::path::PathBuf,
+    std::path::Path,
+    std::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicI8,
+    std::sync::atomic::AtomicI16,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicIsize,
+    std::num::NonZeroU8,
+    std::num::NonZeroU16,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroUsize,
+    std::num::NonZeroI32,
+    std::num::NonZeroI64,
+);
+
+// SAFETY: no edges: an atomic pointer is not an owning handle.
+unsafe impl<T> Trace for std::sync::atomic::AtomicPtr<T> {
+    const MAY_HAVE_EDGES: bool = false;
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+// SAFETY: no edges: a marker holds nothing.
+unsafe impl<T: ?Sized> Trace for PhantomData<T> {
+    const MAY_HAVE_EDGES: bool = false;
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+// SAFETY: reports its one handle, once.
+unsafe impl<T: Trace> Trace for Cc<T> {
+    // Answered without looking into `T`, so self-referential types do not
+    // recurse in const evaluation.
+    const MAY_HAVE_EDGES: bool = true;
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        tracer.edge(self);
+    }
+}
+
+// SAFETY: a `Weak` is not an edge: it keeps no value alive.
+unsafe impl<T> Trace for Weak<T> {
+    const MAY_HAVE_EDGES: bool = false;
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// `std::sync::Arc` is deliberately *not* traced through: its contents are
+/// also reachable through its other clones, which the collector cannot
+/// count, so reporting the `Cc`s inside would over-report. A `Cc` cycle
+/// that passes through an `Arc` is therefore never collected (a leak, not
+/// a use-after-free). Use `Cc` instead of `Arc` inside collected graphs.
+// SAFETY: reports nothing, which is always safe.
+unsafe impl<T: ?Sized> Trace for std::sync::Arc<T> {
+    const MAY_HAVE_EDGES: bool = false;
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+// SAFETY: forwards to the one value it owns.
+unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        (**self).trace(tracer);
+    }
+}
+
+// SAFETY: forwards to the value it owns, if any.
+unsafe impl<T: Trace> Trace for Option<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if let Some(v) = self {
+            v.trace(tracer);
+        }
+    }
+}
+
+// SAFETY: forwards to the value it owns.
+unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES || E::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        match self {
+            Ok(v) => v.trace(tracer),
+            Err(e) => e.trace(tracer),
+        }
+    }
+}
+
+/// Containers whose `&'a self` iterates `&'a T` over what they own.
+macro_rules! trace_iterable {
+    ($($ty:ident<$($g:ident),*> => [$($elem:ident),*]),* $(,)?) => {$(
+        // SAFETY: forwards to every element it owns, once each.
+        unsafe impl<$($g: Trace),*> Trace for $ty<$($g),*> {
+            const MAY_HAVE_EDGES: bool = false $(|| $elem::MAY_HAVE_EDGES)*;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                if Self::MAY_HAVE_EDGES {
+                    for item in self {
+                        trace_iterable!(@item item tracer [$($elem),*]);
+                    }
+                }
+            }
+        }
+    )*};
+    (@item $item:ident $tracer:ident [$e:ident]) => { $item.trace($tracer); };
+    (@item $item:ident $tracer:ident [$k:ident, $v:ident]) => {
+        $item.0.trace($tracer);
+        $item.1.trace($tracer);
+    };
+}
+
+trace_iterable!(
+    Vec<T> => [T],
+    VecDeque<T> => [T],
+    LinkedList<T> => [T],
+    BinaryHeap<T> => [T],
+    BTreeSet<T> => [T],
+    BTreeMap<K, V> => [K, V],
+);
+
+// SAFETY: forwards to every element it owns, once each.
+unsafe impl<T: Trace> Trace for [T] {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if T::MAY_HAVE_EDGES {
+            for item in self {
+                item.trace(tracer);
+            }
+        }
+    }
+}
+
+// SAFETY: forwards to every element it owns, once each.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        self[..].trace(tracer);
+    }
+}
+
+// SAFETY: forwards to every key and value it owns, once each.
+unsafe impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
+    const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if Self::MAY_HAVE_EDGES {
+            for (k, v) in self {
+                k.trace(tracer);
+                v.trace(tracer);
+            }
+        }
+    }
+}
+
+// SAFETY: forwards to every element it owns, once each.
+unsafe impl<T: Trace, S> Trace for HashSet<T, S> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if T::MAY_HAVE_EDGES {
+            for item in self {
+                item.trace(tracer);
+            }
+        }
+    }
+}
+
+macro_rules! trace_tuple {
+    ($(($($name:ident . $idx:tt),+)),* $(,)?) => {$(
+        // SAFETY: forwards to every field, once each.
+        unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
+            const MAY_HAVE_EDGES: bool = false $(|| $name::MAY_HAVE_EDGES)+;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                $(self.$idx.trace(tracer);)+
+            }
+        }
+    )*};
+}
+
+trace_tuple!(
+    (A.0),
+    (A.0, B.1),
+    (A.0, B.1, C.2),
+    (A.0, B.1, C.2, D.3),
+    (A.0, B.1, C.2, D.3, E.4),
+    (A.0, B.1, C.2, D.3, E.4, F.5),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11),
+);
+
+/// Trace the data behind a guard, then keep the guard in the tracer.
+///
+/// # Safety
+/// `data` points into a lock that lives at least `'a` (it is a field of the
+/// traced value) and is protected by `guard`.
+unsafe fn trace_guarded<'a, T: Trace + ?Sized + 'a, G: 'a>(
+    data: *const T,
+    guard: G,
+    tracer: &mut Tracer<'a>,
+) {
+    // SAFETY: the lock lives for 'a; the guard keeps the data protected
+    // while it is read, and it is held by the tracer (until the decision in
+    // pass 2, until this object's edges are recorded in pass 1). The `&'a`
+    // is not used once `trace` returns; only raw edge pointers remain.
+    let value: &'a T = unsafe { &*data };
+    value.trace(tracer);
+    tracer.hold(guard);
+}
+
+// SAFETY: reads the data only under the lock, taken without blocking; a
+// lock held elsewhere makes the value busy (reports nothing).
+unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if !T::MAY_HAVE_EDGES {
+            return;
+        }
+        // A poisoned lock still owns its data, handles included.
+        let guard = match self.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return tracer.busy(),
+        };
+        let data: *const T = &*guard;
+        // SAFETY: `data` is inside `self`, which lives for 'a, and `guard`
+        // protects it.
+        unsafe { trace_guarded(data, guard, tracer) }
+    }
+}
+
+// SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
+// (which raises counts: safe), nobody can move one out while we hold it.
+unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if !T::MAY_HAVE_EDGES {
+            return;
+        }
+        let guard = match self.try_read() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return tracer.busy(),
+        };
+        let data: *const T = &*guard;
+        // SAFETY: as for `Mutex`.
+        unsafe { trace_guarded(data, guard, tracer) }
+    }
+}
+
+// SAFETY: once set, the value is immutable; setting it only adds edges
+// (a handle moved in), the safe direction.
+unsafe impl<T: Trace> Trace for OnceLock<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if let Some(v) = self.get() {
+            v.trace(tracer);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `Weak<T>`: the handle that keeps the allocation, not the value.
+
+use crate::cc::{Cc, CcBox};
+use crate::header::*;
+use crate::trace::Trace;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::*;
+
+/// A weak handle to a [`Cc`] allocation, like [`std::sync::Weak`].
+///
+/// It does not keep the value alive and is not an edge for the collector.
+/// [`upgrade`](Weak::upgrade) never returns a handle to a value that is
+/// being freed, and never returns `None` for one that survives: if the
+/// collector is in the middle of deciding about this very object, it waits
+/// for the decision (a short window with no user code in it).
+///
+/// ```
+/// use arcycle::{Cc, Weak};
+/// let strong = Cc::new(5);
+/// let weak: Weak<i32> = Cc::downgrade(&strong);
+/// assert_eq!(weak.upgrade().as_deref(), Some(&5));
+/// drop(strong);
+/// assert!(weak.upgrade().is_none());
+/// ```
+pub struct Weak<T> {
+    // `usize::MAX` (never a valid box address) for `Weak::new()`.
+    ptr: NonNull<CcBox<T>>,
+}
+
+// SAFETY: as for `std::sync::Weak`: it can become a `Cc<T>` on any thread.
+unsafe impl<T: Send + Sync> Send for Weak<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for Weak<T> {}
+
+const DANGLING: usize = usize::MAX;
+
+impl<T> Weak<T> {
+    /// A `Weak` that points to nothing; `upgrade` always gives `None`.
+    ///
+    /// ```
+    /// let w: arcycle::Weak<u8> = arcycle::Weak::new();
+    /// assert!(w.upgrade().is_none());
+    /// ```
+    pub const fn new() -> Weak<T> {
+        // SAFETY: `usize::MAX` is not null. It is never dereferenced: every
+        // access checks for it first.
+        Weak {
+            ptr: unsafe { NonNull::new_unchecked(std::ptr::without_provenance_mut(DANGLING)) },
+        }
+    }
+
+    pub(crate) fn from_inner(ptr: NonNull<CcBox<T>>) -> Weak<T> {
+        Weak { ptr }
+    }
+
+    fn header(&self) -> Option<&Header> {
+        if self.ptr.as_ptr() as usize == DANGLING {
+            None
+        } else {
+            // SAFETY: a non-dangling `Weak` holds a unit of the weak word,
+            // which keeps the allocation (header included) alive.
+            Some(unsafe { &(*self.ptr.as_ptr()).header })
+        }
+    }
+
+    /// The number of strong handles (0 if the value is gone).
+    ///
+    /// ```
+    /// let a = arcycle::Cc::new(1);
+    /// let w = arcycle::Cc::downgrade(&a);
+    /// assert_eq!(w.strong_count(), 1);
+    /// ```
+    pub fn strong_count(&self) -> usize {
+        match self.header() {
+            Some(h) => {
+                let s = h.strong.load(Relaxed);
+                if s & DEAD != 0 {
+                    0
+                } else {
+                    count(s) as usize
+                }
+            }
+            None => 0,
+        }
+    }
+
+    /// The number of `Weak` handles, or 0 if no strong handle remains.
+    ///
+    /// ```
+    /// let a = arcycle::Cc::new(1);
+    /// let w = arcycle::Cc::downgrade(&a);
+    /// let w2 = w.clone();
+    /// assert_eq!(w.weak_count(), 2);
+    /// # drop(w2);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        match self.header() {
+            Some(h) => {
+                // Like `std::sync::Weak::weak_count`: 0 once no strong handle
+                // remains; otherwise the strong side's unit is not a `Weak`.
+                if self.strong_count() == 0 {
+                    return 0;
+                }
+                ((h.weak.load(Relaxed) & WEAK_MASK) - 1) as usize
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether two `Weak`s point to the same allocation (two
+    /// `Weak::new()`s are equal).
+    ///
+    /// ```
+    /// let a = arcycle::Cc::new(1);
+    /// let w = arcycle::Cc::downgrade(&a);
+    /// assert!(w.ptr_eq(&w.clone()));
+    /// ```
+    pub fn ptr_eq(&self, other: &Weak<T>) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl<T: Trace> Weak<T> {
+    /// A strong handle, if the value is still alive.
+    ///
+    /// Waits while the collector is verifying this object as garbage (a
+    /// bounded window with no user code in it), then returns `None` if it
+    /// was freed and a handle if it survived.
+    pub fn upgrade(&self) -> Option<Cc<T>> {
+        let h = self.header()?;
+        let mut spins = 0;
+        let mut s = h.strong.load(Relaxed);
+        loop {
+            if s & DEAD != 0 || count(s) == 0 {
+                return None;
+            }
+            if s & FROZEN != 0 {
+                // The collector is between freezing and deciding; no handle
+                // may appear now, or its verification would be unsound.
+                crate::sync::pause(&mut spins);
+                s = h.strong.load(Acquire);
+                continue;
+            }
+            if count(s) > MAX_COUNT {
+                abort_count_overflow();
+            }
+            // Acquire, as in `Arc`'s upgrade: the new handle reads the value.
+            // Bumping the modification counter makes the collector's CAS on
+            // this word fail if it read the word before us.
+            match h
+                .strong
+                .compare_exchange_weak(s, s.wrapping_add(INC), Acquire, Relaxed)
+            {
+                Ok(_) => return Some(Cc::from_inner(self.ptr)),
+                Err(x) => s = x,
+            }
+        }
+    }
+}
+
+impl<T> Clone for Weak<T> {
+    fn clone(&self) -> Weak<T> {
+        if let Some(h) = self.header() {
+            // Relaxed, as in `std::sync::Weak::clone`: we hold a unit already.
+            let old = h.weak.fetch_add(1, Relaxed);
+            if old & WEAK_MASK >= MAX_COUNT {
+                abort_count_overflow();
+            }
+        }
+        Weak { ptr: self.ptr }
+    }
+}
+
+impl<T> Default for Weak<T> {
+    fn default() -> Weak<T> {
+        Weak::new()
+    }
+}
+
+impl<T> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
+
+impl<T> Drop for Weak<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.header() {
+            if h.release_weak_units(1) {
+                // SAFETY: the weak word reached zero: no handle, entry or
+                // hold refers to the allocation, and the value is gone.
+                unsafe { CcBox::dealloc(self.ptr) }
+            }
+        }
+    }
+}
