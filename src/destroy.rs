@@ -62,15 +62,14 @@ struct Drain;
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        loop {
-            let next = TRAMPOLINE.with(|t| t.queued.borrow_mut().pop());
-            match next {
-                // SAFETY: queued by `destroy`, whose contract it met.
-                Some(n) => unsafe { destroy_one(n) },
-                None => break,
-            }
+        // `try_with`: the list cannot be torn down while it is running
+        // (it is only torn down on its own thread, after this returns), but
+        // a failure must not become a panic inside a destructor.
+        while let Ok(Some(n)) = TRAMPOLINE.try_with(|t| t.queued.borrow_mut().pop()) {
+            // SAFETY: queued by `destroy`, whose contract it met.
+            unsafe { destroy_one(n) }
         }
-        TRAMPOLINE.with(|t| t.running.set(false));
+        let _ = TRAMPOLINE.try_with(|t| t.running.set(false));
     }
 }
 

@@ -1,0 +1,206 @@
+//! `#[derive(Trace)]` for the [`arcycle`](https://docs.rs/arcycle) cycle collector.
+//!
+//! Do not depend on this crate directly: depend on `arcycle`, which re-exports
+//! the derive next to the trait, so `use arcycle::Trace;` brings both into scope.
+//!
+//! # What it generates
+//!
+//! For a struct or enum, the derive emits an `unsafe impl ::arcycle::Trace`
+//! that visits every field and reports whether the type may hold a `Cc`:
+//!
+//! ```text
+//! #[derive(Trace)]
+//! struct Node<T> {
+//!     value: T,
+//!     next: Mutex<Option<Cc<Node<T>>>>,
+//! }
+//!
+//! // expands to
+//!
+//! #[automatically_derived]
+//! unsafe impl<T: ::arcycle::Trace> ::arcycle::Trace for Node<T> {
+//!     const MAY_HAVE_EDGES: bool = <T as ::arcycle::Trace>::MAY_HAVE_EDGES
+//!         || <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::MAY_HAVE_EDGES;
+//!     #[inline]
+//!     fn trace<'__arcycle_a>(&'__arcycle_a self, __tracer: &mut ::arcycle::Tracer<'__arcycle_a>) {
+//!         ::arcycle::Trace::trace(&self.value, __tracer);
+//!         ::arcycle::Trace::trace(&self.next, __tracer);
+//!     }
+//! }
+//! ```
+//!
+//! Every type parameter gets an extra `::arcycle::Trace` bound; lifetimes,
+//! const generics and the original `where` clause are kept as they are. Enums
+//! `match` on `self` and trace the fields of the active variant.
+//!
+//! # Attributes
+//!
+//! * `#[trace(skip)]` on a field leaves it out of both `trace` and
+//!   `MAY_HAVE_EDGES`.
+//! * `#[trace(leaf)]` on the struct or enum makes `MAY_HAVE_EDGES` `false` and
+//!   `trace` a no-op.
+//!
+//! Both only ever *under*-report edges. That is memory safe: a cycle the
+//! collector cannot see is leaked, but live data is never freed.
+//!
+//! # Limitations
+//!
+//! `MAY_HAVE_EDGES` is computed from the field types, so a type that contains
+//! itself *without* a `Cc` in between (for example `next: Option<Box<Self>>`)
+//! makes the constant depend on itself and fails to compile with a
+//! const-evaluation cycle error. Going through a `Cc` (or a `Weak`) is fine,
+//! because those impls do not look into their pointee. For such a type,
+//! implement `Trace` by hand and keep the default `MAY_HAVE_EDGES = true`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{
+    parse_macro_input, parse_quote, Attribute, Data, DeriveInput, Error, Fields, Member, Result,
+    Type,
+};
+
+/// Derives `arcycle::Trace` for a struct or enum; see the [crate docs](crate).
+#[proc_macro_derive(Trace, attributes(trace))]
+pub fn derive_trace(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(input)
+        .unwrap_or_else(Error::into_compile_error)
+        .into()
+}
+
+/// A field that the generated `trace` visits.
+struct TracedField {
+    /// How the field is named: `self.<member>` or `Self::V { <member>: .. }`.
+    member: Member,
+    /// The field's declared type, used in `MAY_HAVE_EDGES`.
+    ty: Type,
+}
+
+/// Builds the whole `unsafe impl Trace` block, or the error to report.
+fn expand(mut input: DeriveInput) -> Result<TokenStream> {
+    let leaf = container_is_leaf(&input.attrs)?;
+    let name = &input.ident;
+
+    // Field types, for `MAY_HAVE_EDGES`, and the body of `trace`.
+    let (types, body) = match &input.data {
+        Data::Struct(data) => {
+            let fields = traced_fields(&data.fields)?;
+            let members = fields.iter().map(|f| &f.member);
+            let body = quote! { #( ::arcycle::Trace::trace(&self.#members, __tracer); )* };
+            (fields.into_iter().map(|f| f.ty).collect(), body)
+        }
+        Data::Enum(data) => {
+            let mut types = Vec::new();
+            let mut arms = Vec::new();
+            for variant in &data.variants {
+                reject_trace_attrs(&variant.attrs, "variants")?;
+                let fields = traced_fields(&variant.fields)?;
+                let members = fields.iter().map(|f| &f.member);
+                let bindings: Vec<_> = (0..fields.len())
+                    .map(|i| format_ident!("__arcycle_f{}", i))
+                    .collect();
+                let ident = &variant.ident;
+                arms.push(quote! {
+                    Self::#ident { #( #members: #bindings, )* .. } => {
+                        #( ::arcycle::Trace::trace(#bindings, __tracer); )*
+                    }
+                });
+                types.extend(fields.into_iter().map(|f| f.ty));
+            }
+            // Only used when some variant has a traced field, so `arms` is
+            // non-empty; an empty enum gets the empty body below.
+            (types, quote! { match self { #(#arms)* } })
+        }
+        Data::Union(data) => {
+            return Err(Error::new_spanned(
+                data.union_token,
+                "#[derive(Trace)] does not support unions: the active field is unknown, \
+                 so it cannot be traced; implement `arcycle::Trace` by hand",
+            ));
+        }
+    };
+
+    // With nothing to trace, `trace` is empty and its tracer argument unused.
+    let (may_have_edges, body, tracer) = if leaf || types.is_empty() {
+        (quote! { false }, TokenStream::new(), quote! { _ })
+    } else {
+        let edges = quote! { #( <#types as ::arcycle::Trace>::MAY_HAVE_EDGES )||* };
+        (edges, body, quote! { __tracer })
+    };
+
+    for param in input.generics.type_params_mut() {
+        param.bounds.push(parse_quote!(::arcycle::Trace));
+    }
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+
+    Ok(quote! {
+        #[automatically_derived]
+        unsafe impl #impl_generics ::arcycle::Trace for #name #ty_generics #where_clause {
+            const MAY_HAVE_EDGES: bool = #may_have_edges;
+
+            #[inline]
+            fn trace<'__arcycle_a>(
+                &'__arcycle_a self,
+                #tracer: &mut ::arcycle::Tracer<'__arcycle_a>,
+            ) {
+                #body
+            }
+        }
+    })
+}
+
+/// Parses the container attributes; returns whether `#[trace(leaf)]` is present.
+fn container_is_leaf(attrs: &[Attribute]) -> Result<bool> {
+    let mut leaf = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("trace")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("leaf") {
+                leaf = true;
+                Ok(())
+            } else {
+                Err(meta.error("unknown #[trace] container attribute; expected `leaf`"))
+            }
+        })?;
+    }
+    Ok(leaf)
+}
+
+/// Returns the fields not marked `#[trace(skip)]`, in declaration order.
+fn traced_fields(fields: &Fields) -> Result<Vec<TracedField>> {
+    let mut traced = Vec::new();
+    for (index, field) in fields.iter().enumerate() {
+        let mut skip = false;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("trace")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("skip") {
+                    skip = true;
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown #[trace] field attribute; expected `skip`"))
+                }
+            })?;
+        }
+        if !skip {
+            let member = match &field.ident {
+                Some(ident) => Member::Named(ident.clone()),
+                None => Member::from(index),
+            };
+            traced.push(TracedField {
+                member,
+                ty: field.ty.clone(),
+            });
+        }
+    }
+    Ok(traced)
+}
+
+/// Errors on any `#[trace(...)]` attribute in a position that takes none.
+fn reject_trace_attrs(attrs: &[Attribute], position: &str) -> Result<()> {
+    match attrs.iter().find(|a| a.path().is_ident("trace")) {
+        Some(attr) => Err(Error::new_spanned(
+            attr,
+            format!("#[trace] attributes are not supported on {position}"),
+        )),
+        None => Ok(()),
+    }
+}
