@@ -3,22 +3,24 @@
 //! # The strong word
 //!
 //! ```text
-//!  63                    35   34    33   32     31    30                0
+//!  63                    32   31    30   29     28    27                0
 //! +------------------------+------+----+------+----+-------------------+
 //! | modification counter   |ACTIVE|DEAD|FROZEN|HELD|  strong count     |
 //! +------------------------+------+----+------+----+-------------------+
 //! ```
 //!
-//! * `clone` adds [`INC`] = `(1 << 35) + 1`, `drop` adds [`DEC`] =
-//!   `(1 << 35) - 1`. A drop only happens on a count of at least one, so the
+//! * `clone` adds [`INC`] = `(1 << 32) + 1`, `drop` adds [`DEC`] =
+//!   `(1 << 32) - 1`. A drop only happens on a count of at least one, so the
 //!   `- 1` never borrows out of the count field: every clone and every drop
 //!   changes the word *and* bumps the counter, which is how the collector
 //!   detects the ABA case (a clone and a drop that leave the count where it
 //!   was) with one compare-and-swap.
-//! * The counter is 29 bits wide: it wraps only after 2^29 modifications of
-//!   one word. The collector bounds the time between reading a word and
+//! * The counter is 32 bits wide: it wraps only after 2^32 modifications of
+//!   one word. The collector bounds the time between freezing a word and
 //!   verifying it (see `collector::validate`), which bounds how many atomic
 //!   RMWs on one cache line can fit in between far below that.
+//! * The count field is 28 bits; more than [`MAX_COUNT`] (about 2^28) handles
+//!   to one object abort, as `Arc` does past `isize::MAX`.
 //! * `HELD` is the collector's hold: the value may not be destroyed while it
 //!   is set. It is a flag rather than a count so that `strong_count` (and
 //!   everything built on it) never sees the collector. A last drop that
@@ -61,25 +63,25 @@ use crate::sync::AtomicU64;
 use std::sync::atomic::Ordering::*;
 
 /// Strong count field.
-pub(crate) const COUNT_MASK: u64 = (1 << 31) - 1;
+pub(crate) const COUNT_MASK: u64 = (1 << 28) - 1;
 /// The collector holds the value alive.
-pub(crate) const HELD: u64 = 1 << 31;
+pub(crate) const HELD: u64 = 1 << 28;
 /// The object is a verified-so-far member of a garbage set.
-pub(crate) const FROZEN: u64 = 1 << 32;
+pub(crate) const FROZEN: u64 = 1 << 29;
 /// The collector destroyed (or is destroying) the value.
-pub(crate) const DEAD: u64 = 1 << 33;
+pub(crate) const DEAD: u64 = 1 << 30;
 /// An unprocessed root-buffer entry stands for this object.
-pub(crate) const ACTIVE: u64 = 1 << 34;
+pub(crate) const ACTIVE: u64 = 1 << 31;
 /// Lowest bit of the modification counter.
-pub(crate) const COUNTER_ONE: u64 = 1 << 35;
+pub(crate) const COUNTER_ONE: u64 = 1 << 32;
 /// What `clone` adds: one more handle, one more modification.
 pub(crate) const INC: u64 = COUNTER_ONE + 1;
 /// What `drop` adds: one handle fewer, one more modification.
 pub(crate) const DEC: u64 = COUNTER_ONE - 1;
 /// Counts above this abort, like `Arc`'s `MAX_REFCOUNT`. The distance to
-/// `COUNT_MASK` (2^30) is the number of threads that would have to race
+/// `COUNT_MASK` (2^20) is the number of threads that would have to race
 /// past the check at once to carry into the flags.
-pub(crate) const MAX_COUNT: u64 = 1 << 30;
+pub(crate) const MAX_COUNT: u64 = COUNT_MASK - (1 << 20);
 
 /// Weak count field (the `Weak`s plus the strong side's one).
 pub(crate) const WEAK_MASK: u64 = (1 << 31) - 1;
@@ -166,8 +168,8 @@ pub(crate) fn acquire_fence(word: &AtomicU64) {
 #[inline(never)]
 pub(crate) fn abort_count_overflow() -> ! {
     // Like `Arc`: overflowing the count would let a value be freed while
-    // handles exist. The program is already degenerate (2^30 handles to one
+    // handles exist. The program is already degenerate (2^28 handles to one
     // object); abort rather than unwind, since unwinding may drop handles.
-    eprintln!("arcycle: reference count overflow (more than 2^30 handles to one object); aborting");
+    eprintln!("arcycle: reference count overflow (more than 2^28 handles to one object); aborting");
     std::process::abort()
 }

@@ -114,7 +114,7 @@
 //! # Limits
 //!
 //! * `T` must be `Sized` (no `Cc<str>` or `Cc<[T]>` yet).
-//! * At most 2^30 strong or weak handles to one object (more aborts, as
+//! * At most about 2^28 strong or weak handles to one object (more aborts, as
 //!   `Arc` does past `isize::MAX`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -170,3 +170,8 @@ macro_rules! leaf {
         }
     )+};
 }
+
+/// The README's example runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -14,21 +14,29 @@
 //!    frozen fields of `W`.
 //! 3. **Freeze the words.** For each `n` in `W`, read the strong word `s_n`,
 //!    require `count(s_n) == e(n)`, and CAS `s_n` → `s_n | FROZEN`.
-//! 4. **Verify.** Re-read every word; each must still be `s_n | FROZEN`.
+//! 4. **Verify.** For every `n`, CAS `s_n | FROZEN` to itself. This is an
+//!    RMW, not a load, so success means something exact: in the word's
+//!    modification order nothing came between the freezing CAS and this
+//!    one.
 //!
 //! Every clone and every drop changes the word (the modification counter),
-//! and after the CAS `Weak::upgrade` waits instead of adding a handle. So
-//! each word was unchanged from its read in step 3 to its read in step 4;
-//! all step-3 reads precede all step-4 reads, so at the instant between
-//! them every `n` had exactly `e(n)` handles, all of them inside `W`'s
-//! frozen fields. Nothing outside `W` could reach `W` then; no weak can
-//! upgrade into it; so nothing ever will again. `W` is garbage.
+//! and after the freezing CAS `Weak::upgrade` waits instead of adding a
+//! handle. All step-3 CASes precede all step-4 CASes in the collector's
+//! program order, so there is one cut through all the words, between the
+//! two loops, at which every `n` had exactly `e(n)` handles — all of them
+//! inside `W`'s frozen fields. (A handle moved across that cut would need a
+//! Release decrement of one member read by the Acquire freezing CAS of
+//! another, which would order it before the cut in both words; write-write
+//! coherence rules the crossing out.) Nothing outside `W` could reach `W`
+//! then; no weak can upgrade into it; so nothing ever will again. `W` is
+//! garbage.
 //!
-//! The counter is 29 bits wide, so "unchanged" could be fooled only by
-//! 2^29 modifications of one word between its two reads. Step 5 bounds
+//! The counter is 32 bits wide, so "unchanged" could be fooled only by
+//! 2^32 modifications of one word between its two CASes. Step 5 bounds
 //! that window: if steps 3–4 took longer than [`FREEZE_WINDOW_LIMIT`], the
-//! attempt aborts (a single cache line cannot take 2^29 atomic RMWs in
-//! that time: ~0.5 ns each would be needed).
+//! attempt aborts (one cache line cannot take 2^32 atomic RMWs in 2 s: that
+//! would need one every 0.47 ns, while a locked RMW takes several ns even
+//! uncontended).
 //!
 //! Any failure aborts the attempt: frozen words are unfrozen (they are
 //! otherwise untouched: the collector's flags never touch counts), the
@@ -50,7 +58,7 @@ use std::sync::atomic::Ordering::*;
 use std::time::{Duration, Instant};
 
 /// The longest a freeze window (steps 3–4) may last; see the module docs.
-pub(crate) const FREEZE_WINDOW_LIMIT: Duration = Duration::from_millis(200);
+pub(crate) const FREEZE_WINDOW_LIMIT: Duration = Duration::from_secs(2);
 
 /// How many times a shrinking proposal is re-validated before giving up.
 const TRIES: usize = 4;
@@ -164,10 +172,14 @@ fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
         }
         words.push(s | FROZEN);
     }
-    // Step 4: verify.
+    // Step 4: verify, with an RMW (see the module docs). AcqRel: as the
+    // freezing CAS.
     for (k, &i) in white.iter().enumerate() {
         let h = nodes[i as usize].node.header();
-        if h.strong.load(Acquire) != words[k] {
+        if h.strong
+            .compare_exchange(words[k], words[k], AcqRel, Relaxed)
+            .is_err()
+        {
             unfreeze(graph, white);
             return Err(vec![i]);
         }
