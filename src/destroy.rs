@@ -15,6 +15,7 @@
 
 use crate::trace::Node;
 use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 struct Trampoline {
     running: Cell<bool>,
@@ -62,14 +63,32 @@ struct Drain;
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        // `try_with`: the list cannot be torn down while it is running
-        // (it is only torn down on its own thread, after this returns), but
-        // a failure must not become a panic inside a destructor.
+        // Every queued destruction runs even if one panics (a panic must not
+        // leave the queue stuck with `running` set, or every later drop on
+        // this thread would be queued forever). The first panic is resumed
+        // once the queue is empty.
+        let mut panic = None;
+        // `try_with`: the list cannot be torn down while it is running (it
+        // is only torn down on its own thread, after this returns), but a
+        // failure must not become a panic inside a destructor.
         while let Ok(Some(n)) = TRAMPOLINE.try_with(|t| t.queued.borrow_mut().pop()) {
             // SAFETY: queued by `destroy`, whose contract it met.
-            unsafe { destroy_one(n) }
+            let run = catch_unwind(AssertUnwindSafe(|| unsafe { destroy_one(n) }));
+            if let Err(p) = run {
+                panic.get_or_insert(p);
+            }
         }
         let _ = TRAMPOLINE.try_with(|t| t.running.set(false));
+        if let Some(p) = panic {
+            if std::thread::panicking() {
+                // Already unwinding from the outermost destructor: a second
+                // panic would abort. Report it instead, as a destructor
+                // panic during unwinding of a plain `Arc` drop cannot be.
+                eprintln!("arcycle: a destructor panicked while another destructor's panic was unwinding; the second panic is dropped");
+            } else {
+                resume_unwind(p);
+            }
+        }
     }
 }
 

@@ -54,10 +54,13 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             continue;
         }
         let h = v.node.header();
-        if v.root && v.busy && count(h.strong.load(Relaxed)) > 0 {
+        if v.busy && count(h.strong.load(Relaxed)) > 0 {
             // Its trace could not be read (a lock was taken, or the impl
-            // panicked): try it again next time rather than forget it. It
-            // is held, so alive.
+            // panicked), so this collection could not decide about it or
+            // anything it reaches. Buffer it — root or not — so the next
+            // collection starts from it: nothing else may ever buffer a
+            // cycle whose members see no more decrements. It is held, so
+            // alive.
             buffer::rebuffer(v.node);
         }
         // Release: our reads of the value happen-before whoever destroys it

@@ -83,8 +83,10 @@ fn try_hold(node: Node, root: bool) -> bool {
     let h = node.header();
     let mut s = h.strong.load(Relaxed);
     loop {
-        debug_assert_eq!(s & (HELD | FROZEN), 0, "object held twice");
+        // A dead object can still be held — by an outer collection whose
+        // destructors are running this (nested) one — so check DEAD first.
         let alive = count(s) > 0 && s & DEAD == 0;
+        debug_assert!(!alive || s & (HELD | FROZEN) == 0, "object held twice");
         let new = if alive { s | HELD } else { s };
         let new = if root { new & !ACTIVE } else { new };
         if new == s {
