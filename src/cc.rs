@@ -50,6 +50,13 @@ impl<T> CcBox<T> {
     /// The weak word reached zero: no handle, entry or hold refers to `this`,
     /// and its value is already gone (or was never written).
     pub(crate) unsafe fn dealloc(this: NonNull<CcBox<T>>) {
+        // loom-tests: let loom check that every use of the header words
+        // happens-before the free (it cannot see a `Box` going away).
+        // SAFETY: the weak word is zero: nobody else uses the header.
+        #[cfg(loom)]
+        unsafe {
+            (*this.as_ptr()).header.loom_free()
+        };
         // SAFETY: allocated by `Box` in `Cc::new`/`new_cyclic`; `MaybeUninit`
         // does not drop the value again.
         drop(unsafe { Box::from_raw(this.as_ptr()) });
@@ -281,7 +288,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             if s & (HELD | FROZEN) != 0 {
                 // The collector is reading the value; it never waits for us,
                 // so this ends.
-                collector::wait_for_collection(&mut spins);
+                collector::wait_for_hold(&mut spins);
                 s = h.strong.load(Relaxed);
                 continue;
             }
@@ -495,42 +502,67 @@ impl<T: Trace> Cc<T> {
     /// `&mut` ends.
     fn is_unique(this: &mut Self) -> bool {
         let h = this.header();
-        // Lock the weak count against `downgrade` (as `Arc::is_unique`
-        // does), so that "no `Weak` and one strong" is one observation.
-        let mut w = h.weak.load(Relaxed);
+        let mut spins = 0;
         loop {
-            if w & WEAK_MASK != 1 {
+            // Lock the weak count against `downgrade` (as `Arc::is_unique`
+            // does), so that "no `Weak` and one strong" is one observation.
+            let mut w = h.weak.load(Relaxed);
+            loop {
+                if w & WEAK_MASK != 1 {
+                    return false;
+                }
+                // Acquire: see the strong word as of the last `Weak`'s drop.
+                match h
+                    .weak
+                    .compare_exchange_weak(w, w | WEAK_LOCKED, Acquire, Relaxed)
+                {
+                    Ok(_) => break,
+                    Err(x) => w = x,
+                }
+            }
+            // Acquire: the collector's release of its hold, and every other
+            // handle's drop, happen-before our mutation.
+            let s = h.strong.load(Acquire);
+            // Release: pairs with `downgrade`'s Acquire.
+            h.weak.fetch_and(!WEAK_LOCKED, Release);
+            if count(s) != 1 || s & DEAD != 0 {
                 return false;
             }
-            // Acquire: see the strong word as of the last `Weak`'s drop.
-            match h
-                .weak
-                .compare_exchange_weak(w, w | WEAK_LOCKED, Acquire, Relaxed)
+            // From here on the answer is "unique": we hold the only handle
+            // mutably and no `Weak` exists, so nobody can make another.
+            // What is left is the collector's side.
+            if !T::MAY_HAVE_EDGES || s & (HELD | FROZEN | ACTIVE) == 0 {
+                // Not held, and no pending entry: no collection can reach the
+                // object while the caller's `&mut` lasts (the only handle is
+                // the caller's, so no traced field holds it, and buffering
+                // needs a second handle).
+                return true;
+            }
+            if s & (HELD | FROZEN) != 0 {
+                // A collection is reading the value right now (it reached it
+                // before the caller took its `&mut` path); it lets go without
+                // waiting for anyone.
+                collector::wait_for_hold(&mut spins);
+                continue;
+            }
+            // A pending root-buffer entry could make a collection read the
+            // value while the caller writes: detach it by clearing ACTIVE.
+            // A CAS on the strong word, which a collection's root hold also
+            // CASes (requiring ACTIVE): whichever comes first wins, and if
+            // the collection won we wait for its hold above. Relaxed: no
+            // data is published by this flag.
+            if h.strong
+                .compare_exchange(s, s & !ACTIVE, Relaxed, Relaxed)
+                .is_ok()
             {
-                Ok(_) => break,
-                Err(x) => w = x,
+                return true;
             }
         }
-        // Acquire: the collector's release of its hold, and every other
-        // handle's drop, happen-before our mutation.
-        let s = h.strong.load(Acquire);
-        // Release: pairs with `downgrade`'s Acquire.
-        h.weak.fetch_and(!WEAK_LOCKED, Release);
-        if count(s) != 1 || s & DEAD != 0 {
-            return false;
-        }
-        // The collector sets HELD and clears ACTIVE in one RMW, so this one
-        // read sees either the pending entry or the hold.
-        if T::MAY_HAVE_EDGES && s & (HELD | FROZEN | ACTIVE) != 0 {
-            // A collection is reading the object, or a pending root-buffer
-            // entry could make the next one read it while we write.
-            collector::detach_unique(this.header());
-        }
-        true
     }
 
-    /// Return the `Weak`-free, unique value mutably, cloning it first into
-    /// a fresh allocation if other handles exist (like `Arc::make_mut`).
+    /// The value mutably: if other strong handles exist, clone it into a
+    /// fresh allocation first; if only `Weak`s share it, move it into a
+    /// fresh allocation (they can no longer upgrade). Like `Arc::make_mut`.
     ///
     /// ```
     /// use arcycle::Cc;
@@ -544,7 +576,29 @@ impl<T: Trace> Cc<T> {
         T: Clone + Send + Sync + 'static,
     {
         if !Self::is_unique(this) {
-            *this = Cc::new((**this).clone());
+            let moved = Self::strong_count(this) == 1
+                && matches!(Self::take_last(this, false), Take::Taken);
+            let fresh = if moved {
+                // Only `Weak`s shared the value: move it out, as
+                // `Arc::make_mut` does, leaving the `Weak`s dangling.
+                // SAFETY: `take_last` took the count to zero with no hold;
+                // the bitwise copy is consumed in place of `*this`, which is
+                // overwritten below without being dropped.
+                let value = unsafe { std::ptr::read(this).take_value_and_release() };
+                Cc::from_box(Box::new(CcBox {
+                    header: Header::new(1, 1),
+                    value: ValueCell::new(MaybeUninit::new(value)),
+                }))
+            } else {
+                Cc::new((**this).clone())
+            };
+            if moved {
+                // SAFETY: `*this` was consumed above; nothing can unwind in
+                // between (allocation failure aborts).
+                unsafe { std::ptr::write(this, fresh) };
+            } else {
+                *this = fresh;
+            }
         }
         // SAFETY: unique now (a fresh allocation is unique and unbuffered).
         unsafe { (*(*this.ptr.as_ptr()).value.get_mut()).assume_init_mut() }

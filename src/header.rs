@@ -130,6 +130,15 @@ impl Header {
         self.release_weak_units(1)
     }
 
+    /// loom-tests: an unsynchronised access to both words just before the
+    /// allocation is freed, so that loom reports any use of them that does
+    /// not happen-before the free.
+    #[cfg(loom)]
+    pub(crate) fn loom_free(&mut self) {
+        self.strong.with_mut(|_| ());
+        self.weak.with_mut(|_| ());
+    }
+
     /// Subtract `units` from the weak word; true when it reached zero.
     #[inline]
     pub(crate) fn release_weak_units(&self, units: u64) -> bool {

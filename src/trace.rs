@@ -35,6 +35,8 @@
 
 use crate::cc::{Cc, CcBox};
 use crate::header::Header;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::NonNull;
 
 /// A type whose values can report the [`Cc`] handles they hold.
@@ -98,13 +100,67 @@ pub unsafe trait Trace {
 /// it can be given to [`hold`](Tracer::hold).
 pub struct Tracer<'a> {
     pub(crate) edges: Vec<Node>,
-    pub(crate) guards: Vec<Box<dyn Held + 'a>>,
+    pub(crate) guards: Vec<HeldGuard<'a>>,
     pub(crate) busy: bool,
 }
 
-/// Anything whose only job left is to be dropped later (a lock guard).
-pub(crate) trait Held {}
-impl<T> Held for T {}
+/// A type-erased lock guard whose only job left is to be dropped later.
+///
+/// Stored inline when it fits in three words (`MutexGuard` and
+/// `RwLockReadGuard` take two), boxed otherwise: the collector holds one
+/// guard per locked field of every candidate, and a heap allocation per
+/// guard was half of a collection's cost.
+pub(crate) struct HeldGuard<'a> {
+    data: MaybeUninit<[usize; 3]>,
+    drop_fn: unsafe fn(*mut u8),
+    // Borrows from 'a (dropck keeps 'a alive until the guard drops), and is
+    // neither Send nor Sync: a guard must be released on its own thread.
+    _marker: PhantomData<(&'a (), *const ())>,
+}
+
+impl<'a> HeldGuard<'a> {
+    fn new<G: 'a>(guard: G) -> Self {
+        let mut data = MaybeUninit::<[usize; 3]>::uninit();
+        let drop_fn: unsafe fn(*mut u8) = if size_of::<G>() <= size_of::<[usize; 3]>()
+            && align_of::<G>() <= align_of::<usize>()
+        {
+            // SAFETY: `G` fits in `data` and needs no stricter alignment.
+            unsafe { data.as_mut_ptr().cast::<G>().write(guard) };
+            drop_inline::<G>
+        } else {
+            let boxed: *mut G = Box::into_raw(Box::new(guard));
+            // SAFETY: a pointer fits in `data`.
+            unsafe { data.as_mut_ptr().cast::<*mut G>().write(boxed) };
+            drop_boxed::<G>
+        };
+        HeldGuard {
+            data,
+            drop_fn,
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// # Safety
+/// `p` holds a `G` written by `HeldGuard::new`, dropped only here.
+unsafe fn drop_inline<G>(p: *mut u8) {
+    // SAFETY: per the contract.
+    unsafe { std::ptr::drop_in_place(p.cast::<G>()) }
+}
+
+/// # Safety
+/// `p` holds a `*mut G` from `Box::into_raw`, dropped only here.
+unsafe fn drop_boxed<G>(p: *mut u8) {
+    // SAFETY: per the contract.
+    drop(unsafe { Box::from_raw(p.cast::<*mut G>().read()) })
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `drop_fn` matches what `new` stored; this runs once.
+        unsafe { (self.drop_fn)(self.data.as_mut_ptr().cast()) }
+    }
+}
 
 impl<'a> Tracer<'a> {
     pub(crate) fn new() -> Self {
@@ -135,7 +191,7 @@ impl<'a> Tracer<'a> {
     /// value's edges have been read.
     #[inline]
     pub fn hold<G: 'a>(&mut self, guard: G) {
-        self.guards.push(Box::new(guard));
+        self.guards.push(HeldGuard::new(guard));
     }
 
     /// Report that part of the value could not be read right now (a lock

@@ -299,3 +299,25 @@ unsafe impl<T: Trace> Trace for OnceLock<T> {
         }
     }
 }
+
+// loom-tests: the loom build's `Mutex`, so that loom models can build nodes
+// through the public API. Mirrors the impl for `std::sync::Mutex`.
+// SAFETY: as for `std::sync::Mutex`: reads the data only under the lock,
+// taken without blocking; a lock held elsewhere makes the value busy.
+#[cfg(loom)]
+unsafe impl<T: Trace> Trace for loom::sync::Mutex<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if !T::MAY_HAVE_EDGES {
+            return;
+        }
+        let guard = match self.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return tracer.busy(),
+        };
+        let data: *const T = &*guard;
+        // SAFETY: as for `Mutex`.
+        unsafe { trace_guarded(data, guard, tracer) }
+    }
+}

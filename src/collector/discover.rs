@@ -5,10 +5,11 @@
 //! The collector reads an object's value only while it holds the object
 //! (`HELD` in the strong word). A hold is taken
 //!
-//! * on a root, by one CAS that requires the count to be above zero and the
-//!   object not dead, and that also clears `ACTIVE` (so `get_mut` sees the
-//!   hold or the pending entry in one read, and the drop protocol of
-//!   `buffer` stays exact);
+//! * on a root, by one CAS that requires `ACTIVE` (the entry still stands
+//!   for the object), a count above zero and the object not dead, and that
+//!   also clears `ACTIVE` — so `get_mut`, which detaches an entry by
+//!   clearing `ACTIVE` with a CAS on the same word, is ordered against it,
+//!   and the drop protocol of `buffer` stays exact;
 //! * on a child, *inside* its parent's trace, while the parent's field
 //!   still holds the handle (and any lock guarding it is still held), so
 //!   the child's count is above zero at that moment.
@@ -46,6 +47,8 @@ pub(crate) struct Visited {
     pub(crate) len: u32,
     /// Its trace could not see everything (lock taken, panic).
     pub(crate) busy: bool,
+    /// Its strong count, read right after its trace (pass 1).
+    pub(crate) rc: u64,
     /// It came from a root-buffer entry (re-buffered if validation aborts).
     pub(crate) root: bool,
 }
@@ -83,6 +86,12 @@ fn try_hold(node: Node, root: bool) -> bool {
     let h = node.header();
     let mut s = h.strong.load(Relaxed);
     loop {
+        if root && s & ACTIVE == 0 {
+            // The entry no longer stands for the object: a duplicate, or
+            // detached by `get_mut` (which clears ACTIVE by CAS on this
+            // word, so it and this hold are ordered).
+            return false;
+        }
         // A dead object can still be held — by an outer collection whose
         // destructors are running this (nested) one — so check DEAD first.
         let alive = count(s) > 0 && s & DEAD == 0;
@@ -112,6 +121,7 @@ impl Graph {
             first: 0,
             len: 0,
             busy: false,
+            rc: 0,
             root,
         });
         self.index.insert(node.addr(), i);
@@ -120,11 +130,16 @@ impl Graph {
 
     /// Turn root-buffer entries into held roots.
     pub(crate) fn take_roots(&mut self, entries: Vec<Node>) {
+        // Most roots are distinct and most collections visit about as many
+        // objects as roots: size the tables once.
+        self.nodes.reserve(entries.len());
+        self.index.reserve(entries.len());
+        self.targets.reserve(entries.len());
         for e in entries {
-            // Only the entry that finds ACTIVE set stands for the object; a
-            // duplicate, or one detached by `get_mut`, is just released.
-            let active = e.header().strong.load(Relaxed) & ACTIVE != 0;
-            if active && !self.index.contains_key(&e.addr()) && try_hold(e, true) {
+            // Only the entry that finds ACTIVE set stands for the object
+            // (`try_hold` checks); a duplicate, or one detached by
+            // `get_mut`, is just released.
+            if !self.index.contains_key(&e.addr()) && try_hold(e, true) {
                 self.add(e, true);
             }
             // The hold (if taken) keeps the allocation; the entry's claim
@@ -135,12 +150,13 @@ impl Graph {
 
     /// Pass 1: trace every held object, holding each new child.
     pub(crate) fn trace_all(&mut self) {
-        let mut edges = Vec::new();
+        // One tracer for the whole pass: its buffers are reused, and the
+        // values it borrows are all held until the collection ends.
+        let mut tracer = Tracer::new();
         let mut i = 0;
         while i < self.nodes.len() {
             let node = self.nodes[i].node;
-            let mut tracer = Tracer::new();
-            tracer.edges = std::mem::take(&mut edges);
+            tracer.busy = false;
             let traced = catch_unwind(AssertUnwindSafe(|| {
                 // SAFETY: the object is held: its value stays alive until
                 // the collector lets go, after this tracer is gone.
@@ -163,10 +179,13 @@ impl Graph {
                 self.nodes[j as usize].internal += 1;
                 self.targets.push(j);
             }
-            self.nodes[i].first = first;
-            self.nodes[i].len = self.targets.len() as u32 - first;
-            edges = std::mem::take(&mut tracer.edges);
-            drop(tracer); // releases pass 1's guards
+            let v = &mut self.nodes[i];
+            v.first = first;
+            v.len = self.targets.len() as u32 - first;
+            // Read while the header is in cache. Pass 1 is a proposal, so
+            // reading counts at different moments is fine (see above).
+            v.rc = count(node.header().strong.load(Acquire));
+            tracer.guards.clear(); // releases pass 1's guards for this object
             i += 1;
         }
     }
@@ -178,8 +197,7 @@ impl Graph {
         let mut black = vec![false; n];
         let mut stack = Vec::new();
         for (i, v) in self.nodes.iter().enumerate() {
-            let rc = count(v.node.header().strong.load(Acquire));
-            if v.busy || rc != v.internal as u64 {
+            if v.busy || v.rc != v.internal as u64 {
                 black[i] = true;
                 stack.push(i as u32);
             }

@@ -10,18 +10,20 @@
 //! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
 //! | commit | [`commit`] | `W` is marked dead, then destroyed outside the collector lock; every other hold is released |
 //!
-//! The collector lock (`COLLECTOR`) serialises collections. It is held for
-//! the first three phases and the marking, never while user destructors
-//! run; user `Trace` impls run under it, and the collector never *blocks*
-//! on anything a mutator can hold while it has it (user locks are only
-//! try-locked).
+//! The collector lock serialises collections, destructors included, so a
+//! `collect()` that had to wait returns only after the garbage of the
+//! collection it waited for is gone. A destructor that calls `collect()`
+//! runs a nested collection on the same thread (the `OWNER` flag). No
+//! mutator operation takes the collector lock: `get_mut`, `try_unwrap` and
+//! `Weak::upgrade` wait only on flags of the very object they touch, and
+//! the collector never *blocks* on anything a mutator can hold (user locks
+//! are only try-locked).
 
 pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod validate;
 
 use crate::buffer;
-use crate::header::*;
 use crate::sync::{lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use std::cell::Cell;
 use std::sync::atomic::Ordering::*;
@@ -84,8 +86,37 @@ crate::sync::cc_thread_local! {
     static IN_COLLECTOR: Cell<bool> = Cell::new(false);
 }
 
+crate::sync::cc_thread_local! {
+    /// Set while this thread holds the collector lock (any phase,
+    /// destructors included), so that a destructor's own `collect()` runs
+    /// nested instead of waiting for itself.
+    static OWNER: Cell<bool> = Cell::new(false);
+}
+
 fn in_collector() -> bool {
     IN_COLLECTOR.try_with(Cell::get).unwrap_or(false)
+}
+
+fn owns_collector() -> bool {
+    OWNER.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Marks this thread as the collector lock's owner while it lives.
+struct Owner<'a> {
+    _guard: crate::sync::MutexGuard<'a, ()>,
+}
+
+impl<'a> Owner<'a> {
+    fn new(guard: crate::sync::MutexGuard<'a, ()>) -> Self {
+        let _ = OWNER.try_with(|o| o.set(true));
+        Owner { _guard: guard }
+    }
+}
+
+impl Drop for Owner<'_> {
+    fn drop(&mut self) {
+        let _ = OWNER.try_with(|o| o.set(false));
+    }
 }
 
 struct InCollector;
@@ -136,10 +167,13 @@ pub struct Stats {
 /// this call (by any thread), and return how many objects were freed.
 ///
 /// Other threads keep running; only this thread does the work. If another
-/// collection is in progress, this waits for it and then runs its own.
-/// Destructors of the freed objects run on this thread, after the
-/// collector's lock is released, so they may themselves create, drop and
-/// collect.
+/// collection is in progress (destructors included), this waits for it and
+/// then runs its own, so when it returns every garbage cycle that was
+/// unreachable when it was called has been destroyed. Destructors of the
+/// freed objects run on this thread; they may create, drop and collect (a
+/// `collect()` from such a destructor runs a nested collection at once).
+/// A destructor run by the collector must not *wait for another thread*
+/// that calls `collect()`: that thread waits for this collection.
 ///
 /// # Panics
 ///
@@ -162,8 +196,14 @@ pub struct Stats {
 /// ```
 pub fn collect() -> usize {
     forbid_reentry("arcycle::collect()");
-    let guard = lock(&control().collector);
-    run(guard, true)
+    if owns_collector() {
+        // Called by a destructor this thread's collection is running: the
+        // outer collection is past its locked phases, so a nested one is
+        // safe, and waiting for the lock would wait for ourselves.
+        return run(true);
+    }
+    let _owner = Owner::new(lock(&control().collector));
+    run(true)
 }
 
 /// Run an automatic collection if the trigger is set and nobody else is
@@ -181,9 +221,12 @@ fn auto_collect() {
     if in_collector() || !control().enabled.load(Relaxed) {
         return;
     }
-    // Never wait: someone else collecting will handle the pending roots.
-    if let Some(guard) = try_lock(&control().collector) {
-        run(guard, false);
+    if owns_collector() {
+        run(false);
+    } else if let Some(guard) = try_lock(&control().collector) {
+        // Never wait: someone else collecting will handle the pending roots.
+        let _owner = Owner::new(guard);
+        run(false);
     }
 }
 
@@ -195,7 +238,8 @@ pub(crate) fn note_pending(pending: usize) {
     }
 }
 
-fn run(guard: crate::sync::MutexGuard<'_, ()>, explicit: bool) -> usize {
+/// One collection; the caller owns the collector lock.
+fn run(explicit: bool) -> usize {
     let start = Instant::now();
     let c = control();
     c.trigger.store(false, Relaxed);
@@ -220,8 +264,9 @@ fn run(guard: crate::sync::MutexGuard<'_, ()>, explicit: bool) -> usize {
     if outcome.aborted {
         c.aborted.fetch_add(1, Relaxed);
     }
-    drop(guard);
-    // Outside the lock: run destructors and free.
+    // Still holding the lock (so a concurrent `collect()` returns only
+    // after these values are gone), but no longer tracing: destructors may
+    // allocate, drop, and collect (nested).
     let (freed, panic) = outcome.destroy();
     c.collections.fetch_add(1, Relaxed);
     c.freed.fetch_add(freed as u64, Relaxed);
@@ -252,31 +297,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-/// Wait until no collection is in progress (for `try_unwrap` and friends
-/// that found the collector's hold on the object).
-pub(crate) fn wait_for_collection(spins: &mut u32) {
-    forbid_reentry("Cc::try_unwrap/into_inner");
-    if *spins < 8 {
-        crate::sync::pause(spins);
-    } else {
-        drop(lock(&control().collector));
-    }
-}
-
-/// `get_mut` found the object unique but held by the collector, or with a
-/// pending root-buffer entry. Wait out any collection, then detach the
-/// entry so no later collection reads the value while the caller writes.
-pub(crate) fn detach_unique(h: &Header) {
-    forbid_reentry("Cc::get_mut/make_mut");
-    let _guard = lock(&control().collector);
-    // No collection runs now, and every collection clears HELD and FROZEN
-    // of live objects before it unlocks. The object is unique, so no drop
-    // can set ACTIVE concurrently; only the collector (which we exclude)
-    // clears it. The stale entry is skipped by the next collection, and no
-    // new one can appear while the caller's `&mut` lasts (buffering needs a
-    // second handle). Relaxed: the collector lock orders this before the
-    // next collection.
-    h.strong.fetch_and(!ACTIVE, Relaxed);
+/// Wait while the collector holds an object (for `try_unwrap`, `get_mut`
+/// and friends that found `HELD`). A collection lets go of every live
+/// object before it runs any destructor, and never waits for mutators in
+/// between, so this wait is bounded by the collection's locked phases.
+pub(crate) fn wait_for_hold(spins: &mut u32) {
+    forbid_reentry("Cc::get_mut/make_mut/try_unwrap/into_inner");
+    crate::sync::pause(spins);
 }
 
 /// Collector statistics since the program started.
@@ -336,7 +363,11 @@ pub fn threshold() -> usize {
 /// assert!(arcycle::is_enabled());
 /// ```
 pub fn enable() {
-    control().enabled.store(true, Relaxed);
+    let c = control();
+    c.enabled.store(true, Relaxed);
+    if buffer::pending() >= c.effective.load(Relaxed) {
+        c.trigger.store(true, Relaxed);
+    }
 }
 
 /// Turn automatic collection off. Explicit [`collect`] still works, and

@@ -1,0 +1,385 @@
+//! Shared by `benches/compare.rs` (criterion, the long run) and
+//! `examples/report.rs` (the short comparison): the contenders, the
+//! workloads, and the list that pairs them.
+//!
+//! Each binary uses only part of this module.
+#![allow(dead_code)]
+
+pub mod alloc;
+pub mod contenders;
+pub mod workloads;
+
+use std::time::Duration;
+
+pub use contenders::arc::ArcC;
+pub use contenders::arcy::ArcycleC;
+pub use contenders::brc::BaconRajanC;
+pub use contenders::dump::DumpsterC;
+pub use contenders::gcm::GcmoduleC;
+pub use contenders::rcc::RustCcC;
+pub use contenders::Contender;
+use workloads::*;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// Contender names, in table order.
+pub const CONTENDERS: [&str; 6] = [
+    ArcC::NAME,
+    ArcycleC::NAME,
+    DumpsterC::NAME,
+    GcmoduleC::NAME,
+    RustCcC::NAME,
+    BaconRajanC::NAME,
+];
+
+/// One contender's run of one workload: `iters` iterations, their time.
+pub struct Case {
+    pub contender: &'static str,
+    pub run: Box<dyn Fn(u64) -> Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Micro,
+    Contended,
+    Walk,
+    Acyclic,
+    Collect,
+}
+
+/// What one iteration is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// One operation (reported in ns).
+    Op,
+    /// One whole structure (reported in ms).
+    Run,
+}
+
+pub struct Workload {
+    /// Criterion group name and table key.
+    pub id: &'static str,
+    /// Table row label.
+    pub title: String,
+    pub group: Group,
+    pub unit: Unit,
+    /// Iterations per repetition in the report.
+    pub iters: u64,
+    /// Repetitions in the report.
+    pub reps: usize,
+    /// The cyclic shape, for collection workloads.
+    pub shape: Option<Shape>,
+    pub cases: Vec<Case>,
+}
+
+/// How big the structures are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// A smoke run (`cargo test --all-targets` runs the bench binary once).
+    Tiny,
+    /// `examples/report.rs`.
+    Report,
+    /// `cargo bench`.
+    Full,
+}
+
+/// Structure sizes at each [`Scale`].
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub tree_depth: u32,
+    pub list_len: usize,
+    pub pairs: usize,
+    pub rings10: usize,
+    pub big_ring: usize,
+    pub random: usize,
+    pub ptree_depth: u32,
+}
+
+pub fn sizes(scale: Scale) -> Sizes {
+    match scale {
+        Scale::Tiny => Sizes {
+            tree_depth: 4,
+            list_len: 100,
+            pairs: 50,
+            rings10: 10,
+            big_ring: 1_000,
+            random: 100,
+            ptree_depth: 4,
+        },
+        Scale::Report | Scale::Full => Sizes {
+            tree_depth: 16,
+            list_len: if scale == Scale::Full {
+                1_000_000
+            } else {
+                100_000
+            },
+            pairs: 50_000,
+            rings10: 10_000,
+            big_ring: 1_000_000,
+            random: 100_000,
+            ptree_depth: 16,
+        },
+    }
+}
+
+/// `cases!([A, B], C => expr)`: one [`Case`] per contender type, with the
+/// type named `C` inside `expr` (which evaluates to the run closure).
+macro_rules! cases {
+    ([$($c:ty),* $(,)?], $C:ident => $body:expr) => {
+        vec![$({
+            type $C = $c;
+            Case {
+                contender: <$c as Contender>::NAME,
+                run: Box::new($body) as Box<dyn Fn(u64) -> Duration>,
+            }
+        }),*]
+    };
+}
+
+/// Every timed workload, each with every contender that can run it.
+pub fn workloads(scale: Scale) -> Vec<Workload> {
+    let sz = sizes(scale);
+    let cores = cores();
+    let over = 4 * cores;
+    let micro = |id, title: &str, cases| Workload {
+        id,
+        title: title.to_string(),
+        group: Group::Micro,
+        unit: Unit::Op,
+        iters: 1_000_000,
+        reps: 11,
+        shape: None,
+        cases,
+    };
+    let mut w = vec![
+        micro(
+            "clone_drop_leaf",
+            "clone+drop, leaf `u64`",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => clone_drop_leaf::<C>),
+        ),
+        micro(
+            "clone_drop_node",
+            "clone+drop, cycle-capable node",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => clone_drop_node::<C>),
+        ),
+        micro(
+            "deref_leaf",
+            "deref+read, leaf `u64`",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => deref_leaf::<C>),
+        ),
+        micro(
+            "deref_node",
+            "deref+read field, cycle-capable node",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => deref_node::<C>),
+        ),
+        micro(
+            "new_drop_leaf",
+            "new+drop, leaf `u64`",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => new_drop_leaf::<C>),
+        ),
+        micro(
+            "new_drop_node",
+            "new+drop, cycle-capable node",
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => new_drop_node::<C>),
+        ),
+    ];
+    for (threads, tag) in [(cores, "cores"), (over, "4x_cores")] {
+        let contended = |id, title: String, cases| Workload {
+            id,
+            title,
+            group: Group::Contended,
+            unit: Unit::Op,
+            iters: 100_000,
+            reps: 15,
+            shape: None,
+            cases,
+        };
+        let (leaf_id, node_id) = if tag == "cores" {
+            ("contended_leaf_cores", "contended_node_cores")
+        } else {
+            ("contended_leaf_4x_cores", "contended_node_4x_cores")
+        };
+        w.push(contended(
+            leaf_id,
+            format!("contended clone+drop, leaf `u64`, {threads} threads"),
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC],
+                C => move |n| contended_leaf::<C>(threads, n)),
+        ));
+        w.push(contended(
+            node_id,
+            format!("contended clone+drop, node, {threads} threads"),
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC],
+                C => move |n| contended_node::<C>(threads, n)),
+        ));
+    }
+    w.push(Workload {
+        id: "graph_walk",
+        title: format!(
+            "shared graph walk ({GRAPH_NODES} nodes, {WALK_DEPTH} steps), {cores} threads"
+        ),
+        group: Group::Walk,
+        unit: Unit::Op,
+        iters: 20_000,
+        reps: 7,
+        shape: None,
+        cases: cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC], C => {
+            let g = GraphFixture::<C>::default();
+            move |n| graph_walk::<C>(cores, g.get(), n)
+        }),
+    });
+    let depth = sz.tree_depth;
+    let len = sz.list_len;
+    let acyclic = |id, title: String, cases| Workload {
+        id,
+        title,
+        group: Group::Acyclic,
+        unit: Unit::Run,
+        iters: 1,
+        reps: 7,
+        shape: None,
+        cases,
+    };
+    w.push(acyclic(
+        "tree_build_drop",
+        format!("build+drop binary tree, depth {depth}"),
+        cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+            C => move |n| tree_build_drop::<C>(depth, n)),
+    ));
+    w.push(acyclic(
+        "list_build_drop",
+        format!("build+drop list of {len}"),
+        cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+            C => move |n| list_build_drop::<C>(len, n)),
+    ));
+    let shapes = [
+        ("collect_pairs", Shape::Pairs(sz.pairs), 5),
+        ("collect_rings10", Shape::Rings(sz.rings10, 10), 5),
+        ("collect_ring_big", Shape::Rings(1, sz.big_ring), 3),
+        ("collect_random", Shape::Random(sz.random), 5),
+        ("collect_parent_tree", Shape::ParentTree(sz.ptree_depth), 5),
+    ];
+    for (id, shape, reps) in shapes {
+        let title = match shape {
+            Shape::Pairs(n) => format!("collect {n} 2-cycles"),
+            Shape::Rings(1, l) => format!("collect one ring of {l}"),
+            Shape::Rings(c, l) => format!("collect {c} rings of {l}"),
+            Shape::Random(n) => format!("collect random graph, {n} nodes x 3 edges"),
+            Shape::ParentTree(d) => format!("collect tree with parent pointers, depth {d}"),
+        };
+        let cases = if matches!(shape, Shape::ParentTree(_)) {
+            // Arc takes part with `Weak` parent pointers.
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => move |n| collect_shape::<C>(shape, n))
+        } else {
+            cases!([ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
+                C => move |n| collect_shape::<C>(shape, n))
+        };
+        w.push(Workload {
+            id,
+            title,
+            group: Group::Collect,
+            unit: Unit::Run,
+            iters: 1,
+            reps,
+            shape: Some(shape),
+            cases,
+        });
+    }
+    w
+}
+
+/// `freed_fraction` for one contender by name.
+pub fn freed_fraction_of(contender: &str, shape: Shape) -> Option<f64> {
+    Some(match contender {
+        "Arc" if matches!(shape, Shape::ParentTree(_)) => freed_fraction::<ArcC>(shape),
+        "arcycle" => freed_fraction::<ArcycleC>(shape),
+        "dumpster" => freed_fraction::<DumpsterC>(shape),
+        "gcmodule" => freed_fraction::<GcmoduleC>(shape),
+        "rust-cc" => freed_fraction::<RustCcC>(shape),
+        "bacon_rajan_cc" => freed_fraction::<BaconRajanC>(shape),
+        _ => return None,
+    })
+}
+
+/// Bytes per object, for every contender: (name, leaf `u64`, node, node
+/// after one clone+drop).
+pub fn memory_table(n: usize) -> Vec<(&'static str, f64, f64, f64)> {
+    fn row<C: Contender>(n: usize) -> (&'static str, f64, f64, f64) {
+        C::collect();
+        let leaf = bytes_per(n, C::leaf);
+        let node = bytes_per(n, C::node);
+        let buffered = bytes_per_buffered_node::<C>(n);
+        (C::NAME, leaf, node, buffered)
+    }
+    vec![
+        row::<ArcC>(n),
+        row::<ArcycleC>(n),
+        row::<DumpsterC>(n),
+        row::<GcmoduleC>(n),
+        row::<RustCcC>(n),
+        row::<BaconRajanC>(n),
+    ]
+}
+
+/// `size_of` of one handle, for reference next to the heap bytes.
+pub fn handle_sizes() -> Vec<(&'static str, usize)> {
+    use std::mem::size_of;
+    vec![
+        (ArcC::NAME, size_of::<<ArcC as Contender>::Node>()),
+        (ArcycleC::NAME, size_of::<<ArcycleC as Contender>::Node>()),
+        (DumpsterC::NAME, size_of::<<DumpsterC as Contender>::Node>()),
+        (GcmoduleC::NAME, size_of::<<GcmoduleC as Contender>::Node>()),
+        (RustCcC::NAME, size_of::<<RustCcC as Contender>::Node>()),
+        (
+            BaconRajanC::NAME,
+            size_of::<<BaconRajanC as Contender>::Node>(),
+        ),
+    ]
+}
+
+/// Pauses (each collect() call's length) for every collecting contender.
+pub fn pause_table(live: usize, rings: usize, rounds: usize) -> Vec<(&'static str, Vec<Duration>)> {
+    vec![
+        (ArcycleC::NAME, pauses::<ArcycleC>(live, rings, rounds)),
+        (DumpsterC::NAME, pauses::<DumpsterC>(live, rings, rounds)),
+        (GcmoduleC::NAME, pauses::<GcmoduleC>(live, rings, rounds)),
+        (RustCcC::NAME, pauses::<RustCcC>(live, rings, rounds)),
+        (
+            BaconRajanC::NAME,
+            pauses::<BaconRajanC>(live, rings, rounds),
+        ),
+    ]
+}
+
+/// Mutator throughput while another thread collects, for the concurrent
+/// collectors, plus the control: an `Arc` mutator while arcycle collects.
+pub fn mutator_runs(run_for: Duration) -> Vec<(&'static str, MutatorRun)> {
+    vec![
+        (
+            ArcycleC::NAME,
+            mutator_during_collection::<ArcycleC, ArcycleC>(run_for),
+        ),
+        (
+            DumpsterC::NAME,
+            mutator_during_collection::<DumpsterC, DumpsterC>(run_for),
+        ),
+        (
+            GcmoduleC::NAME,
+            mutator_during_collection::<GcmoduleC, GcmoduleC>(run_for),
+        ),
+        (
+            MUTATOR_CONTROL,
+            mutator_during_collection::<ArcC, ArcycleC>(run_for),
+        ),
+    ]
+}
+
+/// The control row of [`mutator_runs`].
+pub const MUTATOR_CONTROL: &str = "control: Arc mutator, arcycle collecting";

@@ -1,0 +1,578 @@
+//! The workloads, generic over [`Contender`]. Each timed one takes an
+//! iteration count and returns the time those iterations took, so both
+//! criterion (`iter_custom`) and the report can drive it.
+
+use super::alloc;
+use super::contenders::{next_rand, random_adjacency, Contender};
+use rayon::ThreadPool;
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU8, Ordering::*};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------
+
+/// Logical cores available to this process.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A rayon pool of exactly `threads` threads, built once per size.
+pub fn pool(threads: usize) -> &'static ThreadPool {
+    static POOLS: Mutex<Vec<(usize, &'static ThreadPool)>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap();
+    if let Some(&(_, p)) = pools.iter().find(|(n, _)| *n == threads) {
+        return p;
+    }
+    let p: &'static ThreadPool = Box::leak(Box::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("rayon pool"),
+    ));
+    pools.push((threads, p));
+    p
+}
+
+/// Run `f` on a thread with a 1 GiB stack (recursive drops of long lists
+/// and recursive collectors need it), and return its result.
+pub fn big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("bench-big-stack".into())
+            .stack_size(1 << 30)
+            .spawn_scoped(s, f)
+            .expect("spawn big-stack thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// single-thread micro operations (per iteration: one operation)
+// ---------------------------------------------------------------------------
+
+pub fn clone_drop_leaf<C: Contender>(iters: u64) -> Duration {
+    let h = C::leaf(7);
+    let t = Instant::now();
+    for _ in 0..iters {
+        drop(black_box(black_box(&h).clone()));
+    }
+    t.elapsed()
+}
+
+pub fn clone_drop_node<C: Contender>(iters: u64) -> Duration {
+    let h = C::node(7);
+    let t = Instant::now();
+    for _ in 0..iters {
+        drop(black_box(black_box(&h).clone()));
+    }
+    t.elapsed()
+}
+
+pub fn deref_leaf<C: Contender>(iters: u64) -> Duration {
+    let h = C::leaf(7);
+    let mut sum = 0u64;
+    let t = Instant::now();
+    for _ in 0..iters {
+        sum = sum.wrapping_add(C::leaf_get(black_box(&h)));
+    }
+    let d = t.elapsed();
+    black_box(sum);
+    d
+}
+
+pub fn deref_node<C: Contender>(iters: u64) -> Duration {
+    let h = C::node(7);
+    let mut sum = 0u64;
+    let t = Instant::now();
+    for _ in 0..iters {
+        sum = sum.wrapping_add(C::node_get(black_box(&h)));
+    }
+    let d = t.elapsed();
+    black_box(sum);
+    d
+}
+
+pub fn new_drop_leaf<C: Contender>(iters: u64) -> Duration {
+    let t = Instant::now();
+    for i in 0..iters {
+        drop(black_box(C::leaf(black_box(i))));
+    }
+    t.elapsed()
+}
+
+pub fn new_drop_node<C: Contender>(iters: u64) -> Duration {
+    let t = Instant::now();
+    for i in 0..iters {
+        drop(black_box(C::node(black_box(i))));
+    }
+    t.elapsed()
+}
+
+// ---------------------------------------------------------------------------
+// contended (per iteration: every thread of the pool does one operation)
+// ---------------------------------------------------------------------------
+
+pub fn contended_leaf<C: Contender>(threads: usize, iters: u64) -> Duration
+where
+    C::Leaf: Send + Sync,
+{
+    let p = pool(threads);
+    let h = C::leaf(7);
+    let t = Instant::now();
+    p.broadcast(|_| {
+        for _ in 0..iters {
+            drop(black_box(black_box(&h).clone()));
+        }
+    });
+    t.elapsed()
+}
+
+pub fn contended_node<C: Contender>(threads: usize, iters: u64) -> Duration
+where
+    C::Node: Send + Sync,
+{
+    let p = pool(threads);
+    let h = C::node(7);
+    let t = Instant::now();
+    p.broadcast(|_| {
+        for _ in 0..iters {
+            drop(black_box(black_box(&h).clone()));
+        }
+    });
+    t.elapsed()
+}
+
+/// Steps per walk of the shared graph.
+pub const WALK_DEPTH: u32 = 32;
+
+/// Every thread of the pool walks the shared graph (per iteration: one
+/// walk of [`WALK_DEPTH`] steps per thread).
+pub fn graph_walk<C: Contender>(threads: usize, graph: &[C::GNode], iters: u64) -> Duration
+where
+    C::GNode: Send + Sync,
+{
+    let p = pool(threads);
+    let n = graph.len() as u64;
+    let t = Instant::now();
+    p.broadcast(|ctx| {
+        let mut rng = 0x5EED + ctx.index() as u64;
+        let mut sum = 0u64;
+        for _ in 0..iters {
+            let start = &graph[(next_rand(&mut rng) % n) as usize];
+            sum = sum.wrapping_add(C::walk(start, &mut rng, WALK_DEPTH));
+        }
+        black_box(sum);
+    });
+    t.elapsed()
+}
+
+// ---------------------------------------------------------------------------
+// acyclic build + drop (per iteration: one structure)
+// ---------------------------------------------------------------------------
+
+pub fn tree_build_drop<C: Contender>(depth: u32, iters: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..iters {
+        let tree = C::tree(depth);
+        black_box(C::tree_val(&tree));
+        drop(tree);
+    }
+    t.elapsed()
+}
+
+pub fn list_build_drop<C: Contender>(len: usize, iters: u64) -> Duration {
+    big_stack(|| {
+        let t = Instant::now();
+        for _ in 0..iters {
+            drop(black_box(C::list(len)));
+        }
+        t.elapsed()
+    })
+}
+
+// ---------------------------------------------------------------------------
+// collection throughput (per iteration: drop the last outside handles of
+// one garbage structure and collect it; building it is not timed)
+// ---------------------------------------------------------------------------
+
+/// The cyclic shapes.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// `n` two-cycles.
+    Pairs(usize),
+    /// `count` rings of `len`.
+    Rings(usize, usize),
+    /// `n` nodes with 3 random out-edges each.
+    Random(usize),
+    /// A binary tree of this depth whose children point to their parent.
+    ParentTree(u32),
+}
+
+impl Shape {
+    /// Objects in the structure.
+    pub fn objects(self) -> usize {
+        match self {
+            Shape::Pairs(n) => 2 * n,
+            Shape::Rings(c, l) => c * l,
+            Shape::Random(n) => n,
+            Shape::ParentTree(d) => (1usize << (d + 1)) - 1,
+        }
+    }
+}
+
+/// Handles to a built structure.
+pub enum Built<C: Contender> {
+    Nodes(Vec<C::Node>),
+    Tree(C::PTree),
+}
+
+pub fn build<C: Contender>(shape: Shape) -> Built<C> {
+    match shape {
+        Shape::Pairs(n) => {
+            let mut v = Vec::with_capacity(2 * n);
+            for i in 0..n as u64 {
+                let a = C::node(2 * i);
+                let b = C::node(2 * i + 1);
+                C::link(&a, &b);
+                C::link(&b, &a);
+                v.push(a);
+                v.push(b);
+            }
+            Built::Nodes(v)
+        }
+        Shape::Rings(count, len) => {
+            let mut v = Vec::with_capacity(count * len);
+            for r in 0..count {
+                let base = v.len();
+                for i in 0..len {
+                    v.push(C::node((r * len + i) as u64));
+                }
+                for i in 0..len {
+                    C::link(&v[base + i], &v[base + (i + 1) % len]);
+                }
+            }
+            Built::Nodes(v)
+        }
+        Shape::Random(n) => {
+            let adj = random_adjacency(n, 0xC0FFEE);
+            let v: Vec<_> = (0..n as u64).map(C::node).collect();
+            for (i, a) in adj.iter().enumerate() {
+                for &j in a {
+                    C::link(&v[i], &v[j as usize]);
+                }
+            }
+            Built::Nodes(v)
+        }
+        Shape::ParentTree(d) => Built::Tree(C::ptree(d)),
+    }
+}
+
+/// Time dropping the outside handles and collecting, `iters` times (on a
+/// big-stack thread: some collectors recurse).
+pub fn collect_shape<C: Contender>(shape: Shape, iters: u64) -> Duration {
+    big_stack(|| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let built = build::<C>(shape);
+            let t = Instant::now();
+            drop(built);
+            C::collect();
+            total += t.elapsed();
+        }
+        total
+    })
+}
+
+/// One untimed round with the allocator counting: the fraction of the
+/// allocations made by build + drop + collect that were given back (by
+/// count, so a collector keeping one grown buffer does not look like a
+/// leak).
+pub fn freed_fraction<C: Contender>(shape: Shape) -> f64 {
+    big_stack(|| {
+        // Settle anything pending from earlier workloads first.
+        C::collect();
+        let (_, c) = alloc::count(|| {
+            let built = build::<C>(shape);
+            drop(built);
+            C::collect();
+        });
+        if c.allocs == 0 {
+            return 1.0;
+        }
+        1.0 - c.net_allocs.max(0) as f64 / c.allocs as f64
+    })
+}
+
+// ---------------------------------------------------------------------------
+// pause: how long collect() blocks its caller with a large live heap and a
+// little garbage
+// ---------------------------------------------------------------------------
+
+/// `rounds` collections of `garbage_rings` rings of 10 while `live` nodes
+/// (a random graph) stay reachable. Returns each collect() call's length.
+pub fn pauses<C: Contender>(live: usize, garbage_rings: usize, rounds: usize) -> Vec<Duration> {
+    big_stack(|| {
+        let heap = build::<C>(Shape::Random(live));
+        C::collect();
+        let mut out = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let garbage = build::<C>(Shape::Rings(garbage_rings, 10));
+            drop(garbage);
+            let t = Instant::now();
+            C::collect();
+            out.push(t.elapsed());
+        }
+        drop(heap);
+        C::collect();
+        out
+    })
+}
+
+// ---------------------------------------------------------------------------
+// mutator throughput while another thread collects
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MutatorRun {
+    /// Mutator operations per second while the other thread spins on
+    /// plain arithmetic (the same CPU pressure, no collector).
+    pub baseline: f64,
+    /// Mutator operations per second while the other thread builds garbage
+    /// (between its collections).
+    pub outside: f64,
+    /// Mutator operations per second while the other thread is inside
+    /// `collect()`.
+    pub during: f64,
+    /// Collections the other thread completed.
+    pub collections: u64,
+    /// Fraction of the collecting slices' time spent inside `collect()`.
+    pub overlap: f64,
+}
+
+impl MutatorRun {
+    /// Throughput during collection as a fraction of the baseline.
+    pub fn kept(&self) -> f64 {
+        self.during / self.baseline
+    }
+}
+
+fn rate(ops: f64, t: f64) -> f64 {
+    ops / t.max(1e-12)
+}
+
+/// What the other thread does.
+const SPIN: u8 = 0;
+const COLLECT: u8 = 1;
+const EXIT: u8 = 2;
+
+/// Live nodes (a random graph) kept reachable during the mutator run.
+pub const LIVE_HEAP: usize = 100_000;
+
+/// One mutator (this thread) works on its own 256 live `M` nodes: clone
+/// one, read it, drop it, and allocate and drop a fresh node (one
+/// operation), in batches of 64. The other thread alternates, in slices of
+/// 100 ms, between spinning on plain arithmetic (the baseline: the same
+/// CPU pressure, no collector) and building cyclic `G` garbage (200 rings
+/// of 50) and collecting it over and over; alternating puts the machine's
+/// background noise on both sides alike. A live heap of [`LIVE_HEAP`]
+/// `G` nodes stays reachable throughout. Automatic collection is off for
+/// the run, so only the other thread collects.
+///
+/// Both threads log timestamps (the mutator its batches, the other thread
+/// each `collect()` call); afterwards each batch's time and operations are
+/// split in proportion to its overlap with collections. (Classifying whole
+/// batches instead is biased: a batch that got preempted, or blocked by a
+/// stop-the-world collector, is long, and lands on whichever side the
+/// rule favours.)
+///
+/// With `M = G` this is the contender's own number; `M = Arc` is the
+/// control (no shared collector state: what the hardware alone costs).
+pub fn mutator_during_collection<M: Contender, G: Contender>(run_for: Duration) -> MutatorRun
+where
+    G::Node: Send + Sync,
+{
+    // Big stacks on both threads: some peers' collectors recurse.
+    big_stack(|| mutator_run::<M, G>(run_for))
+}
+
+fn mutator_run<M: Contender, G: Contender>(run_for: Duration) -> MutatorRun
+where
+    G::Node: Send + Sync,
+{
+    const BATCH: u64 = 64;
+    const SLICE: Duration = Duration::from_millis(100);
+    G::set_auto(false);
+    M::set_auto(false);
+    let mode = AtomicU8::new(SPIN);
+    // A live heap nobody touches: a stop-the-world collector has to walk
+    // it while mutators wait; arcycle never looks at it after the first
+    // collection.
+    let heap = build::<G>(Shape::Random(LIVE_HEAP));
+    G::collect();
+    let nodes: Vec<M::Node> = (0..256).map(M::node).collect();
+    let slices = (run_for.as_millis() / SLICE.as_millis()).max(2) as usize;
+    let mut batches: Vec<(Instant, Instant, u8)> =
+        Vec::with_capacity(run_for.as_micros() as usize / 4 + 1024);
+    let (collections, intervals) = std::thread::scope(|s| {
+        let other = std::thread::Builder::new().stack_size(1 << 30);
+        let other = other.spawn_scoped(s, || {
+            let mut log: Vec<(Instant, Instant)> = Vec::with_capacity(4096);
+            let mut x = 1u64;
+            loop {
+                match mode.load(Relaxed) {
+                    SPIN => {
+                        for _ in 0..1000 {
+                            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                        }
+                    }
+                    COLLECT => {
+                        let g = build::<G>(Shape::Rings(200, 50));
+                        drop(g);
+                        let t0 = Instant::now();
+                        G::collect();
+                        log.push((t0, Instant::now()));
+                    }
+                    _ => break,
+                }
+            }
+            black_box(x);
+            log
+        });
+        let other = other.expect("spawn the collecting thread");
+        let mut sum = 0u64;
+        let mut i = 0u64;
+        for slice in 0..slices {
+            let m = if slice % 2 == 0 { SPIN } else { COLLECT };
+            mode.store(m, Relaxed);
+            let end = Instant::now() + SLICE;
+            loop {
+                let t0 = Instant::now();
+                for _ in 0..BATCH {
+                    let c = nodes[(i % 256) as usize].clone();
+                    sum = sum.wrapping_add(M::node_get(&c));
+                    drop(black_box(c));
+                    drop(black_box(M::node(i)));
+                    i += 1;
+                }
+                let t1 = Instant::now();
+                batches.push((t0, t1, m));
+                if t1 >= end {
+                    break;
+                }
+            }
+        }
+        mode.store(EXIT, Relaxed);
+        black_box(sum);
+        let log = other.join().unwrap();
+        (log.len() as u64, log)
+    });
+    drop(nodes);
+    drop(heap);
+    G::set_auto(true);
+    M::set_auto(true);
+    G::collect();
+    M::collect();
+
+    // Split each batch by its overlap with the collections (both lists are
+    // in time order).
+    let (mut base_t, mut base_ops) = (0.0, 0.0);
+    let (mut out_t, mut out_ops) = (0.0, 0.0);
+    let (mut in_t, mut in_ops) = (0.0, 0.0);
+    let mut k = 0;
+    for &(t0, t1, m) in &batches {
+        while k < intervals.len() && intervals[k].1 <= t0 {
+            k += 1;
+        }
+        let mut overlap = 0.0;
+        let mut j = k;
+        while j < intervals.len() && intervals[j].0 < t1 {
+            let (c0, c1) = intervals[j];
+            let lo = if c0 > t0 { c0 } else { t0 };
+            let hi = if c1 < t1 { c1 } else { t1 };
+            if hi > lo {
+                overlap += (hi - lo).as_secs_f64();
+            }
+            j += 1;
+        }
+        let dt = (t1 - t0).as_secs_f64().max(1e-12);
+        let frac = (overlap / dt).min(1.0);
+        in_t += dt * frac;
+        in_ops += BATCH as f64 * frac;
+        if m == SPIN {
+            base_t += dt * (1.0 - frac);
+            base_ops += BATCH as f64 * (1.0 - frac);
+        } else {
+            out_t += dt * (1.0 - frac);
+            out_ops += BATCH as f64 * (1.0 - frac);
+        }
+    }
+    MutatorRun {
+        baseline: rate(base_ops, base_t),
+        outside: rate(out_ops, out_t),
+        during: rate(in_ops, in_t),
+        collections,
+        overlap: in_t / (in_t + out_t).max(1e-12),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// memory per object
+// ---------------------------------------------------------------------------
+
+/// Heap bytes per object for `n` objects made by `make` (the vector that
+/// keeps them is allocated before counting starts).
+pub fn bytes_per<H>(n: usize, make: impl Fn(u64) -> H) -> f64 {
+    let mut keep = Vec::with_capacity(n);
+    let (_, c) = alloc::count(|| {
+        for i in 0..n as u64 {
+            keep.push(make(i));
+        }
+    });
+    drop(keep);
+    c.net as f64 / n as f64
+}
+
+/// Heap bytes per node for `n` nodes that each had one handle cloned and
+/// dropped (which makes a cycle collector buffer them as possible roots).
+pub fn bytes_per_buffered_node<C: Contender>(n: usize) -> f64 {
+    let mut keep = Vec::with_capacity(n);
+    let (_, c) = alloc::count(|| {
+        for i in 0..n as u64 {
+            let h = C::node(i);
+            drop(h.clone());
+            keep.push(h);
+        }
+    });
+    drop(keep);
+    C::collect();
+    c.net as f64 / n as f64
+}
+
+// ---------------------------------------------------------------------------
+// the shared-graph fixture, built once per contender
+// ---------------------------------------------------------------------------
+
+/// Nodes in the read-mostly shared graph.
+pub const GRAPH_NODES: usize = 10_000;
+
+/// A lazily built shared graph (kept for the whole process: the `Arc`
+/// version has cycles and could not be freed anyway).
+pub struct GraphFixture<C: Contender>(OnceCell<Vec<C::GNode>>);
+
+impl<C: Contender> Default for GraphFixture<C> {
+    fn default() -> Self {
+        GraphFixture(OnceCell::new())
+    }
+}
+
+impl<C: Contender> GraphFixture<C> {
+    pub fn get(&self) -> &[C::GNode] {
+        self.0
+            .get_or_init(|| C::graph(&random_adjacency(GRAPH_NODES, 0xBEEF)))
+    }
+}
