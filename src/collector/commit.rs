@@ -109,10 +109,22 @@ impl Outcome {
         }
         for n in &self.dead {
             let h = n.header();
-            // AcqRel: as for survivors. A handle a destructor cloned keeps
-            // the count above zero; its last drop gives the allocation back.
-            let old = h.strong.fetch_and(!HELD, AcqRel);
-            if count(old) == 0 && h.release_strong_side() {
+            // Acquire: every decrement of a handle to this member (by the
+            // destructors, or by a handle they stashed, dropped on any
+            // thread with Release) happens-before the free.
+            let s = h.strong.load(Acquire);
+            let last = if count(s) == 0 {
+                // No handle exists and none can appear (a clone needs one, an
+                // upgrade of a dead object fails): the hold can simply be
+                // forgotten along with the allocation.
+                true
+            } else {
+                // A destructor cloned a handle to this member: let go of the
+                // hold; the last such handle gives the allocation back.
+                // AcqRel: as for survivors.
+                count(h.strong.fetch_and(!HELD, AcqRel)) == 0
+            };
+            if last && h.release_strong_side() {
                 // SAFETY: weak word zero; the value is gone.
                 unsafe { (n.vtable.dealloc)(n.header) }
             }

@@ -200,15 +200,17 @@ fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
     }
 
     // Decided: W is garbage. Mark it dead before anyone can look again.
-    for &i in white {
-        // Release: a waiting `upgrade` that sees DEAD returns None; a
-        // destructor's clone of a member sees DEAD before it can deref.
-        // FROZEN is set and DEAD clear, so the xor swaps them.
+    for (k, &i) in white.iter().enumerate() {
+        // A plain store suffices: nobody else can modify a verified word any
+        // more — no handle to `n` exists outside `W`'s locked fields (so no
+        // clone or drop), and `upgrade` only loads a frozen word. Release: a
+        // waiting `upgrade` that sees DEAD returns None; a destructor's clone
+        // of a member sees DEAD before it can deref.
         nodes[i as usize]
             .node
             .header()
             .strong
-            .fetch_xor(FROZEN | DEAD, Release);
+            .store((words[k] & !FROZEN) | DEAD, Release);
     }
     drop(tracer); // unlock W's fields: nobody can reach them any more
     Ok(())
