@@ -54,21 +54,25 @@
 //! 3. *Freeze and verify* — re-trace `W` keeping every lock it takes (so no
 //!    handle can move out of `W`), CAS each strong word from exactly the
 //!    value read (count = internal edges) to the same value with `FROZEN`,
-//!    then re-read every word. Every clone and drop changes the word (a
+//!    then CAS every word again onto itself. Every clone and drop changes the word (a
 //!    modification counter above the count), and a frozen object cannot be
 //!    upgraded to. If every word is unchanged, there was one instant at
 //!    which `W` had no handle from outside while its fields could not
 //!    change: `W` was unreachable then and stays so. Otherwise the attempt
 //!    aborts, shrinks and retries; nothing is lost.
-//! 4. *Commit* — mark `W` dead, unlock, let go of the survivors, then (with
-//!    the collector's lock released) drop every value of `W`, and only then
-//!    free their allocations.
+//! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
+//!    survivors, then drop every value of `W`, and only then free their
+//!    allocations. The collector's own lock is held to the end, so a
+//!    concurrent `collect()` returns only after this garbage is gone; a
+//!    destructor's own `collect()` runs nested on the same thread.
 //!
 //! The collector never blocks while it holds a lock a mutator may want: it
 //! only try-locks user locks, and a lock it cannot take marks that object
-//! as in use. A thread that does not touch the garbage never waits for a
-//! collection; a thread that does may briefly wait (a `Weak::upgrade` of an
-//! object being verified, a `get_mut` of an object being traced).
+//! as in use. No mutator operation takes the collector's lock: a thread
+//! that does not touch the objects being collected never waits for a
+//! collection; one that does may briefly wait (a `Weak::upgrade` of an
+//! object being verified, a `get_mut` or `try_unwrap` of an object being
+//! traced). Only `collect()` itself waits for a collection in progress.
 //!
 //! # Orderings
 //!

@@ -7,8 +7,11 @@
 //!   garbage after its values are destroyed. A survivor whose last handle
 //!   was dropped while it was held has its value destroyed here, by the
 //!   collector, as the dropper would have.
-//! * **Garbage values are destroyed outside the collector lock**, so a
-//!   destructor may allocate, drop, and even call `collect()`.
+//! * **Garbage values are destroyed after the locked phases**, still under
+//!   the collector lock (so a concurrent `collect()` returns only once they
+//!   are gone) but with every user lock released and every survivor let go:
+//!   a destructor may allocate, drop, lock, and even call `collect()`
+//!   (which runs nested on this thread).
 //! * **No allocation of the garbage is freed before every value of it has
 //!   been dropped.** While values are dropped, every member is still held,
 //!   so the decrements its peers' destructors make can never start a
@@ -42,7 +45,7 @@ pub(crate) struct Outcome {
     panic: Option<Box<dyn Any + Send>>,
 }
 
-/// Under the collector lock: let go of every survivor.
+/// At the end of the locked phases: let go of every survivor.
 pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
     let mut is_dead = vec![false; graph.nodes.len()];
     for &i in &validated.dead {
@@ -85,7 +88,8 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
 }
 
 impl Outcome {
-    /// Outside the collector lock: destroy what must be destroyed. Returns
+    /// After the locked phases (user locks released, survivors let go):
+    /// destroy what must be destroyed. Returns
     /// the number of garbage objects freed and the first panic, if any.
     pub(crate) fn destroy(self) -> (usize, Option<Box<dyn Any + Send>>) {
         let mut panic = self.panic;

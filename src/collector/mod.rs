@@ -8,7 +8,7 @@
 //! | take roots, trace | [`discover`] | every visited object is *held*: its value cannot be destroyed under the collector |
 //! | trial deletion | [`discover`] | a proposal `W`: objects whose whole count seemed internal and that nothing external seemed to reach |
 //! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
-//! | commit | [`commit`] | `W` is marked dead, then destroyed outside the collector lock; every other hold is released |
+//! | commit | [`commit`] | `W` is marked dead and its locks released; every other hold is released; then `W`'s values are dropped and only after all of them its allocations freed |
 //!
 //! The collector lock serialises collections, destructors included, so a
 //! `collect()` that had to wait returns only after the garbage of the
