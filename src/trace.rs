@@ -189,6 +189,41 @@ impl<'a> Tracer<'a> {
     /// candidate's fields frozen; holding the guard is how it freezes them.
     /// In the optimistic first pass the guard is dropped as soon as this
     /// value's edges have been read.
+    ///
+    /// The shape of a hand-written impl for a locked field: try to lock,
+    /// report the edges read through the guard, hand the guard over — or,
+    /// if the lock is taken, report [`busy`](Tracer::busy):
+    ///
+    /// ```
+    /// use arcycle::{Cc, Trace, Tracer};
+    /// use std::sync::{Mutex, TryLockError};
+    ///
+    /// struct Slot {
+    ///     inner: Mutex<Vec<Cc<Slot>>>,
+    /// }
+    ///
+    /// // SAFETY: reports each handle in `inner` once, read under the lock,
+    /// // which is taken without blocking and kept by the tracer.
+    /// unsafe impl Trace for Slot {
+    ///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+    ///         let guard = match self.inner.try_lock() {
+    ///             Ok(g) => g,
+    ///             Err(TryLockError::Poisoned(p)) => p.into_inner(),
+    ///             // Someone is using it: it is live for this collection.
+    ///             Err(TryLockError::WouldBlock) => return tracer.busy(),
+    ///         };
+    ///         for cc in guard.iter() {
+    ///             tracer.edge(cc);
+    ///         }
+    ///         tracer.hold(guard);
+    ///     }
+    /// }
+    ///
+    /// let a = Cc::new(Slot { inner: Mutex::new(Vec::new()) });
+    /// a.inner.lock().unwrap().push(a.clone());
+    /// drop(a);
+    /// assert!(arcycle::collect() >= 1);
+    /// ```
     #[inline]
     pub fn hold<G: 'a>(&mut self, guard: G) {
         self.guards.push(HeldGuard::new(guard));
@@ -196,7 +231,8 @@ impl<'a> Tracer<'a> {
 
     /// Report that part of the value could not be read right now (a lock
     /// was taken). The collector then treats the value as in use: live for
-    /// this collection.
+    /// this collection, and tried again by the next one. See
+    /// [`hold`](Tracer::hold) for an example.
     #[inline]
     pub fn busy(&mut self) {
         self.busy = true;
