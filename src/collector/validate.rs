@@ -46,8 +46,10 @@
 //! nothing and changes no count.
 //!
 //! Guarded by the loom models `validate_vs_clone_drop_aba`,
-//! `validate_vs_move_out_of_mutex`, `validate_vs_upgrade` and the
-//! `broken_*` teeth models (see `loom-tests/`).
+//! `validate_vs_move_out_of_mutex`, `validate_vs_move_to_other_node` and
+//! `validate_vs_upgrade` (see `loom-tests/`); `scripts/loom-teeth.sh` builds
+//! this file without step 4 (`--cfg arcycle_broken`) and asserts that loom
+//! then finds the use-after-free.
 
 use super::discover::Graph;
 use crate::buffer;

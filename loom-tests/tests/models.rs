@@ -1,0 +1,536 @@
+//! One small loom model per race of arcycle's protocol (issue #3).
+//!
+//! Each model names, in its doc comment, the race it exercises and the
+//! "Must hold" invariant of `DESIGN.md` it guards. Models use the public API
+//! only. Models run with `exhaustive` have no preemption bound (their state
+//! space is explored completely, in seconds); the others are bounded by
+//! `LOOM_MAX_PREEMPTIONS`. Run with
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
+//! ```
+#![cfg(loom)]
+
+use arcycle::{collect, Cc};
+use loom::thread;
+use loom_tests::*;
+
+// ---------------------------------------------------------------------------
+// Counting races (no collection involved, or the collector as a bystander)
+// ---------------------------------------------------------------------------
+
+/// Race: clone/drop on one thread against the last drop on another, for a
+/// cycle-capable type (drops that leave the count above zero buffer a
+/// possible root).
+///
+/// Guards: "No object is freed while a handle to it, or a borrow derived
+/// from one, exists." The value is dropped exactly once, by the last
+/// dropper, and never read after; the buffered entry keeps the allocation
+/// alive until the collection releases it (loom checks the free).
+#[test]
+fn clone_drop_vs_last_drop() {
+    exhaustive("clone_drop_vs_last_drop", || {
+        let p = Probe::new();
+        let a = node(&p);
+        let b = a.clone();
+        let t = thread::spawn(move || {
+            let c = b.clone();
+            check(&c);
+            drop(c);
+            check(&b);
+            drop(b);
+        });
+        check(&a);
+        drop(a);
+        t.join().unwrap();
+        assert_eq!(p.drops(), 1, "the last drop destroys the value at once");
+        assert_eq!(collect(), 0);
+        assert_eq!(p.drops(), 1);
+    });
+}
+
+/// Race: as [`clone_drop_vs_last_drop`] for a leaf type, whose `Cc` must be
+/// exactly `Arc` (never buffered).
+///
+/// Guards: "No object is freed while a handle to it, or a borrow derived
+/// from one, exists."
+#[test]
+fn clone_drop_vs_last_drop_leaf() {
+    exhaustive("clone_drop_vs_last_drop_leaf", || {
+        let p = Probe::new();
+        let a = Cc::new(Leaf { probe: p.clone() });
+        let b = a.clone();
+        let t = thread::spawn(move || {
+            let c = b.clone();
+            c.probe.check_alive();
+            drop(c);
+            b.probe.check_alive();
+            drop(b);
+        });
+        a.probe.check_alive();
+        drop(a);
+        t.join().unwrap();
+        assert_eq!(p.drops(), 1);
+        assert_eq!(
+            arcycle::stats().roots_buffered,
+            0,
+            "a leaf is never buffered"
+        );
+    });
+}
+
+/// Race: a drop that buffers a possible root against a concurrent last
+/// drop, with a collection running at the same time.
+///
+/// Guards: "No object is freed while a handle to it, or a borrow derived
+/// from one, exists" — here for the allocation: a root-buffer entry never
+/// outlives it (loom checks every header access against the free) — and
+/// "Every object whose last handle is gone is freed": dropped exactly once,
+/// whether by the last dropper or by the collector that held it.
+#[test]
+fn buffer_vs_last_drop() {
+    model("buffer_vs_last_drop", || {
+        let p = Probe::new();
+        let a = node(&p);
+        let b = a.clone();
+        let t1 = thread::spawn(move || {
+            check(&b);
+            drop(b);
+        });
+        let t2 = thread::spawn(|| {
+            collect();
+        });
+        check(&a);
+        drop(a);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(p.drops(), 1);
+        collect();
+        assert_eq!(p.drops(), 1);
+    });
+}
+
+/// Race: the collector holds a buffered object (its only root) while the
+/// last handle to it is dropped on another thread; the collector must then
+/// destroy it when it lets go ("orphan").
+///
+/// Guards: "Every object whose last handle is gone is freed" (exactly once,
+/// never leaked by the hold) and "No object is freed while a handle to it
+/// ... exists".
+#[test]
+fn collector_vs_last_drop() {
+    exhaustive("collector_vs_last_drop", || {
+        let p = Probe::new();
+        let a = node(&p);
+        let b = a.clone();
+        drop(a); // buffers a possible root
+        let t = thread::spawn(move || {
+            check(&b);
+            drop(b);
+        });
+        let freed = collect();
+        t.join().unwrap();
+        // If the last handle went while the collector held the object, the
+        // collector destroys it: either as an orphan when it lets go, or
+        // (when trial deletion already read the count as zero) as garbage of
+        // its own, which `collect()` then counts. Either way exactly once.
+        assert!(freed <= 1);
+        assert_eq!(p.drops(), 1);
+    });
+}
+
+/// Race: a collection against the drop of the last outside handle to a
+/// cycle (the buffer's "no decrement is lost" invariant: the drop's CAS
+/// against the collector clearing `ACTIVE`).
+///
+/// Guards: "Every object whose last handle is gone is freed, cycles
+/// included, once a collection runs after that" and "No object is freed
+/// while a handle to it ... exists".
+#[test]
+fn collect_vs_drop_race() {
+    exhaustive("collect_vs_drop_race", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let hx = x.clone();
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || {
+            check(&hx);
+            drop(hx);
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(
+            drops(&[&px, &py]),
+            2,
+            "the cycle is freed once the last outside handle is gone"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Validation races
+// ---------------------------------------------------------------------------
+
+/// Race: the collector validates a proposed garbage cycle while another
+/// thread, through a `Weak`, takes a handle to one member, clones a handle
+/// to another out of an immutable field, and drops the first (the ABA case:
+/// counts end where they were, but a handle escaped). The collection must
+/// abort, never free.
+///
+/// The cycle is a ring `a -> b -> c -> a` of immutable edges, buffered (and
+/// so frozen) in the order a, b, c. The other thread first reads `b`'s
+/// strong count through a `Weak`: a harmless load that gives loom's DPOR a
+/// dependency on `b`'s freezing CAS, so that it schedules the thread in the
+/// middle of the freeze window (after `a` is frozen, before `c` is read)
+/// within two preemptions. It then upgrades `c`, clones `a` out of `c` and
+/// drops `c` again: `c`'s count is back to its internal value when the
+/// collector reads it, `a`'s word changed after it was frozen.
+///
+/// Guards: "No object is freed while a handle to it ... exists" and "A
+/// collection that aborts loses nothing and leaves every count as it was"
+/// (everything is freed by the final collection).
+///
+/// This is the teeth model: under `--cfg arcycle_broken` (validation without
+/// its verify step) loom finds the interleaving in which the ring is freed
+/// while the other thread holds a handle (`scripts/loom-teeth.sh`).
+#[test]
+fn validate_vs_clone_drop_aba() {
+    model("validate_vs_clone_drop_aba", || {
+        let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
+        let (a, b, c) = (node(&pa), node(&pb), node(&pc));
+        assert!(a.fixed.set(b.clone()).is_ok());
+        assert!(b.fixed.set(c.clone()).is_ok());
+        assert!(c.fixed.set(a.clone()).is_ok());
+        let (wb, wc) = (Cc::downgrade(&b), Cc::downgrade(&c));
+        drop(a); // roots, in this order: a, b, c
+        drop(b);
+        drop(c);
+        let t = thread::spawn(move || {
+            let _ = wb.strong_count(); // the DPOR probe (see above)
+            if let Some(uc) = wc.upgrade() {
+                let ha = fixed_next(&uc);
+                drop(uc);
+                check(&ha);
+                let hb = fixed_next(&ha);
+                drop(ha);
+                check(&hb);
+                true
+            } else {
+                false
+            }
+        });
+        collect();
+        let upgraded = t.join().unwrap();
+        if !upgraded {
+            assert_eq!(
+                drops(&[&pa, &pb, &pc]),
+                3,
+                "upgrade returned None for an object that survived the collection"
+            );
+        }
+        collect();
+        assert_eq!(drops(&[&pa, &pb, &pc]), 3);
+    });
+}
+
+/// Race: the collector against a thread that moves a handle out of a
+/// candidate's `Mutex` onto its stack ("moves change no count").
+///
+/// Guards: "No object is freed while a handle to it ... exists" (the moved
+/// handle stays usable) and "Every object whose last handle is gone is
+/// freed".
+#[test]
+fn validate_vs_move_out_of_mutex() {
+    model("validate_vs_move_out_of_mutex", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let hx = x.clone();
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || {
+            let hy = hx.next.lock().unwrap().take().expect("edge present");
+            drop(hx);
+            check(&hy);
+            // `hy` reaches `x` through its field; check that too.
+            let x2 = hy.next.lock().unwrap().clone().expect("edge present");
+            check(&x2);
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(drops(&[&px, &py]), 2);
+    });
+}
+
+/// Race: the collector against a thread that moves a handle from one
+/// candidate's `Mutex` into another node's `Mutex` (a node outside the
+/// cycle), then drops its own handle to the candidate.
+///
+/// Guards: "No object is freed while a handle to it ... exists".
+#[test]
+fn validate_vs_move_to_other_node() {
+    model("validate_vs_move_to_other_node", || {
+        let (px, py, pz) = (Probe::new(), Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let z = node(&pz);
+        let hx = x.clone();
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || {
+            let moved = hx.next.lock().unwrap().take();
+            *z.next.lock().unwrap() = moved;
+            drop(hx);
+            let hy = z.next.lock().unwrap().clone().expect("edge moved in");
+            check(&hy);
+            check(&z);
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(drops(&[&px, &py, &pz]), 3);
+    });
+}
+
+/// Race: the collector against `Weak::upgrade` of a garbage cycle member.
+///
+/// Guards: "`Weak::upgrade` never returns a handle to something being
+/// freed, and never returns None for something that survives."
+#[test]
+fn validate_vs_upgrade() {
+    exhaustive("validate_vs_upgrade", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let wx = Cc::downgrade(&x);
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || upgrade_and_check(&wx));
+        collect();
+        let upgraded = t.join().unwrap();
+        if !upgraded {
+            assert_eq!(
+                drops(&[&px, &py]),
+                2,
+                "upgrade returned None for an object that survived the collection"
+            );
+        }
+        collect();
+        assert_eq!(drops(&[&px, &py]), 2);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Unique access against the collector
+// ---------------------------------------------------------------------------
+
+/// Race: the collector (which may hold and trace a buffered object) against
+/// `Cc::get_mut` on the object's only handle.
+///
+/// Guards: "No data race on any `T`: the collector reads `T` only under the
+/// same synchronisation a user thread would need" (loom checks the
+/// collector's read of the value against `get_mut`'s write), and the
+/// collector's holds never leak into what users observe: `get_mut` of a
+/// unique handle always succeeds.
+#[test]
+fn collect_vs_get_mut() {
+    exhaustive("collect_vs_get_mut", || {
+        let p = Probe::new();
+        let mut a = node(&p);
+        drop(a.clone()); // buffers a possible root: the collector will visit it
+        let t = thread::spawn(move || {
+            let v = Cc::get_mut(&mut a).expect("get_mut of the only handle must succeed");
+            v.label = 7;
+            *v.next.get_mut().unwrap() = None;
+            assert_eq!(a.label, 7);
+            check(&a);
+            a
+        });
+        assert_eq!(collect(), 0);
+        let a = t.join().unwrap();
+        assert_eq!(p.drops(), 0);
+        drop(a);
+        assert_eq!(p.drops(), 1);
+    });
+}
+
+/// Race: the collector against `Cc::try_unwrap` of the object's only handle.
+///
+/// Guards: "No data race on any `T`" and the holds never leak into what
+/// users observe: `try_unwrap` of a unique handle always succeeds, and the
+/// value is dropped exactly once, by its new owner.
+#[test]
+fn collect_vs_try_unwrap() {
+    exhaustive("collect_vs_try_unwrap", || {
+        let p = Probe::new();
+        let a = node(&p);
+        drop(a.clone());
+        let t = thread::spawn(move || {
+            let v = match Cc::try_unwrap(a) {
+                Ok(v) => v,
+                Err(_) => panic!("try_unwrap of the only handle must succeed"),
+            };
+            v.probe.check_alive();
+            drop(v);
+        });
+        assert_eq!(collect(), 0);
+        t.join().unwrap();
+        assert_eq!(p.drops(), 1);
+        collect();
+        assert_eq!(p.drops(), 1);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Collections against each other
+// ---------------------------------------------------------------------------
+
+/// Race: two explicit collections at once over the same garbage cycle.
+///
+/// Guards: "Every object whose last handle is gone is freed ... once a
+/// collection runs after that" — exactly once: the two results add up to
+/// the cycle's size.
+#[test]
+fn two_collections() {
+    exhaustive("two_collections", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        drop(x);
+        drop(y);
+        let t = thread::spawn(collect);
+        let mine = collect();
+        let theirs = t.join().unwrap();
+        assert_eq!(mine + theirs, 2);
+        assert_eq!(drops(&[&px, &py]), 2);
+    });
+}
+
+/// Race: an explicit collection returns only after a full pass over every
+/// possible root buffered before it was called — even when another
+/// collection took those roots first.
+///
+/// Guards: "`collect()` returns only after a full pass over every candidate
+/// buffered before it was called, by any thread."
+///
+/// Found a bug in 2e4cc04 (the first execution already failed): the other
+/// collection took the roots and released the collector lock before running
+/// destructors, so this `collect()` returned 0 with the cycle not yet
+/// destroyed (and nothing ordering those destructors before the return).
+/// Passes since 511ac98, which holds the lock through destructors.
+#[test]
+fn collect_returns_after_concurrent_collection() {
+    exhaustive("collect_returns_after_concurrent_collection", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        drop(x);
+        drop(y);
+        let (qx, qy) = (px.clone(), py.clone());
+        let t = thread::spawn(move || {
+            collect();
+            assert_eq!(
+                drops(&[&qx, &qy]),
+                2,
+                "collect() returned before the garbage it was called after was freed"
+            );
+        });
+        collect();
+        assert_eq!(
+            drops(&[&px, &py]),
+            2,
+            "collect() returned before the garbage it was called after was freed"
+        );
+        t.join().unwrap();
+    });
+}
+
+/// Race: `collect()` against the automatic trigger (threshold 1, so a
+/// `Cc::new` on another thread starts an automatic collection).
+///
+/// Guards: "Every object whose last handle is gone is freed ... once a
+/// collection runs after that" (exactly once, whichever collection frees
+/// it).
+#[test]
+fn collect_vs_auto_trigger() {
+    exhaustive("collect_vs_auto_trigger", || {
+        arcycle::set_threshold(1);
+        let (px, py, pz) = (Probe::new(), Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        drop(x);
+        drop(y);
+        let qz = pz.clone();
+        let t = thread::spawn(move || {
+            let z = node(&qz); // may run an automatic collection first
+            check(&z);
+        });
+        let mine = collect();
+        t.join().unwrap();
+        assert!(mine <= 2);
+        collect();
+        assert_eq!(drops(&[&px, &py]), 2);
+        assert_eq!(pz.drops(), 1);
+        assert_eq!(arcycle::stats().freed, 2, "the cycle is freed exactly once");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Threads exiting
+// ---------------------------------------------------------------------------
+
+/// A value stashed in a thread-local: its handle is dropped during the
+/// thread's thread-local teardown, after which it raises `done` (loom's
+/// `join` does not wait for thread-local destructors, so the model waits
+/// for this flag instead).
+struct Stashed {
+    cc: Option<Cc<Node>>,
+    done: loom::sync::Arc<loom::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Stashed {
+    fn drop(&mut self) {
+        drop(self.cc.take());
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+loom::thread_local! {
+    static STASH: std::cell::RefCell<Option<Stashed>> = std::cell::RefCell::new(None);
+}
+
+/// Race: a thread exits with possible roots in its buffer shard (and drops
+/// one more during its thread-local teardown), while another thread
+/// collects.
+///
+/// Guards: "`collect()` returns only after a full pass over every candidate
+/// buffered before it was called, by any thread" — roots of exited threads
+/// are not lost — and "Every object whose last handle is gone is freed".
+#[test]
+fn thread_exit_with_buffered_roots() {
+    model("thread_exit_with_buffered_roots", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (qx, qy) = (px.clone(), py.clone());
+        let done = loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let t = thread::spawn(move || {
+            let (x, y) = mutex_pair(&qx, &qy);
+            // Dropped during this thread's thread-local teardown.
+            STASH.with(|s| {
+                *s.borrow_mut() = Some(Stashed {
+                    cc: Some(x),
+                    done: flag,
+                })
+            });
+            drop(y);
+        });
+        collect();
+        t.join().unwrap();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        collect();
+        assert_eq!(
+            drops(&[&px, &py]),
+            2,
+            "roots buffered by an exited thread were lost"
+        );
+    });
+}
