@@ -7,7 +7,8 @@
 use crate::{Cc, Trace, Tracer, Weak};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::marker::PhantomData;
-use std::sync::{Mutex, OnceLock, RwLock, TryLockError};
+use std::ops::Deref;
+use std::sync::{Mutex, OnceLock, RwLock, TryLockError, TryLockResult};
 
 crate::leaf!(
     (),
@@ -230,20 +231,25 @@ trace_tuple!(
     (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11),
 );
 
-/// Trace the data behind a guard, then keep the guard in the tracer.
-///
-/// # Safety
-/// `data` points into a lock that lives at least `'a` (it is a field of the
-/// traced value) and is protected by `guard`.
-unsafe fn trace_guarded<'a, T: Trace + ?Sized + 'a, G: 'a>(
-    data: *const T,
-    guard: G,
-    tracer: &mut Tracer<'a>,
-) {
-    // SAFETY: the lock lives for 'a; the guard keeps the data protected
-    // while it is read, and it is held by the tracer (until the decision in
-    // pass 2, until this object's edges are recorded in pass 1). The `&'a`
-    // is not used once `trace` returns; only raw edge pointers remain.
+/// Trace the data behind the result of a non-blocking lock attempt, then
+/// keep the guard in the tracer; a lock held elsewhere makes the value busy.
+/// A poisoned lock still owns its data, handles included, so it is traced.
+fn trace_locked<'a, T, G>(attempt: TryLockResult<G>, tracer: &mut Tracer<'a>)
+where
+    T: Trace + ?Sized + 'a,
+    G: Deref<Target = T> + 'a,
+{
+    let guard = match attempt {
+        Ok(g) => g,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => return tracer.busy(),
+    };
+    let data: *const T = &*guard;
+    // SAFETY: the data lives inside the lock, which is a field of the traced
+    // value and so lives for 'a; the guard keeps it protected while it is
+    // read, and is then held by the tracer (until the decision in pass 2,
+    // until this object's edges are recorded in pass 1). The `&'a` is not
+    // used once `trace` returns; only raw edge pointers remain.
     let value: &'a T = unsafe { &*data };
     value.trace(tracer);
     tracer.hold(guard);
@@ -254,19 +260,9 @@ unsafe fn trace_guarded<'a, T: Trace + ?Sized + 'a, G: 'a>(
 unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
     const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if !T::MAY_HAVE_EDGES {
-            return;
+        if T::MAY_HAVE_EDGES {
+            trace_locked(self.try_lock(), tracer);
         }
-        // A poisoned lock still owns its data, handles included.
-        let guard = match self.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return tracer.busy(),
-        };
-        let data: *const T = &*guard;
-        // SAFETY: `data` is inside `self`, which lives for 'a, and `guard`
-        // protects it.
-        unsafe { trace_guarded(data, guard, tracer) }
     }
 }
 
@@ -275,17 +271,9 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
     const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if !T::MAY_HAVE_EDGES {
-            return;
+        if T::MAY_HAVE_EDGES {
+            trace_locked(self.try_read(), tracer);
         }
-        let guard = match self.try_read() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return tracer.busy(),
-        };
-        let data: *const T = &*guard;
-        // SAFETY: as for `Mutex`.
-        unsafe { trace_guarded(data, guard, tracer) }
     }
 }
 
@@ -308,16 +296,8 @@ unsafe impl<T: Trace> Trace for OnceLock<T> {
 unsafe impl<T: Trace> Trace for loom::sync::Mutex<T> {
     const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if !T::MAY_HAVE_EDGES {
-            return;
+        if T::MAY_HAVE_EDGES {
+            trace_locked(self.try_lock(), tracer);
         }
-        let guard = match self.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return tracer.busy(),
-        };
-        let data: *const T = &*guard;
-        // SAFETY: as for `Mutex`.
-        unsafe { trace_guarded(data, guard, tracer) }
     }
 }
