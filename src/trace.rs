@@ -54,6 +54,10 @@ use std::ptr::NonNull;
 /// (use `try_lock`-style acquisition and [`Tracer::hold`] the guard, or call
 /// [`Tracer::busy`]), and must not trace into data that is reachable other
 /// than through this value (such as the inside of a `std::sync::Arc`).
+/// Every edge read *without* a guard handed to [`Tracer::hold`] must sit in
+/// a field that cannot lose it while the value is shared: immutable, or
+/// set-once like `OnceLock` (the collector relies on this to skip
+/// re-tracing such values).
 /// `MAY_HAVE_EDGES` may be `false` only if `trace` never reports an edge.
 ///
 /// # Example

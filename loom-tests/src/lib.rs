@@ -150,7 +150,7 @@ impl Probe {
         });
     }
 
-    fn on_drop(&self) {
+    pub fn on_drop(&self) {
         self.0.alive.with_mut(|p| {
             // SAFETY: loom checks this write against every other access.
             unsafe {

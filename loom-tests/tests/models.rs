@@ -235,6 +235,84 @@ fn validate_vs_clone_drop_aba() {
     });
 }
 
+/// A node whose only edge is immutable (set once before the node is
+/// shared): its trace takes no lock, so the collector re-uses its
+/// first-pass edges instead of tracing it again while it validates.
+#[derive(arcycle::Trace)]
+struct FixedNode {
+    #[trace(skip)]
+    probe: Probe,
+    fixed: std::sync::OnceLock<Cc<FixedNode>>,
+}
+
+impl Drop for FixedNode {
+    fn drop(&mut self) {
+        self.probe.on_drop();
+    }
+}
+
+fn fixed_node(probe: &Probe) -> Cc<FixedNode> {
+    Cc::new(FixedNode {
+        probe: probe.clone(),
+        fixed: std::sync::OnceLock::new(),
+    })
+}
+
+fn check_fixed(cc: &Cc<FixedNode>) {
+    assert!(
+        !Cc::is_dead(cc),
+        "LIVE HANDLE TO COLLECTED OBJECT: the collector destroyed a value a handle still refers to"
+    );
+    cc.probe.check_alive();
+}
+
+/// Race: as `validate_vs_clone_drop_aba`, but on lock-free members — the
+/// collector does not trace them a second time (their edges are immutable
+/// and they are held), so only the freeze-and-verify of their words stands
+/// between the escaping handle and a use-after-free.
+///
+/// Guards: "No object is freed while a handle to it ... exists" and "A
+/// collection that aborts loses nothing and leaves every count as it was".
+#[test]
+fn validate_vs_clone_drop_aba_lock_free() {
+    model("validate_vs_clone_drop_aba_lock_free", || {
+        let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
+        let (a, b, c) = (fixed_node(&pa), fixed_node(&pb), fixed_node(&pc));
+        assert!(a.fixed.set(b.clone()).is_ok());
+        assert!(b.fixed.set(c.clone()).is_ok());
+        assert!(c.fixed.set(a.clone()).is_ok());
+        let (wb, wc) = (Cc::downgrade(&b), Cc::downgrade(&c));
+        drop(a);
+        drop(b);
+        drop(c);
+        let t = thread::spawn(move || {
+            let _ = wb.strong_count(); // DPOR probe, as in the model above
+            if let Some(uc) = wc.upgrade() {
+                let ha = uc.fixed.get().unwrap().clone();
+                drop(uc);
+                check_fixed(&ha);
+                let hb = ha.fixed.get().unwrap().clone();
+                drop(ha);
+                check_fixed(&hb);
+                true
+            } else {
+                false
+            }
+        });
+        collect();
+        let upgraded = t.join().unwrap();
+        if !upgraded {
+            assert_eq!(
+                drops(&[&pa, &pb, &pc]),
+                3,
+                "upgrade returned None for an object that survived the collection"
+            );
+        }
+        collect();
+        assert_eq!(drops(&[&pa, &pb, &pc]), 3);
+    });
+}
+
 /// Race: the collector against a thread that moves a handle out of a
 /// candidate's `Mutex` onto its stack ("moves change no count").
 ///

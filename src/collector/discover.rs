@@ -49,6 +49,10 @@ pub(crate) struct Visited {
     pub(crate) busy: bool,
     /// Its strong count, read right after its trace (pass 1).
     pub(crate) rc: u64,
+    /// Its pass-1 trace took no lock and saw everything: its edges live in
+    /// immutable or set-once fields, so pass 2 can reuse them (see
+    /// `validate`).
+    pub(crate) lock_free: bool,
     /// It came from a root-buffer entry (re-buffered if validation aborts).
     pub(crate) root: bool,
 }
@@ -122,6 +126,7 @@ impl Graph {
             len: 0,
             busy: false,
             rc: 0,
+            lock_free: false,
             root,
         });
         self.index.insert(node.addr(), i);
@@ -185,6 +190,7 @@ impl Graph {
             // Read while the header is in cache. Pass 1 is a proposal, so
             // reading counts at different moments is fine (see above).
             v.rc = count(node.header().strong.load(Acquire));
+            v.lock_free = !tracer.busy && tracer.guards.is_empty();
             tracer.guards.clear(); // releases pass 1's guards for this object
             i += 1;
         }

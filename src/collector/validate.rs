@@ -2,8 +2,13 @@
 //!
 //! # Invariant: W is freed only if, at one instant, it was unreachable
 //!
-//! 1. **Freeze the fields.** Re-trace every member of `W`, this time
-//!    *keeping* every guard its `Trace` impl hands to `Tracer::hold`. From
+//! 1. **Freeze the fields.** Re-trace every member of `W` whose first
+//!    trace took a lock, this time *keeping* every guard its `Trace` impl
+//!    hands to `Tracer::hold`. (A member whose first trace took no lock
+//!    keeps its edges in immutable or set-once fields — the `Trace`
+//!    contract — and it has been held since then, so no `get_mut` can have
+//!    changed them: its first-pass edges are still there, and any edge set
+//!    since can only raise a count, which fails step 3 safely.) From
 //!    now until the decision, no handle can be moved out of (or within) a
 //!    mutable field of `W`; immutable fields cannot change while the value
 //!    is alive. Edges can only be *added* (a `OnceLock` being set, a handle
@@ -123,7 +128,18 @@ fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
     let mut internal = vec![0u64; white.len()];
     let mut failed = Vec::new();
     for &i in white {
-        let node = graph.nodes[i as usize].node;
+        let v = &graph.nodes[i as usize];
+        if v.lock_free {
+            // See step 1: its first-pass edges stand.
+            for &j in &graph.targets[v.first as usize..(v.first + v.len) as usize] {
+                let k = pos[j as usize];
+                if k != u32::MAX {
+                    internal[k as usize] += 1;
+                }
+            }
+            continue;
+        }
+        let node = v.node;
         tracer.busy = false;
         let traced = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the object is held; its value outlives `tracer`, which
