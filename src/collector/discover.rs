@@ -153,6 +153,25 @@ impl Graph {
         }
     }
 
+    /// Trace one held object into `tracer` and say whether it was busy: a
+    /// lock it could not take, or a panicking `Trace` impl (whose first
+    /// payload is kept, to be resumed after the collection).
+    ///
+    /// # Safety
+    /// `node` is held by this collection and its value outlives `tracer`.
+    pub(crate) unsafe fn trace_held<'a>(&mut self, node: Node, tracer: &mut Tracer<'a>) -> bool {
+        tracer.busy = false;
+        let traced = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: forwarded contract.
+            unsafe { (node.vtable.trace)(node.header, tracer) }
+        }));
+        if let Err(payload) = traced {
+            self.panic.get_or_insert(payload);
+            tracer.busy = true;
+        }
+        tracer.busy
+    }
+
     /// Pass 1: trace every held object, holding each new child.
     pub(crate) fn trace_all(&mut self) {
         // One tracer for the whole pass: its buffers are reused, and the
@@ -161,17 +180,9 @@ impl Graph {
         let mut i = 0;
         while i < self.nodes.len() {
             let node = self.nodes[i].node;
-            tracer.busy = false;
-            let traced = catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: the object is held: its value stays alive until
-                // the collector lets go, after this tracer is gone.
-                unsafe { (node.vtable.trace)(node.header, &mut tracer) }
-            }));
-            if let Err(payload) = traced {
-                self.panic.get_or_insert(payload);
-                tracer.busy = true;
-            }
-            self.nodes[i].busy = tracer.busy;
+            // SAFETY: the object is held: its value stays alive until the
+            // collector lets go, after this tracer is gone.
+            self.nodes[i].busy = unsafe { self.trace_held(node, &mut tracer) };
             let first = self.targets.len() as u32;
             for child in tracer.edges.drain(..) {
                 let j = match self.index.get(&child.addr()) {

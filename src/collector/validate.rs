@@ -60,7 +60,6 @@ use super::discover::Graph;
 use crate::buffer;
 use crate::header::*;
 use crate::trace::Tracer;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 use std::time::{Duration, Instant};
 
@@ -140,17 +139,9 @@ fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
             continue;
         }
         let node = v.node;
-        tracer.busy = false;
-        let traced = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the object is held; its value outlives `tracer`, which
-            // is dropped before this function returns.
-            unsafe { (node.vtable.trace)(node.header, &mut tracer) }
-        }));
-        if let Err(payload) = traced {
-            graph.panic.get_or_insert(payload);
-            tracer.busy = true;
-        }
-        if tracer.busy {
+        // SAFETY: the object is held; its value outlives `tracer`, which is
+        // dropped before this function returns.
+        if unsafe { graph.trace_held(node, &mut tracer) } {
             failed.push(i);
         }
         // Usually the fields still hold what pass 1 saw, in the same order:
