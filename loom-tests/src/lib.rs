@@ -211,21 +211,6 @@ pub fn mutex_pair(px: &Probe, py: &Probe) -> (Cc<Node>, Cc<Node>) {
     (x, y)
 }
 
-/// Two nodes on a cycle through their immutable fields: `x.fixed = y`,
-/// `y.fixed = x`.
-pub fn fixed_pair(px: &Probe, py: &Probe) -> (Cc<Node>, Cc<Node>) {
-    let x = node(px);
-    let y = node(py);
-    assert!(x.fixed.set(y.clone()).is_ok());
-    assert!(y.fixed.set(x.clone()).is_ok());
-    (x, y)
-}
-
-/// The immutable edge of a node of a [`fixed_pair`], cloned.
-pub fn fixed_next(cc: &Cc<Node>) -> Cc<Node> {
-    cc.fixed.get().expect("fixed edge set").clone()
-}
-
 /// A leaf: `Cc<Leaf>` is exactly an `Arc` (never buffered, never traced).
 pub struct Leaf {
     pub probe: Probe,

@@ -197,42 +197,67 @@ fn collect_vs_drop_race() {
 /// while the other thread holds a handle (`scripts/loom-teeth.sh`).
 #[test]
 fn validate_vs_clone_drop_aba() {
-    model("validate_vs_clone_drop_aba", || {
-        let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
-        let (a, b, c) = (node(&pa), node(&pb), node(&pc));
-        assert!(a.fixed.set(b.clone()).is_ok());
-        assert!(b.fixed.set(c.clone()).is_ok());
-        assert!(c.fixed.set(a.clone()).is_ok());
-        let (wb, wc) = (Cc::downgrade(&b), Cc::downgrade(&c));
-        drop(a); // roots, in this order: a, b, c
-        drop(b);
-        drop(c);
-        let t = thread::spawn(move || {
-            let _ = wb.strong_count(); // the DPOR probe (see above)
-            if let Some(uc) = wc.upgrade() {
-                let ha = fixed_next(&uc);
-                drop(uc);
-                check(&ha);
-                let hb = fixed_next(&ha);
-                drop(ha);
-                check(&hb);
-                true
-            } else {
-                false
-            }
-        });
-        collect();
-        let upgraded = t.join().unwrap();
-        if !upgraded {
-            assert_eq!(
-                drops(&[&pa, &pb, &pc]),
-                3,
-                "upgrade returned None for an object that survived the collection"
-            );
+    model("validate_vs_clone_drop_aba", aba_ring::<Node>);
+}
+
+/// A node type the ABA models build a ring of: a watched value with one
+/// immutable edge (`fixed`).
+trait RingNode: arcycle::Trace + Send + Sync + Sized + 'static {
+    fn make(probe: &Probe) -> Cc<Self>;
+    fn fixed(&self) -> &std::sync::OnceLock<Cc<Self>>;
+    /// Fail loudly if `cc`'s value was destroyed.
+    fn check(cc: &Cc<Self>);
+}
+
+impl RingNode for Node {
+    fn make(probe: &Probe) -> Cc<Self> {
+        node(probe)
+    }
+    fn fixed(&self) -> &std::sync::OnceLock<Cc<Self>> {
+        &self.fixed
+    }
+    fn check(cc: &Cc<Self>) {
+        check(cc)
+    }
+}
+
+/// The ABA race on a ring `a -> b -> c -> a` of `N`s (see
+/// `validate_vs_clone_drop_aba` for the schedule it is built to expose).
+fn aba_ring<N: RingNode>() {
+    let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
+    let (a, b, c) = (N::make(&pa), N::make(&pb), N::make(&pc));
+    assert!(a.fixed().set(b.clone()).is_ok());
+    assert!(b.fixed().set(c.clone()).is_ok());
+    assert!(c.fixed().set(a.clone()).is_ok());
+    let (wb, wc) = (Cc::downgrade(&b), Cc::downgrade(&c));
+    drop(a); // roots, in this order: a, b, c
+    drop(b);
+    drop(c);
+    let t = thread::spawn(move || {
+        let _ = wb.strong_count(); // the DPOR probe (see above)
+        if let Some(uc) = wc.upgrade() {
+            let ha = uc.fixed().get().expect("fixed edge set").clone();
+            drop(uc);
+            N::check(&ha);
+            let hb = ha.fixed().get().expect("fixed edge set").clone();
+            drop(ha);
+            N::check(&hb);
+            true
+        } else {
+            false
         }
-        collect();
-        assert_eq!(drops(&[&pa, &pb, &pc]), 3);
     });
+    collect();
+    let upgraded = t.join().unwrap();
+    if !upgraded {
+        assert_eq!(
+            drops(&[&pa, &pb, &pc]),
+            3,
+            "upgrade returned None for an object that survived the collection"
+        );
+    }
+    collect();
+    assert_eq!(drops(&[&pa, &pb, &pc]), 3);
 }
 
 /// A node whose only edge is immutable (set once before the node is
@@ -251,19 +276,23 @@ impl Drop for FixedNode {
     }
 }
 
-fn fixed_node(probe: &Probe) -> Cc<FixedNode> {
-    Cc::new(FixedNode {
-        probe: probe.clone(),
-        fixed: std::sync::OnceLock::new(),
-    })
-}
-
-fn check_fixed(cc: &Cc<FixedNode>) {
-    assert!(
-        !Cc::is_dead(cc),
-        "LIVE HANDLE TO COLLECTED OBJECT: the collector destroyed a value a handle still refers to"
-    );
-    cc.probe.check_alive();
+impl RingNode for FixedNode {
+    fn make(probe: &Probe) -> Cc<Self> {
+        Cc::new(FixedNode {
+            probe: probe.clone(),
+            fixed: std::sync::OnceLock::new(),
+        })
+    }
+    fn fixed(&self) -> &std::sync::OnceLock<Cc<Self>> {
+        &self.fixed
+    }
+    fn check(cc: &Cc<Self>) {
+        assert!(
+            !Cc::is_dead(cc),
+            "LIVE HANDLE TO COLLECTED OBJECT: the collector destroyed a value a handle still refers to"
+        );
+        cc.probe.check_alive();
+    }
 }
 
 /// Race: as `validate_vs_clone_drop_aba`, but on lock-free members — the
@@ -275,42 +304,10 @@ fn check_fixed(cc: &Cc<FixedNode>) {
 /// collection that aborts loses nothing and leaves every count as it was".
 #[test]
 fn validate_vs_clone_drop_aba_lock_free() {
-    model("validate_vs_clone_drop_aba_lock_free", || {
-        let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
-        let (a, b, c) = (fixed_node(&pa), fixed_node(&pb), fixed_node(&pc));
-        assert!(a.fixed.set(b.clone()).is_ok());
-        assert!(b.fixed.set(c.clone()).is_ok());
-        assert!(c.fixed.set(a.clone()).is_ok());
-        let (wb, wc) = (Cc::downgrade(&b), Cc::downgrade(&c));
-        drop(a);
-        drop(b);
-        drop(c);
-        let t = thread::spawn(move || {
-            let _ = wb.strong_count(); // DPOR probe, as in the model above
-            if let Some(uc) = wc.upgrade() {
-                let ha = uc.fixed.get().unwrap().clone();
-                drop(uc);
-                check_fixed(&ha);
-                let hb = ha.fixed.get().unwrap().clone();
-                drop(ha);
-                check_fixed(&hb);
-                true
-            } else {
-                false
-            }
-        });
-        collect();
-        let upgraded = t.join().unwrap();
-        if !upgraded {
-            assert_eq!(
-                drops(&[&pa, &pb, &pc]),
-                3,
-                "upgrade returned None for an object that survived the collection"
-            );
-        }
-        collect();
-        assert_eq!(drops(&[&pa, &pb, &pc]), 3);
-    });
+    model(
+        "validate_vs_clone_drop_aba_lock_free",
+        aba_ring::<FixedNode>,
+    );
 }
 
 /// Race: the collector against a thread that moves a handle out of a
