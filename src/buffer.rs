@@ -27,9 +27,20 @@
 //!    during thread-local teardown still works, and `collect()` on any
 //!    thread sees every entry pushed before it was called (the shard
 //!    mutexes order the push before the drain).
+//! 5. **A last drop is at once.** A drop that takes the count from 1 to 0
+//!    never lands while the collector holds the object: it waits for the
+//!    hold to go (bounded by the collection's locked phases, which never
+//!    wait for a mutator) and then destroys the value on its own thread
+//!    before returning, as `Arc` does. Only a drop made by the collecting
+//!    thread itself, inside a `Trace` impl, leaves it to the collector.
+//! 6. **The buffer stays bounded.** Buffering can start an automatic
+//!    collection (not only `Cc::new` can), and entries made stale by
+//!    `get_mut` are dropped by a compaction that runs each time a shard
+//!    doubles, so a loop of clone, drop and `get_mut` cannot grow it.
 //!
-//! Guarded by the loom models `buffer_vs_last_drop` and
-//! `collect_vs_drop_race` (see `loom-tests/`).
+//! Guarded by the loom models `buffer_vs_last_drop`,
+//! `collect_vs_drop_race` and `collector_vs_last_drop` (see `loom-tests/`)
+//! and the tests in `tests/reliability.rs`.
 
 use crate::collector;
 use crate::header::*;
@@ -40,16 +51,36 @@ use std::sync::atomic::Ordering::*;
 
 const SHARDS: usize = 16;
 
+/// A shard is compacted (stale entries dropped) when it reaches this many
+/// entries, and again whenever it doubles from what the last compaction
+/// left: amortised O(1) per push.
+const COMPACT_MIN: usize = 4096;
+
+struct Shard {
+    entries: Vec<Node>,
+    /// The length at which the next push compacts first.
+    compact_at: usize,
+}
+
 pub(crate) struct RootBuffer {
-    shards: [CachePadded<Mutex<Vec<Node>>>; SHARDS],
+    shards: [CachePadded<Mutex<Shard>>; SHARDS],
     /// Entries pushed and not yet drained.
     pending: AtomicUsize,
     next_shard: AtomicUsize,
 }
 
+macro_rules! shard_init {
+    () => {
+        CachePadded::new(Mutex::new(Shard {
+            entries: Vec::new(),
+            compact_at: COMPACT_MIN,
+        }))
+    };
+}
+
 #[cfg(not(loom))]
 static BUFFER: RootBuffer = RootBuffer {
-    shards: [const { CachePadded::new(Mutex::new(Vec::new())) }; SHARDS],
+    shards: [const { shard_init!() }; SHARDS],
     pending: AtomicUsize::new(0),
     next_shard: AtomicUsize::new(0),
 };
@@ -57,7 +88,7 @@ static BUFFER: RootBuffer = RootBuffer {
 #[cfg(loom)]
 loom::lazy_static! {
     static ref BUFFER: RootBuffer = RootBuffer {
-        shards: std::array::from_fn(|_| CachePadded::new(Mutex::new(Vec::new()))),
+        shards: std::array::from_fn(|_| shard_init!()),
         pending: AtomicUsize::new(0),
         next_shard: AtomicUsize::new(0),
     };
@@ -100,27 +131,54 @@ pub(crate) fn decrement(node: Node) -> u64 {
 
 /// [`decrement`], except that with `refuse_last` it changes nothing and
 /// returns `None` when this is the last handle (for `Cc::into_inner`).
+///
+/// A last drop never lands while the collector holds the object (invariant
+/// 5): it waits for the hold to be released, so that the value is destroyed
+/// by this thread, before this drop returns, exactly as with `Arc`.
 #[inline(always)]
 pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
     let h = node.header();
+    let mut spins = 0;
     let mut s = h.strong.load(Relaxed);
     loop {
-        if refuse_last && count(s) == 1 {
-            return None;
-        }
-        if wants_entry(s) {
-            return decrement_and_buffer(node, s, refuse_last);
+        if count(s) == 1 {
+            if refuse_last {
+                return None;
+            }
+            if s & (HELD | DEAD) == HELD && collector::may_wait_for_hold() {
+                s = wait_for_release(node, &mut spins);
+                continue;
+            }
+        } else if s & (ACTIVE | DEAD) == 0 {
+            // Others keep the object alive and no entry stands for it.
+            match decrement_and_buffer(node, s) {
+                Ok(old) => return Some(old),
+                Err(x) => {
+                    s = x;
+                    continue;
+                }
+            }
         }
         // Release, as in `Arc::drop`: our uses of the value happen-before
         // its destruction by whoever drops last (who fences Acquire).
         match h
             .strong
-            .compare_exchange_weak(s, s.wrapping_add(DEC), Release, Relaxed)
+            .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
         {
             Ok(_) => return Some(s),
             Err(x) => s = x,
         }
     }
+}
+
+/// Wait while the collector holds an object whose last handle we are about
+/// to drop. The collector lets go of every live object at the end of its
+/// locked phases and never waits for a mutator in between, so this ends.
+#[cold]
+#[inline(never)]
+fn wait_for_release(node: Node, spins: &mut u32) -> u64 {
+    crate::sync::pause(spins);
+    node.header().strong.load(Relaxed)
 }
 
 /// Whether a drop seeing `s` must buffer: others keep the object alive, no
@@ -130,38 +188,36 @@ fn wants_entry(s: u64) -> bool {
     count(s) > 1 && s & (ACTIVE | DEAD) == 0
 }
 
+/// Decrement and buffer, in one CAS that sets `ACTIVE`; `Err` with the
+/// current word if the object no longer wants an entry (the caller goes on
+/// with a plain decrement).
 #[cold]
 #[inline(never)]
-fn decrement_and_buffer(node: Node, mut s: u64, refuse_last: bool) -> Option<u64> {
+fn decrement_and_buffer(node: Node, mut s: u64) -> Result<u64, u64> {
     let h = node.header();
-    let mut claimed = false;
+    // Claim the entry's unit first. Our handle keeps the allocation alive,
+    // so neither RMW on the weak word can be the one that frees it.
+    // Relaxed: the entry reaches the collector through the shard mutex.
+    let old = h.weak.fetch_add(ENTRY, Relaxed);
+    if old >> 32 >= u32::MAX as u64 {
+        abort_count_overflow();
+    }
     loop {
-        let stop = refuse_last && count(s) == 1;
-        let want = !stop && wants_entry(s);
-        if want != claimed {
-            // Our handle keeps the allocation alive, so neither RMW can be
-            // the one that frees it. Relaxed: the entry reaches the
-            // collector through the shard mutex.
-            if want {
-                let old = h.weak.fetch_add(ENTRY, Relaxed);
-                if old >> 32 >= u32::MAX as u64 {
-                    abort_count_overflow();
-                }
-            } else {
-                h.weak.fetch_sub(ENTRY, Relaxed);
-            }
-            claimed = want;
+        if !wants_entry(s) {
+            h.weak.fetch_sub(ENTRY, Relaxed);
+            return Err(s);
         }
-        if stop {
-            return None;
-        }
-        let new = s.wrapping_add(DEC) | if want { ACTIVE } else { 0 };
-        match h.strong.compare_exchange_weak(s, new, Release, Relaxed) {
+        // Release: as for any decrement.
+        match h
+            .strong
+            .compare_exchange_weak(s, Header::decremented(s) | ACTIVE, Release, Relaxed)
+        {
             Ok(_) => {
-                if want {
-                    push(node);
-                }
-                return Some(s);
+                push(node);
+                // A program that only drops must still get its cycles
+                // collected: the buffering path can start a collection.
+                collector::maybe_auto_collect();
+                return Ok(s);
             }
             Err(x) => s = x,
         }
@@ -186,7 +242,12 @@ pub(crate) fn push(node: Node) {
     let b = buffer();
     let pending = {
         let mut shard = lock(&b.shards[shard_index()]);
-        shard.push(node);
+        if shard.entries.len() >= shard.compact_at {
+            let dropped = compact(&mut shard.entries);
+            b.pending.fetch_sub(dropped, Relaxed);
+            shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
+        }
+        shard.entries.push(node);
         // Counted under the shard lock, so `drain` never subtracts an entry
         // that was not yet added.
         b.pending.fetch_add(1, Relaxed) + 1
@@ -194,18 +255,40 @@ pub(crate) fn push(node: Node) {
     collector::note_pending(pending);
 }
 
+/// Drop the stale entries of a shard — those whose object no longer has
+/// `ACTIVE` (detached by `get_mut`, or a duplicate of an entry a
+/// collection already took) — and return how many went.
+///
+/// Sound because every setting of `ACTIVE` pushes a fresh entry of its own,
+/// and this entry was pushed (under this shard's lock, which we hold) after
+/// the `ACTIVE` it stood for was set: reading `ACTIVE` clear here means it
+/// was cleared since, so no entry is needed for that setting any more.
+fn compact(entries: &mut Vec<Node>) -> usize {
+    let before = entries.len();
+    entries.retain(|&n| {
+        // Relaxed: see above; the entry's claim keeps the header alive.
+        let keep = n.header().strong.load(Relaxed) & ACTIVE != 0;
+        if !keep {
+            release_entry(n);
+        }
+        keep
+    });
+    before - entries.len()
+}
+
 /// Take every entry pushed so far.
 pub(crate) fn drain() -> Vec<Node> {
     let b = buffer();
     let mut all = Vec::new();
     for shard in &b.shards {
-        let mut v = lock(shard);
-        b.pending.fetch_sub(v.len(), Relaxed);
+        let mut shard = lock(shard);
+        b.pending.fetch_sub(shard.entries.len(), Relaxed);
         if all.is_empty() {
-            std::mem::swap(&mut all, &mut *v);
+            std::mem::swap(&mut all, &mut shard.entries);
         } else {
-            all.append(&mut v);
+            all.append(&mut shard.entries);
         }
+        shard.compact_at = COMPACT_MIN;
     }
     all
 }

@@ -549,10 +549,19 @@ impl<T: Trace> Cc<T> {
             // value while the caller writes: detach it by clearing ACTIVE.
             // A CAS on the strong word, which a collection's root hold also
             // CASes (requiring ACTIVE): whichever comes first wins, and if
-            // the collection won we wait for its hold above. Relaxed: no
-            // data is published by this flag.
+            // the collection won we wait for its hold above.
+            //
+            // Acquire on success: the word we expect may have made a round
+            // trip since we loaded it — a collection took its root hold
+            // (clearing ACTIVE), read the value, found it busy, buffered it
+            // again (setting ACTIVE) and let go (clearing HELD). Flags do not
+            // move the modification counter, so the CAS succeeds; it reads
+            // from the collector's Release of its hold (or a later write in
+            // that release sequence), and Acquire makes the collector's read
+            // of the value happen-before the caller's write. (Loom model
+            // `get_mut_vs_busy_root_round_trip`.)
             if h.strong
-                .compare_exchange(s, s & !ACTIVE, Relaxed, Relaxed)
+                .compare_exchange(s, s & !ACTIVE, Acquire, Relaxed)
                 .is_ok()
             {
                 return true;
@@ -677,8 +686,11 @@ impl<T: Trace> Drop for Cc<T> {
 #[inline]
 pub(crate) unsafe fn last_handle_gone<T: Trace>(node: Node, old: u64) {
     if old & HELD != 0 {
-        // The collector is holding the object; it destroys the value (or,
-        // for a dead one, releases the allocation) when it lets go.
+        // The collector is holding the object: a dead one (it releases the
+        // allocation when it lets go), or a live one whose handle a `Trace`
+        // impl dropped on the collecting thread (it destroys the value when
+        // it lets go). Every other last drop waited for the hold to go
+        // (`buffer::decrement_inner`).
         return;
     }
     // Acquire, as in `Arc::drop`: all other handles' uses of the value

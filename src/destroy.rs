@@ -1,32 +1,69 @@
-//! Destroying a value whose last handle is gone, without recursion.
+//! Destroying a value whose last handle is gone: inline, as `Arc` does,
+//! without overflowing the stack on long chains.
 //!
-//! Dropping the head of a ten-million-node list would, done naively,
-//! recurse ten million frames deep (each value's drop drops the next
-//! handle, which destroys the next value...). Instead the first destruction
-//! on a thread becomes a trampoline: destructions that start while it runs
-//! are queued on a thread-local list and run by the outermost one, one
-//! after another. The order differs from plain recursion only in that a
-//! child is destroyed just after its parent's destructor returns rather
-//! than inside it; every value is still destroyed before the outermost drop
-//! returns, on the dropping thread.
+//! # Guarantees
 //!
-//! During thread-local teardown the list may be gone; then destruction
-//! recurses, as `Arc`'s does.
+//! * **Inline while the stack has room.** A last drop destroys the value
+//!   right there, and a value's destructor that drops the last handle to a
+//!   child destroys the child *inside* that `drop` call — so a destructor
+//!   may drop a field and then rely on the field's destructor having run
+//!   (join a worker waiting for a channel the field closed), exactly as
+//!   with `Arc`. Guarded by `tests/reliability.rs`.
+//! * **Bounded stack.** When less than [`RED_ZONE`] bytes of stack are
+//!   left (asked of the `stacker` crate; under Miri and loom, a depth of
+//!   [`MAX_DEPTH_WITHOUT_PROBE`]), a nested destruction is queued instead,
+//!   and the outermost destruction on this thread runs the queue, each
+//!   entry again inline from a shallow stack, before it returns. A
+//!   ten-million-node list is destroyed on a default stack. Only a
+//!   destructor running that close to the end of the stack sees its
+//!   child's destruction happen after it returns rather than inside it —
+//!   where `Arc` would overflow the stack.
+//! * **Every value is destroyed before the outermost drop returns**, on the
+//!   dropping thread, even if a destructor panics (each queued destruction
+//!   runs under `catch_unwind`; the first panic is resumed afterwards).
+//! * During thread-local teardown the queue may be gone; then destruction
+//!   recurses, as `Arc`'s does.
 
 use crate::trace::Node;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-struct Trampoline {
-    running: Cell<bool>,
+/// The stack a destruction must leave for the destructors it runs before
+/// it nests another one inline.
+pub(crate) const RED_ZONE: usize = 128 * 1024;
+
+/// The nesting depth allowed where the stack cannot be measured (Miri,
+/// loom, or a platform `stacker` does not know).
+pub(crate) const MAX_DEPTH_WITHOUT_PROBE: usize = 64;
+
+struct Destroyer {
+    /// Destructions in progress on this thread.
+    depth: Cell<usize>,
+    /// Destructions deferred for lack of stack, run by the outermost one.
     queued: RefCell<Vec<Node>>,
 }
 
 crate::sync::cc_thread_local! {
-    static TRAMPOLINE: Trampoline = Trampoline {
-        running: Cell::new(false),
+    static DESTROYER: Destroyer = Destroyer {
+        depth: Cell::new(0),
         queued: RefCell::new(Vec::new()),
     };
+}
+
+/// Whether a destruction may nest inline at `depth`.
+#[inline]
+fn room(depth: usize) -> bool {
+    #[cfg(not(any(miri, loom)))]
+    {
+        match stacker::remaining_stack() {
+            Some(left) => left >= RED_ZONE,
+            None => depth < MAX_DEPTH_WITHOUT_PROBE,
+        }
+    }
+    #[cfg(any(miri, loom))]
+    {
+        depth < MAX_DEPTH_WITHOUT_PROBE
+    }
 }
 
 /// Destroy `node`'s value and give back the strong side's claim on the
@@ -36,21 +73,23 @@ crate::sync::cc_thread_local! {
 /// The caller took the strong count to zero with no collector hold and the
 /// object is not dead: it alone owns the value now.
 pub(crate) unsafe fn destroy(node: Node) {
-    let outermost = TRAMPOLINE.try_with(|t| {
-        if t.running.get() {
-            t.queued.borrow_mut().push(node);
-            false
+    let entered = DESTROYER.try_with(|d| {
+        let depth = d.depth.get();
+        if depth > 0 && !room(depth) {
+            d.queued.borrow_mut().push(node);
+            None
         } else {
-            t.running.set(true);
-            true
+            d.depth.set(depth + 1);
+            Some(depth == 0)
         }
     });
-    match outermost {
-        Ok(false) => {}
-        Ok(true) => {
-            // Runs the queue to its end, on the normal path and (if a
-            // destructor panicked) while unwinding.
-            let _drain = Drain;
+    match entered {
+        // Deferred: the outermost destruction on this thread runs it.
+        Ok(None) => {}
+        Ok(Some(outermost)) => {
+            // Leaves the nesting level, on the normal path and while
+            // unwinding; the outermost one runs the queue first.
+            let _leave = Leave { outermost };
             // SAFETY: forwarded contract.
             unsafe { destroy_one(node) }
         }
@@ -59,35 +98,45 @@ pub(crate) unsafe fn destroy(node: Node) {
     }
 }
 
-struct Drain;
+struct Leave {
+    outermost: bool,
+}
 
-impl Drop for Drain {
+impl Drop for Leave {
     fn drop(&mut self) {
-        // Every queued destruction runs even if one panics (a panic must not
-        // leave the queue stuck with `running` set, or every later drop on
-        // this thread would be queued forever). The first panic is resumed
-        // once the queue is empty.
-        let mut panic = None;
-        // `try_with`: the list cannot be torn down while it is running (it
-        // is only torn down on its own thread, after this returns), but a
-        // failure must not become a panic inside a destructor.
-        while let Ok(Some(n)) = TRAMPOLINE.try_with(|t| t.queued.borrow_mut().pop()) {
-            // SAFETY: queued by `destroy`, whose contract it met.
-            let run = catch_unwind(AssertUnwindSafe(|| unsafe { destroy_one(n) }));
-            if let Err(p) = run {
-                panic.get_or_insert(p);
-            }
+        if self.outermost {
+            drain();
         }
-        let _ = TRAMPOLINE.try_with(|t| t.running.set(false));
-        if let Some(p) = panic {
-            if std::thread::panicking() {
-                // Already unwinding from the outermost destructor: a second
-                // panic would abort. Report it instead, as a destructor
-                // panic during unwinding of a plain `Arc` drop cannot be.
-                eprintln!("arcycle: a destructor panicked while another destructor's panic was unwinding; the second panic is dropped");
-            } else {
-                resume_unwind(p);
-            }
+        let _ = DESTROYER.try_with(|d| d.depth.set(d.depth.get() - 1));
+    }
+}
+
+/// Run the queue to its end at the outermost level (depth 1, so queued
+/// destructions nest inline again from here).
+fn drain() {
+    // Every queued destruction runs even if one panics (a panic must not
+    // leave the queue stuck, or every later drop on this thread would be
+    // queued forever). The first panic is resumed once the queue is empty.
+    let mut panic = None;
+    // `try_with`: the queue cannot be torn down while it is running (it is
+    // only torn down on its own thread, after this returns), but a failure
+    // must not become a panic inside a destructor.
+    while let Ok(Some(n)) = DESTROYER.try_with(|d| d.queued.borrow_mut().pop()) {
+        // SAFETY: queued by `destroy`, whose contract it met.
+        let run = catch_unwind(AssertUnwindSafe(|| unsafe { destroy_one(n) }));
+        if let Err(p) = run {
+            crate::collector::keep_panic(&mut panic, p);
+        }
+    }
+    if let Some(p) = panic {
+        if std::thread::panicking() {
+            // Already unwinding from the outermost destructor: a second
+            // panic would abort. Report it instead, as a destructor panic
+            // during unwinding of a plain `Arc` drop cannot be.
+            eprintln!("arcycle: a destructor panicked while another destructor's panic was unwinding; the second panic is dropped");
+            crate::collector::drop_payload(p);
+        } else {
+            resume_unwind(p);
         }
     }
 }

@@ -3,31 +3,35 @@
 //! # The strong word
 //!
 //! ```text
-//!  63                    32   31    30   29     28    27                0
-//! +------------------------+------+----+------+----+-------------------+
-//! | modification counter   |ACTIVE|DEAD|FROZEN|HELD|  strong count     |
-//! +------------------------+------+----+------+----+-------------------+
+//!  63                    32   31    30   29     28     27      26          0
+//! +------------------------+------+----+------+----+-------+---------------+
+//! | modification counter   |ACTIVE|DEAD|FROZEN|HELD|TOUCHED| strong count  |
+//! +------------------------+------+----+------+----+-------+---------------+
 //! ```
 //!
 //! * `clone` adds [`INC`] = `(1 << 32) + 1`, `drop` adds [`DEC`] =
 //!   `(1 << 32) - 1`. A drop only happens on a count of at least one, so the
-//!   `- 1` never borrows out of the count field: every clone and every drop
-//!   changes the word *and* bumps the counter, which is how the collector
-//!   detects the ABA case (a clone and a drop that leave the count where it
-//!   was) with one compare-and-swap.
-//! * The counter is 32 bits wide: it wraps only after 2^32 modifications of
-//!   one word. The collector bounds the time between freezing a word and
-//!   verifying it (see `collector::validate`), which bounds how many atomic
-//!   RMWs on one cache line can fit in between far below that.
-//! * The count field is 28 bits; more than [`MAX_COUNT`] (about 2^28) handles
-//!   to one object abort, as `Arc` does past `isize::MAX`.
+//!   `- 1` never borrows out of the count field, and a clone never carries
+//!   into the flags (counts above [`MAX_COUNT`] abort). Neither ever changes
+//!   a flag bit by arithmetic.
+//! * The count field is 27 bits; more than [`MAX_COUNT`] (about 2^27)
+//!   handles to one object abort, as `Arc` does past `isize::MAX`.
 //! * `HELD` is the collector's hold: the value may not be destroyed while it
 //!   is set. It is a flag rather than a count so that `strong_count` (and
 //!   everything built on it) never sees the collector. A last drop that
-//!   finds `HELD` leaves the destruction to the collector, which performs it
-//!   when it releases the hold.
+//!   finds `HELD` waits for the collector to let go and then destroys the
+//!   value itself, on its own thread, as `Arc` would (see `buffer`); only a
+//!   drop made by the collecting thread itself leaves it to the collector.
 //! * `FROZEN` is set by the collector on the candidates of a garbage set
 //!   while it verifies them; `Weak::upgrade` waits while it is set.
+//! * `TOUCHED` is the verification's witness that a frozen word was used:
+//!   every clone or drop that lands on a word with `FROZEN` set leaves
+//!   `TOUCHED` behind (a drop in the same CAS; a clone, which cannot look
+//!   before it adds, with a `fetch_or` right after its add, before it
+//!   returns). Arithmetic never clears it and only the collector does, so a
+//!   verifying CAS that finds the frozen word exactly as it froze it proves
+//!   that *no* clone or drop came in between, however long the window was
+//!   (see `collector::validate`). Outside a freeze window it means nothing.
 //! * `DEAD` marks a value destroyed (or being destroyed) by the collector.
 //!   A `Cc` to a dead allocation may still exist — a destructor may have
 //!   cloned one — and it keeps the allocation, never the value, alive.
@@ -39,6 +43,12 @@
 //!   expects the `ACTIVE` it read, so the collector's clearing of `ACTIVE`
 //!   and every decrement that relied on it are ordered on one word (see
 //!   `buffer`).
+//! * The modification counter makes every clone and drop change the word.
+//!   Verification no longer depends on it (`TOUCHED` is exact), but flag-only
+//!   changes still do not move it: a CAS that expects a word it read earlier
+//!   can succeed across a flag round trip (`HELD` set and cleared by a
+//!   collection), so such a CAS must not assume that nothing happened in
+//!   between — it synchronises by its ordering instead (see `Cc::get_mut`).
 //!
 //! # The weak word
 //!
@@ -55,15 +65,20 @@
 //!   `HELD`" (after the value is gone).
 //! * `LOCKED` is `get_mut`'s lock against a concurrent `downgrade`, as in
 //!   `Arc::is_unique`.
-//! * Every root-buffer entry owns one unit of the entry field, so an entry
-//!   never outlives its allocation.
+//! * Every root-buffer entry (and the collector's quarantine list) owns one
+//!   unit of the entry field, so an entry never outlives its allocation.
 //! * The allocation is freed by whoever brings the whole word to zero.
+//!
+//! Guarded by the loom models in `loom-tests/` (every one of them goes
+//! through these words) and `tests/overflow.rs` (the count limits).
 
 use crate::sync::AtomicU64;
 use std::sync::atomic::Ordering::*;
 
 /// Strong count field.
-pub(crate) const COUNT_MASK: u64 = (1 << 28) - 1;
+pub(crate) const COUNT_MASK: u64 = (1 << 27) - 1;
+/// A clone or drop landed on this word while it was `FROZEN`.
+pub(crate) const TOUCHED: u64 = 1 << 27;
 /// The collector holds the value alive.
 pub(crate) const HELD: u64 = 1 << 28;
 /// The object is a verified-so-far member of a garbage set.
@@ -82,6 +97,13 @@ pub(crate) const DEC: u64 = COUNTER_ONE - 1;
 /// `COUNT_MASK` (2^20) is the number of threads that would have to race
 /// past the check at once to carry into the flags.
 pub(crate) const MAX_COUNT: u64 = COUNT_MASK - (1 << 20);
+/// What `clone` tests in the word it replaced, in one branch: `FROZEN`
+/// (leave `TOUCHED`) or a count high enough to need the overflow check.
+/// Counts between `2^26` and [`MAX_COUNT`] take the slow path and pass.
+pub(crate) const CLONE_SLOW: u64 = FROZEN | (1 << 26);
+
+// `Header::decremented` moves FROZEN onto TOUCHED with a shift.
+const _: () = assert!(TOUCHED == FROZEN >> 2);
 
 /// Weak count field (the `Weak`s plus the strong side's one).
 pub(crate) const WEAK_MASK: u64 = (1 << 31) - 1;
@@ -118,9 +140,33 @@ impl Header {
         // existing one, whose existence already keeps the object alive, and
         // passing the new handle to another thread synchronises by itself.
         let old = self.strong.fetch_add(INC, Relaxed);
+        if old & CLONE_SLOW != 0 {
+            self.clone_slow(old);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn clone_slow(&self, old: u64) {
         if count(old) > MAX_COUNT {
             abort_count_overflow();
         }
+        if old & FROZEN != 0 {
+            // Our add landed inside a freeze window: leave the witness
+            // before this handle can be used, dropped or passed on, so the
+            // collector's verification fails whatever else happens to the
+            // word (see `TOUCHED`). Relaxed: both RMWs are on this word, in
+            // this order in its modification order; no data is published.
+            self.strong.fetch_or(TOUCHED, Relaxed);
+        }
+    }
+
+    /// The strong word after a drop that replaced `s`: one handle fewer, one
+    /// modification more, and `TOUCHED` if the word was frozen.
+    #[inline(always)]
+    pub(crate) const fn decremented(s: u64) -> u64 {
+        // FROZEN is bit 29, TOUCHED bit 27: branch-free.
+        s.wrapping_add(DEC) | ((s & FROZEN) >> 2)
     }
 
     /// Give back the strong side's unit of the weak count (after the value
@@ -177,8 +223,8 @@ pub(crate) fn acquire_fence(word: &AtomicU64) {
 #[inline(never)]
 pub(crate) fn abort_count_overflow() -> ! {
     // Like `Arc`: overflowing the count would let a value be freed while
-    // handles exist. The program is already degenerate (2^28 handles to one
+    // handles exist. The program is already degenerate (2^27 handles to one
     // object); abort rather than unwind, since unwinding may drop handles.
-    eprintln!("arcycle: reference count overflow (more than 2^28 handles to one object); aborting");
+    eprintln!("arcycle: reference count overflow (more than 2^27 handles to one object); aborting");
     std::process::abort()
 }

@@ -51,15 +51,18 @@
 //! 2. *Trial deletion* — propose the set `W` of objects whose counts are
 //!    explained by edges from other visited objects and that nothing with
 //!    an outside reference reaches. This is optimistic and may be stale.
-//! 3. *Freeze and verify* — re-trace `W` keeping every lock it takes (so no
-//!    handle can move out of `W`), CAS each strong word from exactly the
-//!    value read (count = internal edges) to the same value with `FROZEN`,
-//!    then CAS every word again onto itself. Every clone and drop changes the word (a
-//!    modification counter above the count), and a frozen object cannot be
-//!    upgraded to. If every word is unchanged, there was one instant at
-//!    which `W` had no handle from outside while its fields could not
-//!    change: `W` was unreachable then and stays so. Otherwise the attempt
-//!    aborts, shrinks and retries; nothing is lost.
+//! 3. *Freeze and verify*, one independent component of `W` at a time —
+//!    re-trace it keeping every lock it takes (so no handle can move out of
+//!    it), CAS each strong word from exactly the value read (count =
+//!    internal edges) to the same value with `FROZEN`, then CAS every word
+//!    again onto itself. Every clone or drop that lands on a frozen word
+//!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
+//!    to, so an unchanged word means nothing touched it — however long the
+//!    window. Where every word is unchanged, there was one instant at which
+//!    the component had no handle from outside while its fields could not
+//!    change: it was unreachable then and stays so. A member that changed
+//!    is kept, with everything it reaches; the rest is freed, and nothing
+//!    is lost.
 //! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
 //!    survivors, then drop every value of `W`, and only then free their
 //!    allocations. The collector's own lock is held to the end, so a
@@ -71,8 +74,10 @@
 //! as in use. No mutator operation takes the collector's lock: a thread
 //! that does not touch the objects being collected never waits for a
 //! collection; one that does may briefly wait (a `Weak::upgrade` of an
-//! object being verified, a `get_mut` or `try_unwrap` of an object being
-//! traced). Only `collect()` itself waits for a collection in progress.
+//! object being verified, a `get_mut`, `try_unwrap` or last drop of an
+//! object being traced). Only `collect()` itself waits for a collection in
+//! progress. Automatic collections start from `Cc::new` and from drops that
+//! buffer a possible root.
 //!
 //! # Orderings
 //!
@@ -99,8 +104,12 @@
 //!   never returns `None` for something that survives.
 //! * No data race on any `T`: the collector reads a value only while it
 //!   holds it, and its mutable parts only under their locks.
-//! * Panics in user `Trace`/`Drop` code neither leak nor corrupt the
-//!   collector; the first reaches the caller of `collect()`.
+//! * Panics in user `Trace`/`Drop` code (and in guards and panic payloads)
+//!   neither leave objects held nor corrupt the collector; the first
+//!   reaches the caller of `collect()`.
+//! * The last drop of a value destroys it on the dropping thread before
+//!   `drop` returns — also when a collection is examining the object (the
+//!   drop waits for the collector to let go; it never waits for a mutator).
 //!
 //! The loom models in `loom-tests/` check each race one at a time; the
 //! tests in `tests/` check them at scale, with canaries and drop counters.
@@ -118,8 +127,18 @@
 //! # Limits
 //!
 //! * `T` must be `Sized` (no `Cc<str>` or `Cc<[T]>` yet).
-//! * At most about 2^28 strong or weak handles to one object (more aborts, as
-//!   `Arc` does past `isize::MAX`).
+//! * At most about 2^27 strong handles and 2^31 weak handles to one object
+//!   (more aborts, as `Arc` does past `isize::MAX`).
+//! * A destruction nests inside the destructor that started it only while
+//!   the thread has at least 128 KiB of stack left; deeper, it runs right
+//!   after (still before the outermost drop returns), where `Arc` would
+//!   overflow the stack.
+//! * A lock shared by several objects' `Trace` impls makes them busy for
+//!   ever (see [`Trace`], "Liveness"); a `Trace` impl that panicked
+//!   quarantines its object.
+//! * A `Weak::upgrade` of an object the collector is verifying waits for
+//!   the verdict on that object's component: two CASes per member, no user
+//!   code, no blocking.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

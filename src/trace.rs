@@ -60,6 +60,26 @@ use std::ptr::NonNull;
 /// re-tracing such values).
 /// `MAY_HAVE_EDGES` may be `false` only if `trace` never reports an edge.
 ///
+/// # Liveness: one lock, one object
+///
+/// While the collector validates a garbage candidate it keeps every guard
+/// its `trace` handed over, across the whole candidate set. A lock shared
+/// by several objects (one `Mutex` behind a `std::sync::Arc` that many
+/// nodes try-lock in their `trace`) is therefore already held by the
+/// collector when the second object asks for it: that object reports
+/// [`Tracer::busy`] in every collection and its cycle is never freed. This
+/// is safe (busy only keeps objects), but it leaks. Guard each object's
+/// edges by a lock of its own.
+///
+/// # Panics
+///
+/// A `trace` that panics (or a guard handed to [`Tracer::hold`] whose
+/// `Drop` panics) is reported once — the panic reaches the caller of
+/// [`collect`](crate::collect) — and its object is *quarantined*: never
+/// traced again, so it and everything it reaches are kept (as with an impl
+/// that reports nothing), and counted in
+/// [`Stats::quarantined`](crate::Stats::quarantined).
+///
 /// # Example
 ///
 /// ```

@@ -4,9 +4,12 @@
 //!
 //! * **Holds never leak.** Every object the collector held is let go
 //!   (`HELD` cleared) exactly once: survivors under the collector lock, the
-//!   garbage after its values are destroyed. A survivor whose last handle
-//!   was dropped while it was held has its value destroyed here, by the
-//!   collector, as the dropper would have.
+//!   garbage after its values are destroyed. No user code runs between the
+//!   last hold being taken and the survivors being let go except under
+//!   `catch_unwind` (see `discover`). A mutator's last drop of a held
+//!   survivor waits for this release and destroys the value itself (see
+//!   `buffer`); only a handle dropped by a `Trace` impl on this thread
+//!   leaves a survivor at count zero, and its value is destroyed here.
 //! * **Garbage values are destroyed after the locked phases**, still under
 //!   the collector lock (so a concurrent `collect()` returns only once they
 //!   are gone) but with every user lock released and every survivor let go:
@@ -41,6 +44,7 @@ pub(crate) struct Outcome {
     /// Survivors whose last handle went while held: values to destroy.
     orphans: Vec<Node>,
     pub(crate) live_traced: usize,
+    pub(crate) traced: usize,
     pub(crate) aborted: bool,
     panic: Option<Box<dyn Any + Send>>,
 }
@@ -57,13 +61,15 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             continue;
         }
         let h = v.node.header();
-        if v.busy && count(h.strong.load(Relaxed)) > 0 {
-            // Its trace could not be read (a lock was taken, or the impl
-            // panicked), so this collection could not decide about it or
-            // anything it reaches. Buffer it — root or not — so the next
-            // collection starts from it: nothing else may ever buffer a
-            // cycle whose members see no more decrements. It is held, so
-            // alive.
+        let again = (v.busy || v.retry) && !super::is_quarantined(v.node);
+        if again && count(h.strong.load(Relaxed)) > 0 {
+            // Its trace could not be read (a lock was taken), or its
+            // component was touched while it was validated, so this
+            // collection could not decide about it or what it reaches.
+            // Buffer it — root or not — so the next collection starts from
+            // it: nothing else may ever buffer a cycle whose members see no
+            // more decrements. It is held, so alive. (A quarantined object
+            // is never tried again: it would panic again.)
             buffer::rebuffer(v.node);
         }
         // Release: our reads of the value happen-before whoever destroys it
@@ -82,6 +88,7 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             .collect(),
         orphans,
         live_traced: graph.nodes.len() - validated.dead.len(),
+        traced: graph.nodes.len(),
         aborted: validated.aborted,
         panic: graph.panic,
     }
@@ -97,7 +104,7 @@ impl Outcome {
             // SAFETY: count zero, hold released by us, not dead: we own the
             // value, as a last dropper would.
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { destroy::destroy(n) })) {
-                panic.get_or_insert(p);
+                super::keep_panic(&mut panic, p);
             }
         }
         for n in &self.dead {
@@ -108,7 +115,7 @@ impl Outcome {
                 (n.vtable.drop_value)(n.header)
             }));
             if let Err(p) = dropped {
-                panic.get_or_insert(p);
+                super::keep_panic(&mut panic, p);
             }
         }
         for n in &self.dead {

@@ -27,6 +27,17 @@
 //! objects, and that no object with an outside reference seemed to reach.
 //! Anything unsure (a lock that was taken, a panicking `Trace`, a count
 //! lower than the edges seen) is treated as externally referenced: black.
+//!
+//! # User code is fenced
+//!
+//! Every call into user code made here — `Trace::trace`, the `Drop` of a
+//! guard handed to `Tracer::hold`, the `Drop` of a panic payload — runs
+//! under `catch_unwind`, so no panic can leave the locked phases with a
+//! hold, a frozen word or a lock still taken; the first panic is resumed to
+//! the caller of `collect()` after the collection. An object whose `Trace`
+//! impl panicked is *quarantined*: reported once, never traced again (it
+//! and what it reaches leak, as with an impl that under-reports), counted
+//! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
 use crate::buffer;
 use crate::header::*;
@@ -53,8 +64,10 @@ pub(crate) struct Visited {
     /// immutable or set-once fields, so pass 2 can reuse them (see
     /// `validate`).
     pub(crate) lock_free: bool,
-    /// It came from a root-buffer entry (re-buffered if validation aborts).
+    /// It came from a root-buffer entry.
     pub(crate) root: bool,
+    /// A root whose component failed validation: buffer it again.
+    pub(crate) retry: bool,
 }
 
 /// Hashes a header address: addresses are distinct and well spread after
@@ -128,6 +141,7 @@ impl Graph {
             rc: 0,
             lock_free: false,
             root,
+            retry: false,
         });
         self.index.insert(node.addr(), i);
         i
@@ -154,22 +168,41 @@ impl Graph {
     }
 
     /// Trace one held object into `tracer` and say whether it was busy: a
-    /// lock it could not take, or a panicking `Trace` impl (whose first
-    /// payload is kept, to be resumed after the collection).
+    /// lock it could not take, a quarantined object, or a panicking `Trace`
+    /// impl (whose first payload is kept, to be resumed after the
+    /// collection, and whose object is quarantined).
     ///
     /// # Safety
     /// `node` is held by this collection and its value outlives `tracer`.
     pub(crate) unsafe fn trace_held<'a>(&mut self, node: Node, tracer: &mut Tracer<'a>) -> bool {
         tracer.busy = false;
+        if super::is_quarantined(node) {
+            return true;
+        }
         let traced = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: forwarded contract.
             unsafe { (node.vtable.trace)(node.header, tracer) }
         }));
         if let Err(payload) = traced {
-            self.panic.get_or_insert(payload);
+            super::quarantine(node);
+            super::keep_panic(&mut self.panic, payload);
             tracer.busy = true;
         }
         tracer.busy
+    }
+
+    /// Drop every guard `tracer` holds, most recent first, each under
+    /// `catch_unwind`: a guard whose `Drop` panics neither skips the others
+    /// nor unwinds out of the collector. Returns whether one panicked.
+    pub(crate) fn release_guards(&mut self, tracer: &mut Tracer<'_>) -> bool {
+        let mut panicked = false;
+        while let Some(guard) = tracer.guards.pop() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(guard))) {
+                super::keep_panic(&mut self.panic, payload);
+                panicked = true;
+            }
+        }
+        panicked
     }
 
     /// Pass 1: trace every held object, holding each new child.
@@ -202,7 +235,13 @@ impl Graph {
             // reading counts at different moments is fine (see above).
             v.rc = count(node.header().strong.load(Acquire));
             v.lock_free = !tracer.busy && tracer.guards.is_empty();
-            tracer.guards.clear(); // releases pass 1's guards for this object
+            // Release pass 1's guards for this object. A guard that panics
+            // on drop makes its object quarantined (it would panic in
+            // every collection) and busy.
+            if self.release_guards(&mut tracer) {
+                super::quarantine(node);
+                self.nodes[i].busy = true;
+            }
             i += 1;
         }
     }
@@ -231,30 +270,60 @@ impl Graph {
         (0..n as u32).filter(|&i| !black[i as usize]).collect()
     }
 
-    /// Shrink a proposal: drop `failed` members and everything they reach
-    /// within it (they may be live after all).
-    pub(crate) fn shrink(&self, white: &[u32], failed: &[u32]) -> Vec<u32> {
-        let mut member = vec![false; self.nodes.len()];
-        for &i in white {
-            member[i as usize] = true;
+    /// Group a proposal into its weakly connected components (by pass-1
+    /// edges): returns the members ordered by component, and the start of
+    /// each component in that order (with the end as the last element).
+    pub(crate) fn components(&self, white: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        const NONE: u32 = u32::MAX;
+        let m = white.len();
+        let mut pos = vec![NONE; self.nodes.len()];
+        for (k, &i) in white.iter().enumerate() {
+            pos[i as usize] = k as u32;
         }
-        let mut stack: Vec<u32> = failed.to_vec();
-        for &i in failed {
-            member[i as usize] = false;
+        // Union-find with path halving; union by index keeps it simple.
+        let mut parent: Vec<u32> = (0..m as u32).collect();
+        fn find(parent: &mut [u32], mut x: u32) -> u32 {
+            while parent[x as usize] != x {
+                let up = parent[parent[x as usize] as usize];
+                parent[x as usize] = up;
+                x = up;
+            }
+            x
         }
-        while let Some(i) = stack.pop() {
+        for (k, &i) in white.iter().enumerate() {
             let v = &self.nodes[i as usize];
             for &j in &self.targets[v.first as usize..(v.first + v.len) as usize] {
-                if member[j as usize] {
-                    member[j as usize] = false;
-                    stack.push(j);
+                let t = pos[j as usize];
+                if t != NONE {
+                    let (a, b) = (find(&mut parent, k as u32), find(&mut parent, t));
+                    if a != b {
+                        parent[a.max(b) as usize] = a.min(b);
+                    }
                 }
             }
         }
-        white
-            .iter()
-            .copied()
-            .filter(|&i| member[i as usize])
-            .collect()
+        // Counting sort by representative, keeping the proposal's order.
+        let mut size = vec![0u32; m + 1];
+        let mut rep = vec![0u32; m];
+        for k in 0..m {
+            rep[k] = find(&mut parent, k as u32);
+            size[rep[k] as usize + 1] += 1;
+        }
+        for k in 0..m {
+            size[k + 1] += size[k];
+        }
+        let mut starts: Vec<u32> = (0..m)
+            .filter(|&k| rep[k] == k as u32)
+            .map(|k| size[k])
+            .collect();
+        starts.push(m as u32);
+        let mut fill = size;
+        let mut order = vec![0u32; m];
+        for k in 0..m {
+            let r = rep[k] as usize;
+            order[fill[r] as usize] = white[k];
+            fill[r] += 1;
+        }
+        (order, starts)
     }
 }

@@ -24,8 +24,13 @@ pub(crate) mod discover;
 pub(crate) mod validate;
 
 use crate::buffer;
+use crate::header::count;
 use crate::sync::{lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Mutex};
+use crate::trace::Node;
+use std::any::Any;
 use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 use std::time::{Duration, Instant};
 
@@ -49,6 +54,14 @@ struct Control {
     aborted: AtomicU64,
     last_pause_ns: AtomicU64,
     longest_pause_ns: AtomicU64,
+    total_pause_ns: AtomicU64,
+    traced: AtomicU64,
+    /// Objects whose `Trace` impl panicked, by header address; each entry
+    /// owns one entry unit of the weak word, so the address is not reused
+    /// while it is listed. Only the collecting thread touches it.
+    quarantine: Mutex<BTreeMap<usize, Node>>,
+    /// `quarantine.len()`, readable without the lock.
+    quarantined: AtomicUsize,
 }
 
 macro_rules! control_init {
@@ -64,6 +77,10 @@ macro_rules! control_init {
             aborted: AtomicU64::new(0),
             last_pause_ns: AtomicU64::new(0),
             longest_pause_ns: AtomicU64::new(0),
+            total_pause_ns: AtomicU64::new(0),
+            traced: AtomicU64::new(0),
+            quarantine: Mutex::new(BTreeMap::new()),
+            quarantined: AtomicUsize::new(0),
         }
     };
 }
@@ -161,6 +178,16 @@ pub struct Stats {
     pub last_pause: Duration,
     /// The longest collection so far.
     pub longest_pause: Duration,
+    /// All collections together, start to end.
+    pub total_pause: Duration,
+    /// Objects traced by all collections together (live and garbage).
+    pub traced: u64,
+    /// Objects whose `Trace` impl (or a guard it handed to the tracer)
+    /// panicked. Each was reported once, through `collect()` or on stderr
+    /// for an automatic collection, and is never traced again: it and
+    /// everything it reaches are kept, as if its impl reported no edges.
+    /// An object leaves this count when its last handle goes.
+    pub quarantined: usize,
 }
 
 /// Collect every garbage cycle among the possible roots buffered before
@@ -175,11 +202,24 @@ pub struct Stats {
 /// A destructor run by the collector must not *wait for another thread*
 /// that calls `collect()`: that thread waits for this collection.
 ///
+/// A `collect()` called *from such a destructor* runs a nested collection
+/// at once and returns when that one is done — before the outer
+/// collection's remaining garbage has been destroyed (the outer collection
+/// is still destroying it, on this very thread, around the call).
+///
+/// Every cycle that was garbage when `collect()` was called is freed by it,
+/// however large, whatever other threads do to unrelated objects. Objects
+/// in use at that moment (a lock of theirs taken, a `Weak` being upgraded)
+/// and objects whose `Trace` impl panicked (see [`Stats::quarantined`])
+/// may be kept for a later collection.
+///
 /// # Panics
 ///
-/// If a `Drop` or `Trace` impl panicked during the collection, the first
-/// such panic is resumed here — after the collection has freed everything
-/// else it found. Also panics if called from inside a `Trace` impl.
+/// If a `Drop` or `Trace` impl (or a guard a `Trace` impl handed over)
+/// panicked during the collection, the first such panic is resumed here —
+/// after the collection has released everything it held and freed
+/// everything else it found. Also panics if called from inside a `Trace`
+/// impl.
 ///
 /// ```
 /// use arcycle::{Cc, Trace};
@@ -243,6 +283,7 @@ fn run(explicit: bool) -> usize {
     let start = Instant::now();
     let c = control();
     c.trigger.store(false, Relaxed);
+    sweep_quarantine();
     let outcome = {
         let _flag = InCollector::enter();
         let mut graph = discover::Graph::default();
@@ -256,6 +297,7 @@ fn run(explicit: bool) -> usize {
     // roots as live objects this one had to trace, so the work of tracing
     // live data is paid for by mutator work (linear overall).
     let live = outcome.live_traced;
+    c.traced.fetch_add(outcome.traced as u64, Relaxed);
     let user = c.threshold.load(Relaxed);
     c.effective.store(user.max(live), Relaxed);
     if buffer::pending() >= user.max(live) && c.enabled.load(Relaxed) {
@@ -273,6 +315,7 @@ fn run(explicit: bool) -> usize {
     let pause = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
     c.last_pause_ns.store(pause, Relaxed);
     c.longest_pause_ns.fetch_max(pause, Relaxed);
+    c.total_pause_ns.fetch_add(pause, Relaxed);
     if let Some(payload) = panic {
         if explicit {
             std::panic::resume_unwind(payload);
@@ -283,8 +326,76 @@ fn run(explicit: bool) -> usize {
             "arcycle: a destructor or Trace impl panicked during an automatic collection: {}",
             panic_message(&*payload)
         );
+        drop_payload(payload);
     }
     freed
+}
+
+/// Keep the first panic of a collection in `slot`; drop any later one
+/// without letting its payload's own `Drop` unwind into the collector.
+pub(crate) fn keep_panic(slot: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn Any + Send>) {
+    if slot.is_none() {
+        *slot = Some(payload);
+    } else {
+        drop_payload(payload);
+    }
+}
+
+/// Drop a panic payload whose `Drop` may itself panic (and so on): the
+/// payload of such a second panic is leaked rather than dropped.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Whether `node` is quarantined (its `Trace` impl panicked once).
+pub(crate) fn is_quarantined(node: Node) -> bool {
+    let c = control();
+    c.quarantined.load(Relaxed) != 0 && lock(&c.quarantine).contains_key(&node.addr())
+}
+
+/// Quarantine a held object whose `Trace` impl (or guard) panicked: it is
+/// never traced again. The list takes an entry unit so that the address
+/// stays this object's while it is listed.
+pub(crate) fn quarantine(node: Node) {
+    let c = control();
+    let mut q = lock(&c.quarantine);
+    if let std::collections::btree_map::Entry::Vacant(e) = q.entry(node.addr()) {
+        // The collector holds the object, so the allocation is alive.
+        // Relaxed: the list is only read by the collecting thread.
+        node.header().weak.fetch_add(crate::header::ENTRY, Relaxed);
+        e.insert(node);
+        c.quarantined.store(q.len(), Relaxed);
+    }
+}
+
+/// Forget quarantined objects whose value is gone (their last handle was
+/// dropped), giving back the list's claim on their allocations.
+fn sweep_quarantine() {
+    let c = control();
+    if c.quarantined.load(Relaxed) == 0 {
+        return;
+    }
+    let mut q = lock(&c.quarantine);
+    q.retain(|_, n| {
+        // A quarantined object is never in a garbage set (it is always
+        // busy), so count 0 means its last drop destroyed it.
+        let gone = count(n.header().strong.load(Relaxed)) == 0;
+        if gone {
+            buffer::release_entry(*n);
+        }
+        !gone
+    });
+    c.quarantined.store(q.len(), Relaxed);
+}
+
+/// Whether a last drop on this thread may wait for the collector to let
+/// go of the object: not on the thread that is running the collector's
+/// locked phases (a `Trace` impl dropping a handle), which would wait for
+/// itself. Every other thread may: the collector never waits for it.
+pub(crate) fn may_wait_for_hold() -> bool {
+    !in_collector()
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
@@ -322,6 +433,9 @@ pub fn stats() -> Stats {
         roots_buffered: buffer::pending(),
         last_pause: Duration::from_nanos(c.last_pause_ns.load(Relaxed)),
         longest_pause: Duration::from_nanos(c.longest_pause_ns.load(Relaxed)),
+        total_pause: Duration::from_nanos(c.total_pause_ns.load(Relaxed)),
+        traced: c.traced.load(Relaxed),
+        quarantined: c.quarantined.load(Relaxed),
     }
 }
 

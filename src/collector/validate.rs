@@ -1,148 +1,168 @@
-//! Phase 3: freeze the proposed garbage `W` and verify it.
+//! Phase 3: freeze the proposed garbage `W` and verify it, one independent
+//! component at a time.
 //!
-//! # Invariant: W is freed only if, at one instant, it was unreachable
+//! # Invariant: a set is freed only if, at one instant, it was unreachable
 //!
-//! 1. **Freeze the fields.** Re-trace every member of `W` whose first
+//! `W` is split into its weakly connected components (by the edges pass 1
+//! saw); each component `C` is validated on its own, so objects that other
+//! threads keep touching can never hold back an unrelated cycle. For `C`:
+//!
+//! 1. **Freeze the fields.** Re-trace every member of `C` whose first
 //!    trace took a lock, this time *keeping* every guard its `Trace` impl
 //!    hands to `Tracer::hold`. (A member whose first trace took no lock
 //!    keeps its edges in immutable or set-once fields — the `Trace`
 //!    contract — and it has been held since then, so no `get_mut` can have
 //!    changed them: its first-pass edges are still there, and any edge set
-//!    since can only raise a count, which fails step 3 safely.) From
-//!    now until the decision, no handle can be moved out of (or within) a
-//!    mutable field of `W`; immutable fields cannot change while the value
-//!    is alive. Edges can only be *added* (a `OnceLock` being set, a handle
-//!    moved in), which only raises counts above what we compute: the safe
-//!    direction. A lock that cannot be taken means someone is using the
-//!    object right now: it is live, and it leaves `W`.
+//!    since can only raise a count, which fails step 3 safely.) From now
+//!    until the decision, no handle can be moved out of (or within) a
+//!    mutable field of `C`. Edges can only be *added* (a `OnceLock` being
+//!    set, a handle moved in), which only raises counts above what we
+//!    compute: the safe direction. A lock that cannot be taken means
+//!    someone is using the object right now: it *fails*.
 //! 2. **Count internal edges** `e(n)`: the handles to `n` held in the
-//!    frozen fields of `W`.
-//! 3. **Freeze the words.** For each `n` in `W`, read the strong word `s_n`,
-//!    require `count(s_n) == e(n)`, and CAS `s_n` → `s_n | FROZEN`.
-//! 4. **Verify.** For every `n`, CAS `s_n | FROZEN` to itself. This is an
-//!    RMW, not a load, so success means something exact: in the word's
-//!    modification order nothing came between the freezing CAS and this
-//!    one.
+//!    frozen fields of members of `C`, and record those edges.
+//! 3. **Freeze the words.** For each `n` not yet known to be excluded
+//!    (below), read the strong word `s_n`, require `count(s_n) == e(n)`, and
+//!    CAS `s_n` → `s_n | FROZEN` (clearing a stale `TOUCHED`). A mismatch
+//!    or a lost CAS *fails* `n`.
+//! 4. **Verify.** For every frozen `n`, CAS `s_n | FROZEN` onto itself. This
+//!    is an RMW, not a load: success means that in the word's modification
+//!    order nothing came between the freezing CAS and this one. A failed
+//!    CAS fails `n`.
+//! 5. **Decide.** Let `X` be the failed members and everything they reach
+//!    in `C` by the recorded edges. `D = C \ X` is garbage: mark it `DEAD`.
+//!    `X` is unfrozen and left alive; its roots are buffered again.
 //!
-//! Every clone and every drop changes the word (the modification counter),
-//! and after the freezing CAS `Weak::upgrade` waits instead of adding a
-//! handle. All step-3 CASes precede all step-4 CASes in the collector's
-//! program order, so there is one cut through all the words, between the
-//! two loops, at which every `n` had exactly `e(n)` handles — all of them
-//! inside `W`'s frozen fields. (A handle moved across that cut would need a
+//! **Why `D` is garbage.** Every step-3 CAS precedes every step-4 CAS in
+//! the collector's program order, so there is one cut through all the
+//! words, between the two loops. For `n` in `D` the verify CAS found the
+//! frozen word unchanged; since every clone or drop that lands on a frozen
+//! word leaves `TOUCHED` (a drop in the same CAS, a clone before it
+//! returns), and nothing but the collector clears it, an unchanged word
+//! means *no* clone or drop of `n` between its two CASes — not merely an
+//! equal count. (A clone whose `TOUCHED` is still in flight has raised the
+//! count, and only a drop, which leaves `TOUCHED` at once, could lower it
+//! again.) `Weak::upgrade` waits on `FROZEN`. So at the cut `n` had exactly
+//! `e(n)` handles. None of them is in a field of `X`: an edge from `X` into
+//! `n` would have put `n` in `X`. So all `e(n)` handles sat in frozen
+//! fields of `D` itself. (A handle moved across the cut would need a
 //! Release decrement of one member read by the Acquire freezing CAS of
 //! another, which would order it before the cut in both words; write-write
-//! coherence rules the crossing out.) Nothing outside `W` could reach `W`
-//! then; no weak can upgrade into it; so nothing ever will again. `W` is
-//! garbage.
+//! coherence rules the crossing out.) At the cut nothing outside `D` held a
+//! handle to `D`, no weak could upgrade into it, and its fields could not
+//! lose one: `D` was unreachable then, so it stays unreachable for ever.
 //!
-//! The counter is 32 bits wide, so "unchanged" could be fooled only by
-//! 2^32 modifications of one word between its two CASes. Step 5 bounds
-//! that window: if steps 3–4 took longer than [`FREEZE_WINDOW_LIMIT`], the
-//! attempt aborts (one cache line cannot take 2^32 atomic RMWs in 2 s: that
-//! would need one every 0.47 ns, while a locked RMW takes several ns even
-//! uncontended).
+//! No wall-clock bound is involved: `TOUCHED` makes "unchanged" exact for a
+//! window of any length, so a garbage cycle of any size is freed by one
+//! collection. The modification counter is not needed for this argument.
 //!
-//! Any failure aborts the attempt: frozen words are unfrozen (they are
-//! otherwise untouched: the collector's flags never touch counts), the
-//! failing members and everything they reach in `W` are dropped from `W`,
-//! and the rest is tried again, a bounded number of times. What is left
-//! when the tries run out is re-buffered: a collection that aborts loses
-//! nothing and changes no count.
+//! **Bounded waits.** A `Weak::upgrade` of a member waits while the member
+//! is frozen: at most for its own component's steps 3–5 (two CASes per
+//! member, no user code, no blocking), never for other components. A
+//! component's decision must block upgrades of all its members at once, so
+//! the window cannot be shorter than the component.
+//!
+//! A component that fails loses nothing and changes no count: frozen words
+//! of `X` are unfrozen (the collector's flags never touch counts), and its
+//! roots go back to the buffer for the next collection.
 //!
 //! Guarded by the loom models `validate_vs_clone_drop_aba`,
-//! `validate_vs_move_out_of_mutex`, `validate_vs_move_to_other_node` and
-//! `validate_vs_upgrade` (see `loom-tests/`); `scripts/loom-teeth.sh` builds
-//! this file without step 4 (`--cfg arcycle_broken`) and asserts that loom
-//! then finds the use-after-free.
+//! `validate_vs_move_out_of_mutex`, `validate_vs_move_to_other_node`,
+//! `validate_vs_upgrade` and `touched_component_spares_the_other` (see
+//! `loom-tests/`); `scripts/loom-teeth.sh` builds this file without step 4
+//! (`--cfg arcycle_broken`) and asserts that loom then finds the
+//! use-after-free.
 
 use super::discover::Graph;
-use crate::buffer;
 use crate::header::*;
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
-use std::time::{Duration, Instant};
-
-/// The longest a freeze window (steps 3–4) may last; see the module docs.
-pub(crate) const FREEZE_WINDOW_LIMIT: Duration = Duration::from_secs(2);
-
-/// How many times a shrinking proposal is re-validated before giving up.
-const TRIES: usize = 4;
 
 /// The outcome: the committed garbage (marked `DEAD`, still held), and
-/// whether some attempt aborted.
+/// whether some component failed.
 pub(crate) struct Validated {
     pub(crate) dead: Vec<u32>,
     pub(crate) aborted: bool,
 }
 
-pub(crate) fn validate(graph: &mut Graph, mut white: Vec<u32>) -> Validated {
-    let mut aborted = false;
-    for _ in 0..TRIES {
-        if white.is_empty() {
-            break;
-        }
-        match attempt(graph, &white) {
-            Ok(()) => {
-                return Validated {
-                    dead: white,
-                    aborted,
-                }
-            }
-            Err(failed) => {
-                aborted = true;
-                white = if failed.is_empty() {
-                    // Nothing to blame (the window ran long): try again as is.
-                    white
-                } else {
-                    graph.shrink(&white, &failed)
-                };
-            }
-        }
-    }
-    // Out of tries: whatever roots remain proposed go back to the buffer.
-    for &i in &white {
-        let v = &graph.nodes[i as usize];
-        if v.root {
-            buffer::rebuffer(v.node);
-        }
-    }
-    Validated {
-        dead: Vec::new(),
-        aborted,
-    }
+const NONE: u32 = u32::MAX;
+
+/// Buffers reused across the components of one collection.
+struct Scratch {
+    /// Position of each graph node in the current component, or `NONE`.
+    pos: Vec<u32>,
+    internal: Vec<u64>,
+    /// Edges between members of the current component, by position.
+    edges: Vec<(u32, u32)>,
+    failed: Vec<bool>,
+    words: Vec<u64>,
 }
 
-/// One freeze-and-verify attempt. On success `W` is marked `DEAD` (and
-/// no longer `FROZEN`). On failure, returns the members to blame.
-fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
-    // Position of each graph node in `white`.
-    let mut pos = vec![u32::MAX; graph.nodes.len()];
-    for (k, &i) in white.iter().enumerate() {
-        pos[i as usize] = k as u32;
+pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
+    let mut dead = Vec::with_capacity(white.len());
+    let mut aborted = false;
+    if white.is_empty() {
+        return Validated { dead, aborted };
     }
-
-    // Steps 1-2: trace W again, keeping every guard until the decision.
+    let (order, starts) = graph.components(&white);
+    let mut scratch = Scratch {
+        pos: vec![NONE; graph.nodes.len()],
+        internal: Vec::new(),
+        edges: Vec::new(),
+        failed: Vec::new(),
+        words: Vec::new(),
+    };
+    // One tracer for every component: its buffers are reused.
     let mut tracer = Tracer::new();
-    let mut internal = vec![0u64; white.len()];
-    let mut failed = Vec::new();
-    for &i in white {
+    for w in starts.windows(2) {
+        let comp = &order[w[0] as usize..w[1] as usize];
+        if !validate_component(graph, comp, &mut scratch, &mut tracer, &mut dead) {
+            aborted = true;
+        }
+    }
+    Validated { dead, aborted }
+}
+
+/// Steps 1–5 for one component; appends its garbage to `dead`. Returns
+/// false if some member failed.
+fn validate_component<'a>(
+    graph: &mut Graph,
+    comp: &[u32],
+    s: &mut Scratch,
+    tracer: &mut Tracer<'a>,
+    dead: &mut Vec<u32>,
+) -> bool {
+    let m = comp.len();
+    for (k, &i) in comp.iter().enumerate() {
+        s.pos[i as usize] = k as u32;
+    }
+    s.internal.clear();
+    s.internal.resize(m, 0);
+    s.edges.clear();
+    s.failed.clear();
+    s.failed.resize(m, false);
+
+    // Steps 1-2: trace again, keeping every guard until the decision.
+    for (k, &i) in comp.iter().enumerate() {
         let v = &graph.nodes[i as usize];
         if v.lock_free {
             // See step 1: its first-pass edges stand.
             for &j in &graph.targets[v.first as usize..(v.first + v.len) as usize] {
-                let k = pos[j as usize];
-                if k != u32::MAX {
-                    internal[k as usize] += 1;
+                let to = s.pos[j as usize];
+                if to != NONE {
+                    s.internal[to as usize] += 1;
+                    s.edges.push((k as u32, to));
                 }
             }
             continue;
         }
         let node = v.node;
-        // SAFETY: the object is held; its value outlives `tracer`, which is
-        // dropped before this function returns.
-        if unsafe { graph.trace_held(node, &mut tracer) } {
-            failed.push(i);
+        // SAFETY: the object is held; its value outlives `tracer`'s guards,
+        // which are released below, before this component's decision ends.
+        if unsafe { graph.trace_held(node, tracer) } {
+            s.failed[k] = true;
+            // Remembered so that it is buffered again (`commit`).
+            graph.nodes[i as usize].busy = true;
         }
         // Usually the fields still hold what pass 1 saw, in the same order:
         // match against pass 1's edge list first, hash only on a mismatch.
@@ -154,84 +174,117 @@ fn attempt(graph: &mut Graph, white: &[u32]) -> Result<(), Vec<u32>> {
                 _ => graph.index.get(&child.addr()).copied(),
             };
             if let Some(j) = j {
-                let k = pos[j as usize];
-                if k != u32::MAX {
-                    internal[k as usize] += 1;
+                let to = s.pos[j as usize];
+                if to != NONE {
+                    s.internal[to as usize] += 1;
+                    s.edges.push((k as u32, to));
                 }
             }
         }
     }
-    if !failed.is_empty() {
-        for &i in &failed {
-            // Remembered so that a busy root is buffered again (`commit`).
-            graph.nodes[i as usize].busy = true;
-        }
-        return Err(failed);
-    }
-    let nodes = &graph.nodes;
+    let mut excluded = reach(m, &s.edges, &s.failed);
 
-    // Step 3: read, compare, freeze — each word's window starts here.
-    let start = Instant::now();
-    let mut words = Vec::with_capacity(white.len());
-    for (k, &i) in white.iter().enumerate() {
-        let h = nodes[i as usize].node.header();
+    // Step 3: read, compare, freeze.
+    s.words.clear();
+    s.words.resize(m, 0);
+    for (k, &i) in comp.iter().enumerate() {
+        if excluded[k] {
+            continue;
+        }
+        let h = graph.nodes[i as usize].node.header();
         // Acquire: if this word is final, the accesses of every thread that
         // dropped a handle to `n` happen-before our destruction of it.
-        let s = h.strong.load(Acquire);
-        let ok = count(s) == internal[k] && s & (DEAD | FROZEN) == 0 && s & HELD != 0;
-        if !ok
-            || h.strong
-                .compare_exchange(s, s | FROZEN, AcqRel, Relaxed)
-                .is_err()
+        let w = h.strong.load(Acquire);
+        let ok = count(w) == s.internal[k] && w & (DEAD | FROZEN) == 0 && w & HELD != 0;
+        let frozen = (w & !TOUCHED) | FROZEN;
+        if ok
+            && h.strong
+                .compare_exchange(w, frozen, AcqRel, Relaxed)
+                .is_ok()
         {
-            unfreeze(graph, &white[..k]);
-            return Err(vec![i]);
+            s.words[k] = frozen;
+        } else {
+            s.failed[k] = true;
         }
-        words.push(s | FROZEN);
     }
     // Step 4: verify, with an RMW (see the module docs). AcqRel: as the
     // freezing CAS.
     #[cfg(not(arcycle_broken))] // loom-tests teeth: the broken build skips step 4
-    for (k, &i) in white.iter().enumerate() {
-        let h = nodes[i as usize].node.header();
+    for (k, &i) in comp.iter().enumerate() {
+        if s.words[k] == 0 {
+            continue;
+        }
+        let h = graph.nodes[i as usize].node.header();
         if h.strong
-            .compare_exchange(words[k], words[k], AcqRel, Relaxed)
+            .compare_exchange(s.words[k], s.words[k], AcqRel, Relaxed)
             .is_err()
         {
-            unfreeze(graph, white);
-            return Err(vec![i]);
+            s.failed[k] = true;
         }
     }
-    // Step 5: bound the window (see the module docs).
-    if start.elapsed() > FREEZE_WINDOW_LIMIT {
-        unfreeze(graph, white);
-        return Err(Vec::new());
-    }
 
-    // Decided: W is garbage. Mark it dead before anyone can look again.
-    for (k, &i) in white.iter().enumerate() {
-        // A plain store suffices: nobody else can modify a verified word any
-        // more — no handle to `n` exists outside `W`'s locked fields (so no
-        // clone or drop), and `upgrade` only loads a frozen word. Release: a
-        // waiting `upgrade` that sees DEAD returns None; a destructor's clone
-        // of a member sees DEAD before it can deref.
-        nodes[i as usize]
-            .node
-            .header()
-            .strong
-            .store((words[k] & !FROZEN) | DEAD, Release);
+    // Step 5: decide.
+    let all_ok = !s.failed.iter().any(|&f| f);
+    if !all_ok {
+        excluded = reach(m, &s.edges, &s.failed);
     }
-    drop(tracer); // unlock W's fields: nobody can reach them any more
-    Ok(())
+    for (k, &i) in comp.iter().enumerate() {
+        let v = &mut graph.nodes[i as usize];
+        let h = v.node.header();
+        if !excluded[k] {
+            // Garbage. A plain store suffices: nobody else can modify a
+            // verified word any more — no handle to `n` exists outside `D`'s
+            // frozen fields (so no clone or drop), and `upgrade` only loads
+            // a frozen word. Release: a waiting `upgrade` that sees DEAD
+            // returns None; a destructor's clone of a member sees DEAD
+            // before it can deref.
+            h.strong.store((s.words[k] & !FROZEN) | DEAD, Release);
+            dead.push(i);
+        } else {
+            if s.words[k] != 0 {
+                // Release: pairs with a waiting `upgrade`'s Acquire load.
+                h.strong.fetch_and(!(FROZEN | TOUCHED), Release);
+            }
+            // Maybe garbage after all, touched at the wrong moment: the
+            // next collection tries again from its roots.
+            v.retry = v.root;
+        }
+        s.pos[i as usize] = NONE;
+    }
+    // Unlock the component's fields: nobody can reach the garbage's any more.
+    graph.release_guards(tracer);
+    all_ok
 }
 
-fn unfreeze(graph: &Graph, frozen: &[u32]) {
-    for &i in frozen {
-        // Release: pairs with a waiting `upgrade`'s Acquire load.
-        graph.nodes[i as usize]
-            .node
-            .header()
-            .strong
-            .fetch_and(!FROZEN, Release);
+/// The members of a component (by position) that are failed or reachable
+/// from a failed one by `edges`.
+fn reach(m: usize, edges: &[(u32, u32)], failed: &[bool]) -> Vec<bool> {
+    let mut out = failed.to_vec();
+    let mut stack: Vec<u32> = (0..m as u32).filter(|&k| failed[k as usize]).collect();
+    if stack.is_empty() {
+        return out;
     }
+    // Adjacency by source, built only when something failed (rare).
+    let mut first = vec![0u32; m + 1];
+    for &(from, _) in edges {
+        first[from as usize + 1] += 1;
+    }
+    for k in 0..m {
+        first[k + 1] += first[k];
+    }
+    let mut fill = first.clone();
+    let mut to = vec![0u32; edges.len()];
+    for &(from, t) in edges {
+        to[fill[from as usize] as usize] = t;
+        fill[from as usize] += 1;
+    }
+    while let Some(k) = stack.pop() {
+        for &t in &to[first[k as usize] as usize..first[k as usize + 1] as usize] {
+            if !out[t as usize] {
+                out[t as usize] = true;
+                stack.push(t);
+            }
+        }
+    }
+    out
 }
