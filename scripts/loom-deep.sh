@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bound="${DEEP_BOUND:-6}"
-export RUSTFLAGS="--cfg loom${RUSTFLAGS:+ $RUSTFLAGS}"
+export RUSTFLAGS="--cfg arcycle_loom${RUSTFLAGS:+ $RUSTFLAGS}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
 cargo test -p loom-tests --release --test models --no-run
 status=0

@@ -17,7 +17,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 SECONDS=0
-RUSTFLAGS="--cfg loom --cfg arcycle_broken" LOOM_MAX_PREEMPTIONS="$bound" \
+RUSTFLAGS="--cfg arcycle_loom --cfg arcycle_broken" LOOM_MAX_PREEMPTIONS="$bound" \
     CARGO_TARGET_DIR="$target" \
     cargo test -p loom-tests --release --test models -- \
     --exact validate_vs_clone_drop_aba --test-threads=1 --nocapture >"$log" 2>&1

@@ -9,6 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-export RUSTFLAGS="--cfg loom${RUSTFLAGS:+ $RUSTFLAGS}"
+export RUSTFLAGS="--cfg arcycle_loom${RUSTFLAGS:+ $RUSTFLAGS}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
-exec cargo test -p loom-tests --release --test models -- --nocapture "$@"
+exec cargo test -p loom-tests --release --test models --test downstream -- --nocapture "$@"

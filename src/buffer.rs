@@ -78,14 +78,14 @@ macro_rules! shard_init {
     };
 }
 
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 static BUFFER: RootBuffer = RootBuffer {
     shards: [const { shard_init!() }; SHARDS],
     pending: AtomicUsize::new(0),
     next_shard: AtomicUsize::new(0),
 };
 
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 loom::lazy_static! {
     static ref BUFFER: RootBuffer = RootBuffer {
         shards: std::array::from_fn(|_| shard_init!()),

@@ -53,7 +53,7 @@ impl<T> CcBox<T> {
         // loom-tests: let loom check that every use of the header words
         // happens-before the free (it cannot see a `Box` going away).
         // SAFETY: the weak word is zero: nobody else uses the header.
-        #[cfg(loom)]
+        #[cfg(arcycle_loom)]
         unsafe {
             (*this.as_ptr()).header.loom_free()
         };

@@ -53,14 +53,14 @@ crate::sync::cc_thread_local! {
 /// Whether a destruction may nest inline at `depth`.
 #[inline]
 fn room(depth: usize) -> bool {
-    #[cfg(not(any(miri, loom)))]
+    #[cfg(not(any(miri, arcycle_loom)))]
     {
         match stacker::remaining_stack() {
             Some(left) => left >= RED_ZONE,
             None => depth < MAX_DEPTH_WITHOUT_PROBE,
         }
     }
-    #[cfg(any(miri, loom))]
+    #[cfg(any(miri, arcycle_loom))]
     {
         depth < MAX_DEPTH_WITHOUT_PROBE
     }
@@ -133,7 +133,11 @@ fn drain() {
             // Already unwinding from the outermost destructor: a second
             // panic would abort. Report it instead, as a destructor panic
             // during unwinding of a plain `Arc` drop cannot be.
-            eprintln!("arcycle: a destructor panicked while another destructor's panic was unwinding; the second panic is dropped");
+            crate::report::report(
+                crate::report::ReportKind::PanicDuringUnwind,
+                "a destructor panicked while another destructor's panic was unwinding; \
+                 the second panic is dropped",
+            );
             crate::collector::drop_payload(p);
         } else {
             resume_unwind(p);

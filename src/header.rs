@@ -179,7 +179,7 @@ impl Header {
     /// loom-tests: an unsynchronised access to both words just before the
     /// allocation is freed, so that loom reports any use of them that does
     /// not happen-before the free.
-    #[cfg(loom)]
+    #[cfg(arcycle_loom)]
     pub(crate) fn loom_free(&mut self) {
         self.strong.with_mut(|_| ());
         self.weak.with_mut(|_| ());
@@ -225,6 +225,9 @@ pub(crate) fn abort_count_overflow() -> ! {
     // Like `Arc`: overflowing the count would let a value be freed while
     // handles exist. The program is already degenerate (2^27 handles to one
     // object); abort rather than unwind, since unwinding may drop handles.
-    eprintln!("arcycle: reference count overflow (more than 2^27 handles to one object); aborting");
+    crate::report::report(
+        crate::report::ReportKind::CountOverflow,
+        "reference count overflow (more than 2^27 handles to one object); aborting",
+    );
     std::process::abort()
 }

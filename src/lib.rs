@@ -1,11 +1,17 @@
 //! Thread-safe reference counting that also frees cycles.
 //!
 //! [`Cc<T>`] and [`Weak<T>`] are drop-ins for [`std::sync::Arc`] and
-//! [`std::sync::Weak`]: atomic strong and weak counts, lock-free `clone` and
-//! `drop`, and a value destroyed by whichever thread drops its last handle,
-//! at once. What they add is Python's other half: a **cycle collector**
-//! that frees groups of objects that only reference each other — which
-//! counting alone leaks — while every other thread keeps running.
+//! [`std::sync::Weak`]: atomic counts, lock-free `clone` and `drop`, and a
+//! value destroyed by whichever thread drops its last handle, at once.
+//! What they add is Python's other half: a **cycle collector** that frees
+//! groups of objects that only reference each other — which counting alone
+//! leaks — while every other thread keeps running.
+//!
+//! # Quick start
+//!
+//! Derive [`Trace`] for every type you put in a `Cc` that can hold `Cc`s
+//! (directly, or inside `Mutex`, `RwLock`, `Vec`, `Option`, ...), use `Cc`
+//! where you would use `Arc`, and let the collector free the cycles:
 //!
 //! ```
 //! use arcycle::{Cc, Trace};
@@ -25,104 +31,64 @@
 //! let sum = std::thread::spawn(move || c.label + a.label + b.label).join().unwrap();
 //! assert_eq!(sum, 6);
 //!
-//! // Every outside handle is gone; the ring keeps itself alive.
+//! // Every outside handle is gone; the ring keeps itself alive. The
+//! // collector frees it (automatically after enough drops, or now):
 //! assert!(arcycle::collect() >= 3);
 //! ```
 //!
-//! # How it works
+//! # Telling the collector about your types
 //!
-//! **Counting** is `Arc`'s, with two hooks. Every allocation is a 16-byte
-//! header (a strong word and a weak word; see the `header` module) followed
-//! by the value. `clone` is one atomic add. `drop` is one atomic RMW; for a
-//! type that may hold `Cc`s (see [`Trace::MAY_HAVE_EDGES`]) a drop that
-//! leaves the count above zero also makes the object a *possible root*
-//! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
-//! the object to a global, sharded root buffer. Types that hold no `Cc`
-//! (declared with [`leaf!`]) never buffer: their `Cc` *is* an `Arc`.
+//! The collector must see the `Cc`s a value holds (its *edges*). Three ways:
 //!
-//! **Collection** ([`collect`], or automatic once [`threshold`] roots are
-//! buffered) is synchronous trial deletion run by one thread while all
-//! others run on, in four phases (module `collector`):
+//! * **`#[derive(Trace)]`** — for your structs and enums. Every field is
+//!   traced; `#[trace(skip)]` leaves one out, `#[trace(leaf)]` on the type
+//!   declares that it holds no `Cc` at all. Both can only under-report,
+//!   which is always safe (a missed edge can only leak, never free live
+//!   data), so the derive is safe to use.
+//! * **[`leaf!`]** — for your own types that hold no `Cc`: their `Cc` then
+//!   costs exactly what `Arc` costs (its drops never buffer a possible
+//!   root). For foreign types, see [`Trace`], "Foreign types".
+//! * **A manual `unsafe impl Trace`** — when the derive cannot see your
+//!   edges (a custom container, a lock type of your own). The contract is
+//!   on [`Trace`]: report each owned `Cc` exactly once; never block —
+//!   `try_lock` and hand the guard to [`Tracer::hold`], or call
+//!   [`Tracer::busy`] if the lock is taken; never trace into data shared
+//!   with the outside (the inside of a `std::sync::Arc`). A worked impl
+//!   that holds its guard is on [`Tracer::hold`].
 //!
-//! 1. *Take roots and trace* — each visited object is *held* (a flag, not a
-//!    count, so `strong_count` never sees the collector): its value cannot
-//!    be destroyed until the collector lets go. Mutable fields are read
-//!    under `try_lock` only.
-//! 2. *Trial deletion* — propose the set `W` of objects whose counts are
-//!    explained by edges from other visited objects and that nothing with
-//!    an outside reference reaches. This is optimistic and may be stale.
-//! 3. *Freeze and verify*, one independent component of `W` at a time —
-//!    re-trace it keeping every lock it takes (so no handle can move out of
-//!    it), CAS each strong word from exactly the value read (count =
-//!    internal edges) to the same value with `FROZEN`, then CAS every word
-//!    again onto itself. Every clone or drop that lands on a frozen word
-//!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
-//!    to, so an unchanged word means nothing touched it — however long the
-//!    window. Where every word is unchanged, there was one instant at which
-//!    the component had no handle from outside while its fields could not
-//!    change: it was unreachable then and stays so. A member that changed
-//!    is kept, with everything it reaches; the rest is freed, and nothing
-//!    is lost.
-//! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
-//!    survivors, then drop every value of `W`, and only then free their
-//!    allocations. The collector's own lock is held to the end, so a
-//!    concurrent `collect()` returns only after this garbage is gone; a
-//!    destructor's own `collect()` runs nested on the same thread.
+//! # Threads, destructors and where they run
 //!
-//! The collector never blocks while it holds a lock a mutator may want: it
-//! only try-locks user locks, and a lock it cannot take marks that object
-//! as in use. No mutator operation takes the collector's lock: a thread
-//! that does not touch the objects being collected never waits for a
-//! collection; one that does may briefly wait (a `Weak::upgrade` of an
-//! object being verified, a `get_mut`, `try_unwrap` or last drop of an
-//! object being traced). Only `collect()` itself waits for a collection in
-//! progress. Automatic collections start from `Cc::new` and from drops that
-//! buffer a possible root.
-//!
-//! # Orderings
-//!
-//! Every atomic operation carries a comment arguing its ordering, the way
-//! `std`'s `Arc` does. In summary: `clone` is Relaxed; a decrement is
-//! Release and the last one fences Acquire before destroying; the
-//! collector's hold is taken with Acquire and released with AcqRel; the
-//! freeze CAS is AcqRel and the verify loads Acquire, so when `W` is
-//! destroyed every access by a thread that once held a handle to it
-//! happens-before. Under `cfg(tsan)` the Acquire fences become Acquire
-//! loads, which ThreadSanitizer understands.
-//!
-//! # What holds (and where it is proven)
-//!
-//! * No object is freed while a handle to it, or a borrow derived from one,
-//!   exists.
-//! * Every object whose last handle is gone is freed — acyclic garbage at
-//!   once by the dropping thread, cyclic garbage by the next collection.
-//!   `collect()` returns only after a full pass over every possible root
-//!   buffered before it was called, by any thread.
-//! * A collection that aborts loses nothing and leaves every count as it
-//!   was.
-//! * `Weak::upgrade` never returns a handle to something being freed and
-//!   never returns `None` for something that survives.
-//! * No data race on any `T`: the collector reads a value only while it
-//!   holds it, and its mutable parts only under their locks.
-//! * Panics in user `Trace`/`Drop` code (and in guards and panic payloads)
-//!   neither leave objects held nor corrupt the collector; the first
-//!   reaches the caller of `collect()`.
 //! * The last drop of a value destroys it on the dropping thread before
-//!   `drop` returns — also when a collection is examining the object (the
-//!   drop waits for the collector to let go; it never waits for a mutator).
+//!   `drop` returns, exactly like `Arc` — also while a collection is
+//!   looking at the object (the drop waits for the collector, never for
+//!   another mutator).
+//! * Cycles are destroyed by the thread that runs the collection: the
+//!   caller of [`collect`], or, for automatic collections, the thread whose
+//!   [`Cc::new`] or drop crossed the [`threshold`]. Keep destructors of
+//!   types that can be on cycles free of locks that allocating code may
+//!   hold, or [`disable`] automatic collection and call [`collect`] at
+//!   points of your choosing.
+//! * When a cycle is freed, a member's `Drop` may meet a peer whose value
+//!   is already gone: dereferencing it panics with a clear message; use
+//!   [`Cc::try_deref`] or [`Cc::is_dead`] in such destructors.
+//! * A panic in a destructor or `Trace` impl during [`collect`] reaches its
+//!   caller after everything else was freed; during an automatic
+//!   collection it is reported through [`set_report_hook`] (stderr by
+//!   default). The library prints nothing else.
+//! * `Cc::new` requires `T: Send + Sync + 'static`: the collector may
+//!   destroy a value on any thread, at any later time.
 //!
-//! The loom models in `loom-tests/` check each race one at a time; the
-//! tests in `tests/` check them at scale, with canaries and drop counters.
+//! # Debugging a leak
 //!
-//! # Destructors of collected objects
-//!
-//! When a cycle is freed, each member's `Drop` runs while its peers may
-//! already be gone. Dereferencing a dead peer panics with a clear message;
-//! use [`Cc::try_deref`] or [`Cc::is_dead`] in destructors of types that can
-//! be on cycles. Automatic collections run destructors on whichever thread
-//! happened to allocate (as Python's do): keep such destructors free of
-//! locks the allocating code might hold, or [`disable`] automatic
-//! collection and call [`collect`] at points of your choosing.
+//! If memory grows although you drop your handles: call [`collect`] and
+//! look at [`stats`] — `roots_buffered` (possible roots waiting),
+//! `quarantined` (objects whose `Trace` panicked and are kept for ever),
+//! `freed`. A cycle is never freed if one of its members is reachable
+//! through an edge the collector cannot see: a `#[trace(skip)]` field, a
+//! type declared a leaf, a `std::sync::Arc` (use `Cc` inside collected
+//! graphs), or a lock another object's `Trace` also takes (see [`Trace`],
+//! "Liveness"). [`Weak::upgrade`] on a handle you kept tells whether an
+//! object is still alive.
 //!
 //! # Limits
 //!
@@ -139,9 +105,32 @@
 //! * A `Weak::upgrade` of an object the collector is verifying waits for
 //!   the verdict on that object's component: two CASes per member, no user
 //!   code, no blocking.
-
+//!
+//! # Model-checking your code with loom
+//!
+//! Build with `RUSTFLAGS="--cfg arcycle_loom"` and arcycle's `loom`
+//! feature, and `Cc`, `Weak` and the collector run on loom's atomics,
+//! cells, locks and thread-locals, with fresh global state in every loom
+//! execution — so a crate's own loom models can include its `Cc` graphs
+//! and `collect()` calls. The switch is arcycle's own (as `crossbeam_loom`
+//! is crossbeam's): a plain `--cfg loom` does not flip it.
+//!
+//! # How it works
+//!
+//! The protocol that keeps the collector sound while other threads run —
+//! the count words, the root buffer, the four phases, every ordering — is
+//! described in the [`design`] module.
+//!
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
+
+#[cfg(all(arcycle_loom, not(feature = "loom")))]
+compile_error!(
+    "arcycle: `--cfg arcycle_loom` builds arcycle on loom's primitives and needs the \
+     `loom` feature too (`arcycle = { version = \"...\", features = [\"loom\"] }` in the \
+     crate that runs the loom models)"
+);
 
 // Lets the derive's `::arcycle::` paths work inside this crate's own tests.
 extern crate self as arcycle;
@@ -149,8 +138,10 @@ extern crate self as arcycle;
 mod buffer;
 mod cc;
 mod collector;
+pub mod design;
 mod destroy;
 mod header;
+mod report;
 mod sync;
 mod trace;
 mod trace_impls;
@@ -160,6 +151,7 @@ pub use cc::Cc;
 pub use collector::{
     collect, disable, enable, is_enabled, set_threshold, stats, threshold, Stats, DEFAULT_THRESHOLD,
 };
+pub use report::{reset_report_hook, set_report_hook, Report, ReportKind};
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;
 

@@ -2,19 +2,19 @@
 //!
 //! Everything the protocol shares between threads — the header words, the
 //! value cell, the root buffer's locks, the collector's lock and the
-//! thread-locals — comes from here. Under `cfg(loom)` every item is loom's,
+//! thread-locals — comes from here. Under `cfg(arcycle_loom)` every item is loom's,
 //! so a loom model sees every access the protocol makes, including the
 //! value being dropped and the allocation being freed; otherwise they are
 //! the `std` items with zero overhead.
 
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 /// Lock a mutex of the crate's own, ignoring poison.
@@ -24,11 +24,11 @@ pub(crate) use loom::sync::{Mutex, MutexGuard};
 /// one of them left nothing half-written, so the poison flag carries no
 /// information for us.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(not(loom))]
+    #[cfg(not(arcycle_loom))]
     {
         m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    #[cfg(loom)]
+    #[cfg(arcycle_loom)]
     {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -47,12 +47,12 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 /// Give the processor (and, under loom, the model) to other threads while
 /// waiting for a short, bounded window of the collector to end.
 pub(crate) fn pause(spins: &mut u32) {
-    #[cfg(loom)]
+    #[cfg(arcycle_loom)]
     {
         let _ = spins;
         loom::thread::yield_now();
     }
-    #[cfg(not(loom))]
+    #[cfg(not(arcycle_loom))]
     {
         if *spins < 6 {
             for _ in 0..(1u32 << *spins) {
@@ -69,11 +69,11 @@ pub(crate) fn pause(spins: &mut u32) {
 ///
 /// Under loom this is `loom::cell::UnsafeCell`, so the model checks every
 /// read of a value against its drop; otherwise it is `std`'s.
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 #[repr(transparent)]
 pub(crate) struct ValueCell<T>(core::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 impl<T> ValueCell<T> {
     pub(crate) const fn new(v: T) -> Self {
         Self(core::cell::UnsafeCell::new(v))
@@ -90,10 +90,10 @@ impl<T> ValueCell<T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 pub(crate) struct ValueCell<T>(loom::cell::UnsafeCell<T>);
 
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 impl<T> ValueCell<T> {
     pub(crate) fn new(v: T) -> Self {
         Self(loom::cell::UnsafeCell::new(v))
@@ -111,9 +111,9 @@ impl<T> ValueCell<T> {
 /// `thread_local!` that is loom's under loom.
 macro_rules! cc_thread_local {
     ($($t:tt)*) => {
-        #[cfg(not(loom))]
+        #[cfg(not(arcycle_loom))]
         std::thread_local!($($t)*);
-        #[cfg(loom)]
+        #[cfg(arcycle_loom)]
         loom::thread_local!($($t)*);
     };
 }

@@ -122,6 +122,27 @@ pub unsafe trait Trace {
 /// The collector hands one to [`Trace::trace`]; user code never makes one.
 /// The lifetime `'a` is that of the traced value, so lock guards taken from
 /// it can be given to [`hold`](Tracer::hold).
+///
+/// ```
+/// use arcycle::{Cc, Trace, Tracer};
+///
+/// struct Parent {
+///     children: Vec<Cc<Parent>>, // immutable once shared
+/// }
+///
+/// // SAFETY: reports each handle the value owns, once.
+/// unsafe impl Trace for Parent {
+///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+///         for child in &self.children {
+///             tracer.edge(child);
+///         }
+///     }
+/// }
+///
+/// let leaf = Cc::new(Parent { children: Vec::new() });
+/// let root = Cc::new(Parent { children: vec![leaf.clone(), leaf] });
+/// assert_eq!(root.children.len(), 2);
+/// ```
 pub struct Tracer<'a> {
     pub(crate) edges: Vec<Node>,
     pub(crate) guards: Vec<HeldGuard<'a>>,
@@ -197,7 +218,7 @@ impl<'a> Tracer<'a> {
 
     /// Report that the traced value holds `cc`.
     ///
-    /// Call once per handle the value owns.
+    /// Call once per handle the value owns. An example is on [`Tracer`].
     #[inline]
     pub fn edge<T: Trace>(&mut self, cc: &Cc<T>) {
         // A leaf can never be on a cycle: the collector need not visit it.
@@ -256,7 +277,35 @@ impl<'a> Tracer<'a> {
     /// Report that part of the value could not be read right now (a lock
     /// was taken). The collector then treats the value as in use: live for
     /// this collection, and tried again by the next one. See
-    /// [`hold`](Tracer::hold) for an example.
+    /// [`hold`](Tracer::hold) for the shape of an impl that locks.
+    ///
+    /// ```
+    /// use arcycle::{Cc, Trace, Tracer};
+    /// use std::sync::Mutex;
+    ///
+    /// struct Slot(Mutex<Option<Cc<Slot>>>);
+    ///
+    /// // SAFETY: reports the handle in the slot, read under the lock; a
+    /// // taken lock reports nothing and says so.
+    /// unsafe impl Trace for Slot {
+    ///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+    ///         match self.0.try_lock() {
+    ///             Ok(guard) => {
+    ///                 if let Some(cc) = guard.as_ref() {
+    ///                     tracer.edge(cc);
+    ///                 }
+    ///                 tracer.hold(guard);
+    ///             }
+    ///             Err(_) => tracer.busy(),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let a = Cc::new(Slot(Mutex::new(None)));
+    /// *a.0.lock().unwrap() = Some(a.clone());
+    /// drop(a);
+    /// assert!(arcycle::collect() >= 1); // nobody held the lock
+    /// ```
     #[inline]
     pub fn busy(&mut self) {
         self.busy = true;

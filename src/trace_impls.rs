@@ -292,7 +292,7 @@ unsafe impl<T: Trace> Trace for OnceLock<T> {
 // through the public API. Mirrors the impl for `std::sync::Mutex`.
 // SAFETY: as for `std::sync::Mutex`: reads the data only under the lock,
 // taken without blocking; a lock held elsewhere makes the value busy.
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 unsafe impl<T: Trace> Trace for loom::sync::Mutex<T> {
     const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {

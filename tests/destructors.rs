@@ -119,6 +119,31 @@ fn two_panicking_destructors_first_is_resumed_all_freed() {
     assert!(catch_unwind(collect).is_ok());
 }
 
+/// The report of an automatic collection's panic goes to the hook set with
+/// `set_report_hook` (not to stderr), with its kind and the panic message.
+#[test]
+fn report_hook_receives_automatic_collection_panics() {
+    static T: Tally = Tally::new();
+    static SEEN: Mutex<Vec<(arcycle::ReportKind, String)>> = Mutex::new(Vec::new());
+    let _s = serial();
+    let _restore = Settings::save();
+    collect();
+    arcycle::set_report_hook(|r| SEEN.lock().unwrap().push((r.kind, r.message.to_string())));
+    arcycle::set_threshold(2);
+    let nodes = hooked_ring(&T, &[no_hook, panics_in_drop, no_hook]);
+    arcycle::disable();
+    drop(nodes);
+    arcycle::enable(); // re-arms the trigger: 3 pending >= 2
+    let r = catch_unwind(|| Cc::new(1u8));
+    arcycle::reset_report_hook();
+    assert!(r.is_ok(), "Cc::new must not panic");
+    T.assert_clean();
+    let seen = std::mem::take(&mut *SEEN.lock().unwrap());
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, arcycle::ReportKind::PanicInAutomaticCollection);
+    assert!(seen[0].1.contains("destructor panics"), "{}", seen[0].1);
+}
+
 #[test]
 fn panicking_destructor_in_automatic_collection_is_reported_not_resumed() {
     static T: Tally = Tally::new();

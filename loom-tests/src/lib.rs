@@ -1,11 +1,11 @@
 //! Shared pieces of the loom models in `tests/models.rs`.
 //!
-//! Everything here exists only under `--cfg loom`; a plain build of this
+//! Everything here exists only under `--cfg arcycle_loom`; a plain build of this
 //! crate is empty, so `cargo test --workspace` stays fast. Run the models
 //! with
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
+//! RUSTFLAGS="--cfg arcycle_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
 //! ```
 //!
 //! (see `scripts/verify-ci.sh` for the CI bound and `scripts/loom-deep.sh`
@@ -13,7 +13,7 @@
 //!
 //! # What the models can see
 //!
-//! Under `cfg(loom)` arcycle's header words are loom atomics, its value cell
+//! Under `cfg(arcycle_loom)` arcycle's header words are loom atomics, its value cell
 //! is a loom `UnsafeCell` (so loom checks every read of a value against its
 //! drop), and freeing an allocation first takes an unsynchronised access to
 //! both header words (so loom reports any use of them that does not
@@ -28,7 +28,7 @@
 //!   loom causality violation (if not ordered at all);
 //! * the canary lives in a loom `Arc`, which loom reports as leaked if a
 //!   node's value is never dropped by the end of an execution.
-#![cfg(loom)]
+#![cfg(arcycle_loom)]
 
 use arcycle::{Cc, Trace, Weak};
 use loom::cell::UnsafeCell;

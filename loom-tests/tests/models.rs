@@ -7,9 +7,9 @@
 //! `LOOM_MAX_PREEMPTIONS`. Run with
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
+//! RUSTFLAGS="--cfg arcycle_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
 //! ```
-#![cfg(loom)]
+#![cfg(arcycle_loom)]
 
 use arcycle::{collect, Cc};
 use loom::thread;

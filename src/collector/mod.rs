@@ -36,6 +36,12 @@ use std::time::{Duration, Instant};
 
 /// The default number of buffered possible roots that starts an automatic
 /// collection.
+///
+/// ```
+/// arcycle::set_threshold(100);
+/// arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD); // back to the default
+/// assert_eq!(arcycle::threshold(), arcycle::DEFAULT_THRESHOLD);
+/// ```
 pub const DEFAULT_THRESHOLD: usize = 10_000;
 
 struct Control {
@@ -85,10 +91,10 @@ macro_rules! control_init {
     };
 }
 
-#[cfg(not(loom))]
+#[cfg(not(arcycle_loom))]
 static CONTROL: Control = control_init!();
 
-#[cfg(loom)]
+#[cfg(arcycle_loom)]
 loom::lazy_static! {
     static ref CONTROL: Control = control_init!();
 }
@@ -161,6 +167,23 @@ fn forbid_reentry(what: &str) {
 }
 
 /// Collector statistics, as returned by [`stats`].
+///
+/// ```
+/// use arcycle::{Cc, Trace};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node(Mutex<Option<Cc<Node>>>);
+///
+/// let before = arcycle::stats();
+/// let a = Cc::new(Node(Mutex::new(None)));
+/// *a.0.lock().unwrap() = Some(a.clone());
+/// drop(a);
+/// arcycle::collect();
+/// let after = arcycle::stats();
+/// assert!(after.freed >= before.freed + 1);
+/// assert!(after.collections > before.collections);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -322,9 +345,12 @@ fn run(explicit: bool) -> usize {
         }
         // An automatic collection runs inside some unrelated `Cc::new`;
         // like Python's "exception ignored in __del__", report and go on.
-        eprintln!(
-            "arcycle: a destructor or Trace impl panicked during an automatic collection: {}",
-            panic_message(&*payload)
+        crate::report::report(
+            crate::report::ReportKind::PanicInAutomaticCollection,
+            &format!(
+                "a destructor or Trace impl panicked during an automatic collection: {}",
+                panic_message(&*payload)
+            ),
         );
         drop_payload(payload);
     }
@@ -464,6 +490,10 @@ pub fn set_threshold(threshold: usize) {
 }
 
 /// The threshold set by [`set_threshold`].
+///
+/// ```
+/// assert!(arcycle::threshold() >= 1);
+/// ```
 pub fn threshold() -> usize {
     control().threshold.load(Relaxed)
 }
@@ -486,6 +516,14 @@ pub fn enable() {
 
 /// Turn automatic collection off. Explicit [`collect`] still works, and
 /// acyclic garbage is still freed at once.
+///
+/// ```
+/// arcycle::disable();
+/// let x = arcycle::Cc::new(1); // acyclic: freed at its last drop as ever
+/// drop(x);
+/// arcycle::collect(); // explicit collections still run
+/// arcycle::enable();
+/// ```
 pub fn disable() {
     let c = control();
     c.enabled.store(false, Relaxed);
@@ -493,6 +531,10 @@ pub fn disable() {
 }
 
 /// Whether automatic collection is on.
+///
+/// ```
+/// assert!(arcycle::is_enabled()); // the default
+/// ```
 pub fn is_enabled() -> bool {
     control().enabled.load(Relaxed)
 }

@@ -1,0 +1,95 @@
+//! The design: how the collector stays sound while every other thread
+//! runs. Nothing to call here; this module only documents.
+//!
+//! The code mirrors the algorithm, one file per part, each opening with
+//! the invariants it keeps and the loom model or test that guards them:
+//! the count words (`header.rs`), the root buffer (`buffer.rs`), the
+//! collector's phases (`collector/discover.rs`, `validate.rs`,
+//! `commit.rs`), destruction (`destroy.rs`), the `Trace` machinery
+//! (`trace.rs`) and the handles (`cc.rs`, `weak.rs`).
+//!
+//! # How it works
+//!
+//! **Counting** is `Arc`'s, with two hooks. Every allocation is a 16-byte
+//! header (a strong word and a weak word; see the `header` module) followed
+//! by the value. `clone` is one atomic add. `drop` is one atomic RMW; for a
+//! type that may hold `Cc`s (see [`Trace::MAY_HAVE_EDGES`](crate::Trace::MAY_HAVE_EDGES)) a drop that
+//! leaves the count above zero also makes the object a *possible root*
+//! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
+//! the object to a global, sharded root buffer. Types that hold no `Cc`
+//! (declared with [`leaf!`](crate::leaf)) never buffer: their `Cc` *is* an `Arc`.
+//!
+//! **Collection** ([`collect`](crate::collect), or automatic once [`threshold`](crate::threshold) roots are
+//! buffered) is synchronous trial deletion run by one thread while all
+//! others run on, in four phases (`collector/`):
+//!
+//! 1. *Take roots and trace* — each visited object is *held* (a flag, not a
+//!    count, so `strong_count` never sees the collector): its value cannot
+//!    be destroyed until the collector lets go. Mutable fields are read
+//!    under `try_lock` only.
+//! 2. *Trial deletion* — propose the set `W` of objects whose counts are
+//!    explained by edges from other visited objects and that nothing with
+//!    an outside reference reaches. This is optimistic and may be stale.
+//! 3. *Freeze and verify*, one independent component of `W` at a time —
+//!    re-trace it keeping every lock it takes (so no handle can move out of
+//!    it), CAS each strong word from exactly the value read (count =
+//!    internal edges) to the same value with `FROZEN`, then CAS every word
+//!    again onto itself. Every clone or drop that lands on a frozen word
+//!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
+//!    to, so an unchanged word means nothing touched it — however long the
+//!    window. Where every word is unchanged, there was one instant at which
+//!    the component had no handle from outside while its fields could not
+//!    change: it was unreachable then and stays so. A member that changed
+//!    is kept, with everything it reaches; the rest is freed, and nothing
+//!    is lost.
+//! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
+//!    survivors, then drop every value of `W`, and only then free their
+//!    allocations. The collector's own lock is held to the end, so a
+//!    concurrent `collect()` returns only after this garbage is gone; a
+//!    destructor's own `collect()` runs nested on the same thread.
+//!
+//! The collector never blocks while it holds a lock a mutator may want: it
+//! only try-locks user locks, and a lock it cannot take marks that object
+//! as in use. No mutator operation takes the collector's lock: a thread
+//! that does not touch the objects being collected never waits for a
+//! collection; one that does may briefly wait (a `Weak::upgrade` of an
+//! object being verified, a `get_mut`, `try_unwrap` or last drop of an
+//! object being traced). Only `collect()` itself waits for a collection in
+//! progress. Automatic collections start from `Cc::new` and from drops that
+//! buffer a possible root.
+//!
+//! # Orderings
+//!
+//! Every atomic operation carries a comment arguing its ordering, the way
+//! `std`'s `Arc` does. In summary: `clone` is Relaxed; a decrement is
+//! Release and the last one fences Acquire before destroying; the
+//! collector's hold is taken with Acquire and released with AcqRel; the
+//! freeze CAS is AcqRel and the verify loads Acquire, so when `W` is
+//! destroyed every access by a thread that once held a handle to it
+//! happens-before. Under `cfg(tsan)` the Acquire fences become Acquire
+//! loads, which ThreadSanitizer understands.
+//!
+//! # What holds (and where it is proven)
+//!
+//! * No object is freed while a handle to it, or a borrow derived from one,
+//!   exists.
+//! * Every object whose last handle is gone is freed — acyclic garbage at
+//!   once by the dropping thread, cyclic garbage by the next collection.
+//!   `collect()` returns only after a full pass over every possible root
+//!   buffered before it was called, by any thread.
+//! * A collection that aborts loses nothing and leaves every count as it
+//!   was.
+//! * `Weak::upgrade` never returns a handle to something being freed and
+//!   never returns `None` for something that survives.
+//! * No data race on any `T`: the collector reads a value only while it
+//!   holds it, and its mutable parts only under their locks.
+//! * Panics in user `Trace`/`Drop` code (and in guards and panic payloads)
+//!   neither leave objects held nor corrupt the collector; the first
+//!   reaches the caller of `collect()`.
+//! * The last drop of a value destroys it on the dropping thread before
+//!   `drop` returns — also when a collection is examining the object (the
+//!   drop waits for the collector to let go; it never waits for a mutator).
+//!
+//! The loom models in `loom-tests/` check each race one at a time; the
+//! tests in `tests/` check them at scale, with canaries and drop counters.
+//!
