@@ -138,7 +138,7 @@ pub(crate) fn decrement(node: Node) -> u64 {
 #[inline(always)]
 pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
     let h = node.header();
-    let mut spins = 0;
+    let wait = crate::sync::Wait::new();
     let mut s = h.strong.load(Relaxed);
     loop {
         if count(s) == 1 {
@@ -146,7 +146,7 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
                 return None;
             }
             if s & (HELD | DEAD) == HELD && collector::may_wait_for_hold() {
-                s = wait_for_release(node, &mut spins);
+                s = wait_for_release(node, &wait);
                 continue;
             }
         } else if s & (ACTIVE | DEAD) == 0 {
@@ -176,8 +176,8 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
 /// locked phases and never waits for a mutator in between, so this ends.
 #[cold]
 #[inline(never)]
-fn wait_for_release(node: Node, spins: &mut u32) -> u64 {
-    crate::sync::pause(spins);
+fn wait_for_release(node: Node, wait: &crate::sync::Wait) -> u64 {
+    wait.pause();
     node.header().strong.load(Relaxed)
 }
 

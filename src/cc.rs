@@ -253,7 +253,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
     /// `decrement`, give up this handle when others remain.
     fn take_last(this: &Self, decrement: bool) -> Take {
         let h = this.header();
-        let mut spins = 0;
+        let wait = crate::sync::Wait::new();
         let mut s = h.strong.load(Relaxed);
         loop {
             if s & DEAD != 0 {
@@ -288,7 +288,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             if s & (HELD | FROZEN) != 0 {
                 // The collector is reading the value; it never waits for us,
                 // so this ends.
-                collector::wait_for_hold(&mut spins);
+                collector::wait_for_hold(&wait);
                 s = h.strong.load(Relaxed);
                 continue;
             }
@@ -362,12 +362,12 @@ impl<T: Trace> Cc<T> {
     /// ```
     pub fn downgrade(this: &Self) -> Weak<T> {
         let h = this.header();
-        let mut spins = 0;
+        let wait = crate::sync::Wait::new();
         let mut w = h.weak.load(Relaxed);
         loop {
             if w & WEAK_LOCKED != 0 {
                 // `get_mut` is checking uniqueness; it unlocks at once.
-                crate::sync::pause(&mut spins);
+                wait.pause();
                 w = h.weak.load(Relaxed);
                 continue;
             }
@@ -502,7 +502,7 @@ impl<T: Trace> Cc<T> {
     /// `&mut` ends.
     fn is_unique(this: &mut Self) -> bool {
         let h = this.header();
-        let mut spins = 0;
+        let wait = crate::sync::Wait::new();
         loop {
             // Lock the weak count against `downgrade` (as `Arc::is_unique`
             // does), so that "no `Weak` and one strong" is one observation.
@@ -542,7 +542,7 @@ impl<T: Trace> Cc<T> {
                 // A collection is reading the value right now (it reached it
                 // before the caller took its `&mut` path); it lets go without
                 // waiting for anyone.
-                collector::wait_for_hold(&mut spins);
+                collector::wait_for_hold(&wait);
                 continue;
             }
             // A pending root-buffer entry could make a collection read the
@@ -691,6 +691,25 @@ pub(crate) unsafe fn last_handle_gone<T: Trace>(node: Node, old: u64) {
         // impl dropped on the collecting thread (it destroys the value when
         // it lets go). Every other last drop waited for the hold to go
         // (`buffer::decrement_inner`).
+        if old & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING
+            && collector::owns_collector()
+            && !std::thread::panicking()
+        {
+            // A peer's destructor, run by this thread's collection, dropped
+            // the last handle to a member whose value the collector has not
+            // dropped yet: drop it now, inline, as `Arc` would (see
+            // `collector::commit`). Not while unwinding: the collector's
+            // loop drops it under `catch_unwind`, so a second panicking
+            // destructor cannot abort the process. Acquire: as for any
+            // last drop.
+            let h = node.header();
+            if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING != 0 {
+                // SAFETY: dead and held, and our claim makes this the only
+                // destruction of the value; the collector frees the
+                // allocation after its destroy loop, which this runs within.
+                unsafe { destroy::destroy_value_only(node) }
+            }
+        }
         return;
     }
     // Acquire, as in `Arc::drop`: all other handles' uses of the value

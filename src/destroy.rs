@@ -21,6 +21,9 @@
 //! * **Every value is destroyed before the outermost drop returns**, on the
 //!   dropping thread, even if a destructor panics (each queued destruction
 //!   runs under `catch_unwind`; the first panic is resumed afterwards).
+//!   Destructions that start while a panic unwinds are queued the same way,
+//!   so a second panicking destructor is reported (see
+//!   `crate::set_report_hook`) rather than aborting the process.
 //! * During thread-local teardown the queue may be gone; then destruction
 //!   recurses, as `Arc`'s does.
 
@@ -36,11 +39,14 @@ pub(crate) const RED_ZONE: usize = 128 * 1024;
 /// loom, or a platform `stacker` does not know).
 pub(crate) const MAX_DEPTH_WITHOUT_PROBE: usize = 64;
 
+/// A destruction deferred for lack of stack: what to run it on, and how.
+type Deferred = (Node, unsafe fn(Node));
+
 struct Destroyer {
     /// Destructions in progress on this thread.
     depth: Cell<usize>,
     /// Destructions deferred for lack of stack, run by the outermost one.
-    queued: RefCell<Vec<Node>>,
+    queued: RefCell<Vec<Deferred>>,
 }
 
 crate::sync::cc_thread_local! {
@@ -73,10 +79,42 @@ fn room(depth: usize) -> bool {
 /// The caller took the strong count to zero with no collector hold and the
 /// object is not dead: it alone owns the value now.
 pub(crate) unsafe fn destroy(node: Node) {
+    // SAFETY: forwarded contract.
+    unsafe { nest(node, destroy_one) }
+}
+
+/// Drop the value of a dead member of the garbage being destroyed by this
+/// thread's collection (the collector frees the allocation afterwards).
+///
+/// # Safety
+/// The caller claimed the member's `VALUE_PENDING`: it alone drops the
+/// value, within the collector's destroy loop.
+pub(crate) unsafe fn destroy_value_only(node: Node) {
+    // SAFETY: forwarded contract.
+    unsafe { nest(node, drop_value) }
+}
+
+/// # Safety
+/// As for [`destroy_value_only`].
+unsafe fn drop_value(node: Node) {
+    // SAFETY: forwarded contract.
+    unsafe { (node.vtable.drop_value)(node.header) }
+}
+
+/// Run `f(node)` inline if the stack has room, else queue it for the
+/// outermost destruction on this thread.
+///
+/// # Safety
+/// `f(node)` may be called now or later on this thread (its contract).
+unsafe fn nest(node: Node, f: unsafe fn(Node)) {
     let entered = DESTROYER.try_with(|d| {
         let depth = d.depth.get();
-        if depth > 0 && !room(depth) {
-            d.queued.borrow_mut().push(node);
+        // Nested destructions started while a panic unwinds are queued:
+        // the outermost runs them under `catch_unwind`, so a second
+        // panicking destructor is reported instead of aborting the process
+        // (where `Arc` would abort).
+        if depth > 0 && (!room(depth) || std::thread::panicking()) {
+            d.queued.borrow_mut().push((node, f));
             None
         } else {
             d.depth.set(depth + 1);
@@ -91,10 +129,10 @@ pub(crate) unsafe fn destroy(node: Node) {
             // unwinding; the outermost one runs the queue first.
             let _leave = Leave { outermost };
             // SAFETY: forwarded contract.
-            unsafe { destroy_one(node) }
+            unsafe { f(node) }
         }
         // SAFETY: forwarded contract.
-        Err(_) => unsafe { destroy_one(node) },
+        Err(_) => unsafe { f(node) },
     }
 }
 
@@ -121,9 +159,9 @@ fn drain() {
     // `try_with`: the queue cannot be torn down while it is running (it is
     // only torn down on its own thread, after this returns), but a failure
     // must not become a panic inside a destructor.
-    while let Ok(Some(n)) = DESTROYER.try_with(|d| d.queued.borrow_mut().pop()) {
-        // SAFETY: queued by `destroy`, whose contract it met.
-        let run = catch_unwind(AssertUnwindSafe(|| unsafe { destroy_one(n) }));
+    while let Ok(Some((n, f))) = DESTROYER.try_with(|d| d.queued.borrow_mut().pop()) {
+        // SAFETY: queued by `nest`, whose contract it met.
+        let run = catch_unwind(AssertUnwindSafe(|| unsafe { f(n) }));
         if let Err(p) = run {
             crate::collector::keep_panic(&mut panic, p);
         }

@@ -35,6 +35,8 @@
 //! * `DEAD` marks a value destroyed (or being destroyed) by the collector.
 //!   A `Cc` to a dead allocation may still exist — a destructor may have
 //!   cloned one — and it keeps the allocation, never the value, alive.
+//!   In a dead word the `TOUCHED` bit reads `VALUE_PENDING`: the value is
+//!   still to be dropped, by whoever clears the bit first.
 //! * `ACTIVE` says that a root-buffer entry which the collector has not yet
 //!   processed stands for this object (Bacon & Rajan's "buffered" flag).
 //!   It lives in the strong word, not the weak one, because a drop must
@@ -85,6 +87,12 @@ pub(crate) const HELD: u64 = 1 << 28;
 pub(crate) const FROZEN: u64 = 1 << 29;
 /// The collector destroyed (or is destroying) the value.
 pub(crate) const DEAD: u64 = 1 << 30;
+/// In a `DEAD` word: the value has not been dropped yet. Whoever clears it
+/// (one RMW) drops it: the collector's destroy loop, or — on the collecting
+/// thread — the drop of the member's last handle by a peer's destructor,
+/// inline as with `Arc`. Shares its bit with `TOUCHED`, which means nothing
+/// once a word is dead.
+pub(crate) const VALUE_PENDING: u64 = TOUCHED;
 /// An unprocessed root-buffer entry stands for this object.
 pub(crate) const ACTIVE: u64 = 1 << 31;
 /// Lowest bit of the modification counter.

@@ -44,24 +44,29 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     }
 }
 
-/// Give the processor (and, under loom, the model) to other threads while
-/// waiting for a short, bounded window of the collector to end.
-pub(crate) fn pause(spins: &mut u32) {
-    #[cfg(arcycle_loom)]
-    {
-        let _ = spins;
-        loom::thread::yield_now();
-    }
-    #[cfg(not(arcycle_loom))]
-    {
-        if *spins < 6 {
-            for _ in 0..(1u32 << *spins) {
-                std::hint::spin_loop();
-            }
-            *spins += 1;
-        } else {
-            std::thread::yield_now();
+/// Waiting for a short, bounded window of the collector to end: spin, then
+/// yield (`crossbeam_utils::Backoff`); under loom, give the model to the
+/// other threads at every step.
+pub(crate) struct Wait(#[cfg(not(arcycle_loom))] crossbeam_utils::Backoff);
+
+impl Wait {
+    pub(crate) fn new() -> Wait {
+        #[cfg(not(arcycle_loom))]
+        {
+            Wait(crossbeam_utils::Backoff::new())
         }
+        #[cfg(arcycle_loom)]
+        {
+            Wait()
+        }
+    }
+
+    /// Let other threads run for a while.
+    pub(crate) fn pause(&self) {
+        #[cfg(not(arcycle_loom))]
+        self.0.snooze();
+        #[cfg(arcycle_loom)]
+        loom::thread::yield_now();
     }
 }
 

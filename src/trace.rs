@@ -104,6 +104,13 @@ use std::ptr::NonNull;
 /// drop(a);
 /// assert!(arcycle::collect() >= 1);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `arcycle::Trace`",
+    label = "the collector cannot see the `Cc`s inside `{Self}`",
+    note = "for your own types: `#[derive(Trace)]`, or `arcycle::leaf!({Self})` if it holds no `Cc`",
+    note = "for a field the collector need not see: `#[trace(skip)]` (it can only leak, never free live data)",
+    note = "for a foreign type (orphan rule): wrap it in a newtype of your own and implement `Trace` for that"
+)]
 pub unsafe trait Trace {
     /// Whether a value of this type can hold a [`Cc`] at all.
     ///

@@ -148,7 +148,7 @@ impl<T: Trace> Weak<T> {
     /// ```
     pub fn upgrade(&self) -> Option<Cc<T>> {
         let h = self.header()?;
-        let mut spins = 0;
+        let wait = crate::sync::Wait::new();
         let mut s = h.strong.load(Relaxed);
         loop {
             if s & DEAD != 0 || count(s) == 0 {
@@ -157,7 +157,7 @@ impl<T: Trace> Weak<T> {
             if s & FROZEN != 0 {
                 // The collector is between freezing and deciding; no handle
                 // may appear now, or its verification would be unsound.
-                crate::sync::pause(&mut spins);
+                wait.pause();
                 s = h.strong.load(Acquire);
                 continue;
             }

@@ -485,9 +485,11 @@ fn panicking_held_guard_does_not_leave_roots_held() {
 /// in the current collector's order, the two of the optimistic pass, then
 /// the two of the verification pass, released after the decision).
 /// Asserts: if the guard panicked, `collect()` resumed the panic (if the
-/// collection never dropped that many guards, it must not panic); and a
-/// few later collections free the whole cycle (nothing left held, or
-/// marked dead and never destroyed, forever), without breaking a canary
+/// collection never dropped that many guards, it must not panic); and the
+/// whole cycle is freed (nothing left held, or marked dead and never
+/// destroyed, forever) — by the collections, or, where a pass-1 guard
+/// panicked and quarantined its object, once the test breaks the cycle by
+/// hand — without breaking a canary
 /// or dropping anything twice. All four fuses fail on the broken build.
 #[test]
 fn panicking_held_guard_on_a_garbage_cycle_does_not_leak_it() {
@@ -503,8 +505,10 @@ fn panicking_held_guard_on_a_garbage_cycle_does_not_leak_it() {
         let b = guarded(&T);
         *a.next.lock().unwrap() = Some(b.clone());
         *b.next.lock().unwrap() = Some(a.clone());
+        let wa = Cc::downgrade(&a);
         drop(a);
         drop(b); // both are roots, the cycle is garbage
+        let q0 = arcycle::stats().quarantined;
         GUARD_FUSE.store(fuse, SeqCst);
         let r = catch_unwind(collect);
         let fired = GUARD_FUSE.load(SeqCst) == usize::MAX;
@@ -522,11 +526,27 @@ fn panicking_held_guard_on_a_garbage_cycle_does_not_leak_it() {
             collect();
         }
         T.assert_sound();
+        if arcycle::stats().quarantined > q0 {
+            // A guard that panics when pass 1 releases it quarantines its
+            // object, as a panicking `Trace` does (documented on `Trace`):
+            // the cycle is kept — never held, never half-destroyed — and a
+            // program that breaks it by hand frees it.
+            assert!(
+                fired && fuse < 2,
+                "fuse {fuse}: only a pass-1 guard quarantines"
+            );
+            assert_eq!(T.live(), 2, "fuse {fuse}: the quarantined cycle is kept");
+            let a = wa.upgrade().expect("the quarantined cycle is alive");
+            let next = a.next.lock().unwrap().take();
+            drop((next, a));
+            collect(); // forgets the quarantined object
+            assert_eq!(arcycle::stats().quarantined, q0);
+        }
         assert_eq!(
             T.live(),
             0,
-            "fuse {fuse} (fired: {fired}): later collections must free the cycle; a panicking \
-             guard left its members held (or marked dead) forever"
+            "fuse {fuse} (fired: {fired}): the cycle must be freed; a panicking guard left its \
+             members held (or marked dead) forever"
         );
     }
     T.assert_clean();

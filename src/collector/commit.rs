@@ -15,6 +15,14 @@
 //!   are gone) but with every user lock released and every survivor let go:
 //!   a destructor may allocate, drop, lock, and even call `collect()`
 //!   (which runs nested on this thread).
+//! * **A garbage value is dropped once, by its last drop where it can be.**
+//!   Each dead member's word carries `VALUE_PENDING`; the destroy loop and
+//!   a peer's destructor dropping the member's last handle *on this thread*
+//!   both clear it with one RMW, and whoever finds it set drops the value —
+//!   so a destructor that drops a member's last handle sees that member
+//!   destroyed before the drop returns, as with `Arc` (and as CPython's
+//!   collector does). A last handle dropped on another thread leaves the
+//!   value to this loop: the allocations are freed right after it.
 //! * **No allocation of the garbage is freed before every value of it has
 //!   been dropped.** While values are dropped, every member is still held,
 //!   so the decrements its peers' destructors make can never start a
@@ -108,9 +116,17 @@ impl Outcome {
             }
         }
         for n in &self.dead {
+            // Claim the value: a peer's destructor on this thread may have
+            // dropped the last handle to this member and destroyed it
+            // already, inline (see `cc::last_handle_gone`). Acquire: every
+            // use of the value happened-before the decision, which we made.
+            let h = n.header();
+            if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING == 0 {
+                continue;
+            }
             // SAFETY: the object is dead and held: no handle outside the
-            // garbage existed at the decision, none could appear, and only
-            // the collector destroys a dead value, once.
+            // garbage existed at the decision, none could appear, and the
+            // claim above makes this the value's only destruction.
             let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
                 (n.vtable.drop_value)(n.header)
             }));

@@ -120,7 +120,7 @@ fn in_collector() -> bool {
     IN_COLLECTOR.try_with(Cell::get).unwrap_or(false)
 }
 
-fn owns_collector() -> bool {
+pub(crate) fn owns_collector() -> bool {
     OWNER.try_with(Cell::get).unwrap_or(false)
 }
 
@@ -438,9 +438,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 /// and friends that found `HELD`). A collection lets go of every live
 /// object before it runs any destructor, and never waits for mutators in
 /// between, so this wait is bounded by the collection's locked phases.
-pub(crate) fn wait_for_hold(spins: &mut u32) {
+pub(crate) fn wait_for_hold(wait: &crate::sync::Wait) {
     forbid_reentry("Cc::get_mut/make_mut/try_unwrap/into_inner");
-    crate::sync::pause(spins);
+    wait.pause();
 }
 
 /// Collector statistics since the program started.

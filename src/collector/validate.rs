@@ -238,7 +238,8 @@ fn validate_component<'a>(
             // a frozen word. Release: a waiting `upgrade` that sees DEAD
             // returns None; a destructor's clone of a member sees DEAD
             // before it can deref.
-            h.strong.store((s.words[k] & !FROZEN) | DEAD, Release);
+            h.strong
+                .store((s.words[k] & !FROZEN) | DEAD | VALUE_PENDING, Release);
             dead.push(i);
         } else {
             if s.words[k] != 0 {
