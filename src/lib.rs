@@ -47,7 +47,9 @@
 //!   data), so the derive is safe to use.
 //! * **[`leaf!`]** — for your own types that hold no `Cc`: their `Cc` then
 //!   costs exactly what `Arc` costs (its drops never buffer a possible
-//!   root). For foreign types, see [`Trace`], "Foreign types".
+//!   root). For foreign types, see [`integrations`], "Foreign types";
+//!   that module also lists the optional Cargo features that implement
+//!   `Trace` for other crates' types (`parking_lot`, `tokio`, ...).
 //! * **A manual `unsafe impl Trace`** — when the derive cannot see your
 //!   edges (a custom container, a lock type of your own). The contract is
 //!   on [`Trace`]: report each owned `Cc` exactly once; never block —
@@ -141,6 +143,7 @@ mod collector;
 pub mod design;
 mod destroy;
 mod header;
+pub mod integrations;
 mod report;
 mod sync;
 mod trace;
@@ -166,6 +169,11 @@ pub use arcycle_derive::Trace;
 /// This is safe to use on any type: a leaf reports no edges, and
 /// under-reporting can only leak (a `Cc` cycle through a type wrongly
 /// declared a leaf is never collected), never free live data.
+///
+/// It works for your own types only: the orphan rule forbids implementing
+/// `Trace` (which this macro does) for a type defined in another crate.
+/// Wrap such a type in a newtype of your own and declare that a leaf (see
+/// [Foreign types](crate::integrations#foreign-types)).
 ///
 /// ```
 /// struct Pixel { r: u8, g: u8, b: u8 }

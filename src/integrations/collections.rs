@@ -1,0 +1,87 @@
+//! `Trace` for the collections of `hashbrown`, `indexmap` and `smallvec`
+//! (features `hashbrown`, `indexmap`, `smallvec`).
+//!
+//! Guarantees: each forwards to every element it owns, once each, exactly
+//! like the impls for `std::collections`; `MAY_HAVE_EDGES` is the OR of the
+//! element types', so a collection of leaves is a leaf. Guarded by
+//! `tests/integrations.rs`, modules `hashbrown`, `indexmap`, `smallvec`
+//! (a cycle through each collection is collected; leaves stay leaves).
+
+use crate::{Trace, Tracer};
+
+/// Forwards `Trace` to the pairs of a map whose `&'a self` iterates
+/// `(&'a K, &'a V)`.
+#[allow(unused_macros)] // each feature uses some of these
+macro_rules! trace_map {
+    ($($map:ty),* $(,)?) => {$(
+        // SAFETY: forwards to every key and value it owns, once each.
+        unsafe impl<K: Trace, V: Trace, S> Trace for $map {
+            const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                if Self::MAY_HAVE_EDGES {
+                    for (k, v) in self {
+                        k.trace(tracer);
+                        v.trace(tracer);
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+/// Forwards `Trace` to the elements of a set whose `&'a self` iterates
+/// `&'a T`.
+#[allow(unused_macros)]
+macro_rules! trace_set {
+    ($($set:ty),* $(,)?) => {$(
+        // SAFETY: forwards to every element it owns, once each.
+        unsafe impl<T: Trace, S> Trace for $set {
+            const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                if T::MAY_HAVE_EDGES {
+                    for item in self {
+                        item.trace(tracer);
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+// Only the default allocator: hashbrown names its `Allocator` bound only
+// with its `allocator-api2` feature.
+#[cfg(feature = "hashbrown")]
+trace_map!(hashbrown::HashMap<K, V, S>);
+#[cfg(feature = "hashbrown")]
+trace_set!(hashbrown::HashSet<T, S>);
+
+// SAFETY: forwards to every element it owns, once each.
+#[cfg(feature = "hashbrown")]
+unsafe impl<T: Trace> Trace for hashbrown::HashTable<T> {
+    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if T::MAY_HAVE_EDGES {
+            for item in self.iter() {
+                item.trace(tracer);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "indexmap")]
+trace_map!(indexmap::IndexMap<K, V, S>);
+#[cfg(feature = "indexmap")]
+trace_set!(indexmap::IndexSet<T, S>);
+
+// SAFETY: forwards to every element it owns, once each (through the impl
+// for slices).
+#[cfg(feature = "smallvec")]
+unsafe impl<A: smallvec::Array> Trace for smallvec::SmallVec<A>
+where
+    A::Item: Trace,
+{
+    const MAY_HAVE_EDGES: bool = <A::Item as Trace>::MAY_HAVE_EDGES;
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        self.as_slice().trace(tracer);
+    }
+}
