@@ -1,10 +1,10 @@
 //! arcycle against `Arc` and every peer, side by side, with criterion.
 //!
-//! `cargo bench --bench compare` is the long, thorough run (every workload
-//! of `examples/report.rs` at full size, plus memory, pause and mutator
-//! numbers printed at the end). Filter with criterion's usual argument, e.g.
-//! `cargo bench --bench compare -- clone_drop`; the quick variant is
-//! `cargo bench --bench compare -- --quick --noplot`.
+//! `cargo bench --manifest-path benches/Cargo.toml` is the long, thorough
+//! run (every workload of `report.rs` at full size, plus memory, pause and
+//! mutator numbers printed at the end). Filter with criterion's usual
+//! argument, e.g. `cargo bench --manifest-path benches/Cargo.toml --
+//! clone_drop`; the quick variant is `... -- --quick --noplot`.
 //!
 //! Groups are named by workload and hold one benchmark per contender, so
 //! every contender is measured in the same run.
@@ -52,12 +52,12 @@ fn extras() {
     println!("\n## collect() pause: 100000 live nodes, 1000 garbage objects, 21 rounds\n");
     println!("| contender | median | max |");
     println!("|---|---:|---:|");
-    for (name, mut p) in pause_table(100_000, 100, 21) {
-        p.sort();
+    for (name, p) in pause_table(100_000, 100, 21) {
+        let h = histogram_ns(&p);
         println!(
             "| {name} | {:.3} ms | {:.3} ms |",
-            p[p.len() / 2].as_secs_f64() * 1e3,
-            p[p.len() - 1].as_secs_f64() * 1e3
+            h.value_at_quantile(0.5) as f64 / 1e6,
+            h.max() as f64 / 1e6
         );
     }
 

@@ -46,30 +46,16 @@ pub trait Contender: 'static {
     /// Walk `depth` steps from `h`, choosing edges with `rng`, reading
     /// every value on the way (by reference: no counts touched where the
     /// API allows it).
-    fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64;
+    fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64;
 }
 
-/// splitmix64: a tiny deterministic PRNG.
-#[inline]
-pub fn next_rand(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Random adjacency with three out-edges per node.
+/// Random adjacency with three out-edges per node (seeded: the same graph
+/// on every run).
 pub fn random_adjacency(n: usize, seed: u64) -> Vec<[u32; 3]> {
-    let mut s = seed;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let n = u32::try_from(n).expect("graph too large");
     (0..n)
-        .map(|_| {
-            [
-                (next_rand(&mut s) % n as u64) as u32,
-                (next_rand(&mut s) % n as u64) as u32,
-                (next_rand(&mut s) % n as u64) as u32,
-            ]
-        })
+        .map(|_| [rng.u32(..n), rng.u32(..n), rng.u32(..n)])
         .collect()
 }
 
@@ -78,7 +64,7 @@ pub fn random_adjacency(n: usize, seed: u64) -> Vec<[u32; 3]> {
 // ---------------------------------------------------------------------------
 
 pub mod arc {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use std::sync::{Arc, Mutex, OnceLock, Weak};
 
     pub struct Node {
@@ -198,12 +184,12 @@ pub mod arc {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             let mut cur = h;
             let mut sum = 0;
             for _ in 0..depth {
                 sum += cur.val;
-                cur = &cur.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+                cur = &cur.edges.get().unwrap()[rng.usize(..3)];
             }
             sum + cur.val
         }
@@ -215,7 +201,7 @@ pub mod arc {
 // ---------------------------------------------------------------------------
 
 pub mod arcy {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use arcycle::{Cc, Trace};
     use std::sync::{Mutex, OnceLock};
 
@@ -350,12 +336,12 @@ pub mod arcy {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             let mut cur = h;
             let mut sum = 0;
             for _ in 0..depth {
                 sum += cur.val;
-                cur = &cur.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+                cur = &cur.edges.get().unwrap()[rng.usize(..3)];
             }
             sum + cur.val
         }
@@ -367,7 +353,7 @@ pub mod arcy {
 // ---------------------------------------------------------------------------
 
 pub mod dump {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use dumpster::sync::Gc;
     use dumpster::Trace;
     use std::sync::{Mutex, OnceLock};
@@ -507,12 +493,12 @@ pub mod dump {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             let mut cur = h;
             let mut sum = 0;
             for _ in 0..depth {
                 sum += cur.val;
-                cur = &cur.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+                cur = &cur.edges.get().unwrap()[rng.usize(..3)];
             }
             sum + cur.val
         }
@@ -524,7 +510,7 @@ pub mod dump {
 // ---------------------------------------------------------------------------
 
 pub mod gcm {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use gcmodule::{ThreadedCc, ThreadedObjectSpace, Trace, Tracer};
     use std::sync::{LazyLock, Mutex, OnceLock};
 
@@ -698,14 +684,14 @@ pub mod gcm {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             // A reference cannot outlive its `borrow()` guard, so the walk
             // recurses with the guards nested (no counts touched).
             let g = h.borrow();
             if depth == 0 {
                 return g.val;
             }
-            let next = &g.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+            let next = &g.edges.get().unwrap()[rng.usize(..3)];
             g.val + Self::walk(next, rng, depth - 1)
         }
     }
@@ -716,7 +702,7 @@ pub mod gcm {
 // ---------------------------------------------------------------------------
 
 pub mod rcc {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use rust_cc::{Cc, Context, Finalize, Trace};
     use std::cell::{OnceCell, RefCell};
 
@@ -883,12 +869,12 @@ pub mod rcc {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             let mut cur = h;
             let mut sum = 0;
             for _ in 0..depth {
                 sum += cur.val;
-                cur = &cur.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+                cur = &cur.edges.get().unwrap()[rng.usize(..3)];
             }
             sum + cur.val
         }
@@ -900,7 +886,7 @@ pub mod rcc {
 // ---------------------------------------------------------------------------
 
 pub mod brc {
-    use super::{next_rand, Contender};
+    use super::Contender;
     use bacon_rajan_cc::{Cc, Trace, Tracer};
     use std::cell::{OnceCell, RefCell};
 
@@ -1064,12 +1050,12 @@ pub mod brc {
             }
             nodes
         }
-        fn walk(h: &Self::GNode, rng: &mut u64, depth: u32) -> u64 {
+        fn walk(h: &Self::GNode, rng: &mut fastrand::Rng, depth: u32) -> u64 {
             let mut cur = h;
             let mut sum = 0;
             for _ in 0..depth {
                 sum += cur.val;
-                cur = &cur.edges.get().unwrap()[(next_rand(rng) % 3) as usize];
+                cur = &cur.edges.get().unwrap()[rng.usize(..3)];
             }
             sum + cur.val
         }

@@ -1,5 +1,5 @@
-//! Shared by `benches/compare.rs` (criterion, the long run) and
-//! `examples/report.rs` (the short comparison): the contenders, the
+//! Shared by `compare.rs` (criterion, the long run) and `report.rs` (the
+//! short comparison) of the `arcycle-benches` crate: the contenders, the
 //! workloads, and the list that pairs them.
 //!
 //! Each binary uses only part of this module.
@@ -76,9 +76,10 @@ pub struct Workload {
 /// How big the structures are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scale {
-    /// A smoke run (`cargo test --all-targets` runs the bench binary once).
+    /// A smoke run (`cargo test --all-targets` runs the bench binary once;
+    /// `report --smoke`).
     Tiny,
-    /// `examples/report.rs`.
+    /// `report.rs`.
     Report,
     /// `cargo bench`.
     Full,
@@ -379,6 +380,17 @@ pub fn mutator_runs(run_for: Duration) -> Vec<(&'static str, MutatorRun)> {
             mutator_during_collection::<ArcC, ArcycleC>(run_for),
         ),
     ]
+}
+
+/// Durations in nanoseconds, in an HDR histogram (4 significant digits),
+/// for their median and maximum.
+pub fn histogram_ns(d: &[Duration]) -> hdrhistogram::Histogram<u64> {
+    let mut h = hdrhistogram::Histogram::<u64>::new(4).expect("4 significant digits are valid");
+    for x in d {
+        h.record(u64::try_from(x.as_nanos()).unwrap_or(u64::MAX))
+            .expect("an auto-resizing histogram takes any value");
+    }
+    h
 }
 
 /// The control row of [`mutator_runs`].

@@ -3,7 +3,7 @@
 //! criterion (`iter_custom`) and the report can drive it.
 
 use super::alloc;
-use super::contenders::{next_rand, random_adjacency, Contender};
+use super::contenders::{random_adjacency, Contender};
 use rayon::ThreadPool;
 use std::cell::OnceCell;
 use std::hint::black_box;
@@ -157,13 +157,13 @@ where
     C::GNode: Send + Sync,
 {
     let p = pool(threads);
-    let n = graph.len() as u64;
+    let n = graph.len();
     let t = Instant::now();
     p.broadcast(|ctx| {
-        let mut rng = 0x5EED + ctx.index() as u64;
+        let mut rng = fastrand::Rng::with_seed(0x5EED + ctx.index() as u64);
         let mut sum = 0u64;
         for _ in 0..iters {
-            let start = &graph[(next_rand(&mut rng) % n) as usize];
+            let start = &graph[rng.usize(..n)];
             sum = sum.wrapping_add(C::walk(start, &mut rng, WALK_DEPTH));
         }
         black_box(sum);

@@ -32,19 +32,13 @@ fn replay(target: &str, run: fn(&[u8])) {
     }
 }
 
-/// xorshift64*: a fixed stream of inputs, the same on every run.
+/// A fixed stream of inputs (seeded `fastrand`), the same on every run.
 fn generated(seed: u64, count: usize, run: fn(&[u8])) {
     let _g = fuzz_replay::serialize();
-    let mut x = seed;
-    let mut next = move || {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut rng = fastrand::Rng::with_seed(seed);
     for i in 0..count {
-        let len = (next() % 160) as usize;
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let len = rng.usize(..160);
+        let data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
         let r = std::panic::catch_unwind(|| run(&data));
         if let Err(p) = r {
             eprintln!("generated input #{i} (seed {seed:#x}) failed: {data:?}");

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: drop accounting with canaries,
 //! a general-purpose graph node, serialisation of tests that share the
-//! process-wide collector, and a tiny deterministic RNG.
+//! process-wide collector, and a seeded deterministic RNG.
 //!
 //! Every test binary compiles its own copy of this module, so each binary
 //! has its own `serial()` lock and every `static Tally` is private to the
@@ -287,30 +287,26 @@ impl Drop for Settings {
     }
 }
 
-/// xorshift64*: deterministic, seedable, good enough to pick nodes.
-pub struct Rng(u64);
+/// A seeded `fastrand` generator: deterministic (a fixed seed gives a fixed
+/// stream), good enough to pick nodes.
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.u64(..)
     }
 
-    /// Uniform-ish in `0..n` (`n > 0`).
+    /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
 
     pub fn chance(&mut self, one_in: u64) -> bool {
-        self.next().is_multiple_of(one_in)
+        self.0.u64(..one_in) == 0
     }
 }
 

@@ -1,25 +1,37 @@
 //! A short, honest comparison of arcycle against `Arc` and its peers.
 //!
 //! ```text
-//! cargo run --release --example report            # ~1-2 minutes on 2 cores
-//! cargo run --release --example report -- --docs  # also writes docs/report.{md,svg}
-//! cargo run --release --example report -- --only collect   # a subset
+//! cargo run --release --manifest-path benches/Cargo.toml                  # ~1-2 minutes on 2 cores
+//! cargo run --release --manifest-path benches/Cargo.toml -- --docs        # also writes docs/report.{md,svg}
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only collect  # a subset
+//! cargo run --manifest-path benches/Cargo.toml -- --smoke                 # CI: every workload once, tiny
 //! ```
 //!
 //! Prints markdown tables to stdout (progress goes to stderr) and writes an
-//! SVG bar chart to `target/report.svg`. Every contender runs every
+//! SVG bar chart to `benches/target/report.svg`. Every contender runs every
 //! workload in the same process, repetitions interleaved, so the machine's
 //! noise hits all of them alike; ratios are the median of the per-
-//! repetition ratios. The long run is `cargo bench`.
+//! repetition ratios. The long run is `cargo bench` (`compare.rs`).
+//!
+//! `--smoke` runs every workload and every extra once, at tiny sizes (any
+//! profile; seconds), checks that each produced its table rows and the
+//! chart, and exits non-zero if not: CI runs it so this code cannot rot.
+//! Its numbers mean nothing; its chart goes to `benches/target/report-smoke.svg`.
 
-#[path = "../benches/common/mod.rs"]
 mod common;
 
 use common::workloads::{cores, MutatorRun};
 use common::*;
+use hdrhistogram::Histogram;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The command that regenerates this report (shown in its header).
+const CMD: &str = "cargo run --release --manifest-path benches/Cargo.toml";
 
 /// Per-iteration seconds, `[case][rep]`.
 struct Measured {
@@ -53,15 +65,26 @@ impl Measured {
     }
 }
 
+/// The median of positive samples (times, ratios), read from an HDR
+/// histogram: the samples are recorded as integers in units of a millionth
+/// of the smallest one, at 4 significant digits, so the result is within
+/// 0.01% of the exact median (the repetition counts are odd: no averaging).
 fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    let least = v
+        .iter()
+        .copied()
+        .filter(|x| *x > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !least.is_finite() {
+        return 0.0;
     }
+    let unit = least / 1e6;
+    let mut h = Histogram::<u64>::new(4).expect("4 significant digits are valid");
+    for x in v {
+        h.record((x / unit).round() as u64)
+            .expect("an auto-resizing histogram takes any value");
+    }
+    h.median_equivalent(h.value_at_quantile(0.5)) as f64 * unit
 }
 
 fn fmt_time(secs: f64, unit: Unit) -> String {
@@ -121,21 +144,24 @@ fn rustc_version() -> String {
 
 struct Args {
     docs: bool,
+    smoke: bool,
     only: Option<String>,
 }
 
 fn args() -> Args {
     let mut a = Args {
         docs: false,
+        smoke: false,
         only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
             "--docs" => a.docs = true,
+            "--smoke" => a.smoke = true,
             "--only" => a.only = it.next(),
             "-h" | "--help" => {
-                eprintln!("usage: report [--docs] [--only SUBSTRING]");
+                eprintln!("usage: report [--docs] [--smoke] [--only SUBSTRING]");
                 std::process::exit(0);
             }
             other => {
@@ -151,18 +177,25 @@ fn wanted(only: &Option<String>, id: &str) -> bool {
     only.as_deref().is_none_or(|o| id.contains(o))
 }
 
-fn run_workloads(only: &Option<String>) -> Vec<Measured> {
+fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
     let mut out = Vec::new();
-    for w in workloads(Scale::Report) {
+    for mut w in workloads(if smoke { Scale::Tiny } else { Scale::Report }) {
         if !wanted(only, w.id) {
             continue;
+        }
+        if smoke {
+            // Once, briefly: this checks the code, not the speed.
+            w.reps = 1;
+            w.iters = w.iters.min(1_000);
         }
         eprint!("{:<28}", w.id);
         let t0 = Instant::now();
         let mut samples = vec![Vec::with_capacity(w.reps); w.cases.len()];
         // Warm up once (allocator, pools, lazily built fixtures).
         for c in &w.cases {
-            (c.run)(w.iters.div_ceil(10).max(1));
+            if !smoke {
+                (c.run)(w.iters.div_ceil(10).max(1));
+            }
         }
         for rep in 0..w.reps {
             // Interleave contenders, rotating who goes first.
@@ -209,30 +242,41 @@ struct Target {
 fn main() {
     let a = args();
     let started = Instant::now();
-    let cmd = "cargo run --release --example report";
-    eprintln!("arcycle report: {cmd} (progress on stderr, tables on stdout)");
+    eprintln!("arcycle report: {CMD} (progress on stderr, tables on stdout)");
+    if a.smoke {
+        eprintln!("--smoke: every workload once, tiny sizes; the numbers mean nothing");
+    }
 
     let load_before = loadavg();
-    let measured = run_workloads(&a.only);
+    let measured = run_workloads(&a.only, a.smoke);
     let extras = wanted(&a.only, "memory");
     let memory = if extras {
         eprintln!("memory");
-        Some(memory_table(100_000))
+        Some(memory_table(if a.smoke { 1_000 } else { 100_000 }))
     } else {
         None
     };
     let pauses = if wanted(&a.only, "pause") {
         eprintln!("pause");
-        Some(pause_table(100_000, 100, 11))
+        Some(if a.smoke {
+            pause_table(1_000, 10, 3)
+        } else {
+            pause_table(100_000, 100, 11)
+        })
     } else {
         None
     };
     let mutator = if wanted(&a.only, "mutator") {
         eprintln!("mutator");
         // Three runs each, interleaved; the median run by "kept".
+        let (rounds, run_for) = if a.smoke {
+            (1, Duration::from_millis(200))
+        } else {
+            (3, Duration::from_millis(2000))
+        };
         let mut runs: HashMap<&str, Vec<MutatorRun>> = HashMap::new();
-        for _ in 0..3 {
-            for (name, r) in mutator_runs(Duration::from_millis(2000)) {
+        for _ in 0..rounds {
+            for (name, r) in mutator_runs(run_for) {
                 runs.entry(name).or_default().push(r);
             }
         }
@@ -264,19 +308,45 @@ fn main() {
         // Nothing timed (e.g. `--only mutator`): keep the last chart.
         return;
     }
-    let svg = chart(&measured);
-    let root = env!("CARGO_MANIFEST_DIR");
-    let target_svg = format!("{root}/target/report.svg");
-    let _ = std::fs::create_dir_all(format!("{root}/target"));
+    let svg = match chart(&measured) {
+        Ok(svg) => svg,
+        Err(e) => {
+            eprintln!("report: could not draw the chart: {e}");
+            std::process::exit(1);
+        }
+    };
+    // This crate lives in `benches/`; the docs are the repository's.
+    let here = env!("CARGO_MANIFEST_DIR");
+    let _ = std::fs::create_dir_all(format!("{here}/target"));
+    // Smoke numbers must not overwrite a real report or chart.
+    let name = if a.smoke { "report-smoke" } else { "report" };
+    let target_svg = format!("{here}/target/{name}.svg");
     match std::fs::write(&target_svg, &svg) {
         Ok(()) => eprintln!("wrote {target_svg}"),
         Err(e) => eprintln!("could not write {target_svg}: {e}"),
     }
+    if a.smoke {
+        let problems = smoke_check(&a.only, &measured, &md, &svg);
+        if !problems.is_empty() {
+            for p in &problems {
+                eprintln!("report --smoke: {p}");
+            }
+            std::process::exit(1);
+        }
+        eprintln!(
+            "report --smoke: ok ({} workloads, chart {} bytes, {:.1} s)",
+            measured.len(),
+            svg.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
     if a.docs {
-        let _ = std::fs::create_dir_all(format!("{root}/docs"));
+        let docs = format!("{here}/../docs");
+        let _ = std::fs::create_dir_all(&docs);
         for (path, body) in [
-            (format!("{root}/docs/report.svg"), &svg),
-            (format!("{root}/docs/report.md"), &md),
+            (format!("{docs}/report.svg"), &svg),
+            (format!("{docs}/report.md"), &md),
         ] {
             match std::fs::write(&path, body) {
                 Ok(()) => eprintln!("wrote {path}"),
@@ -299,7 +369,7 @@ fn render(
     let _ = writeln!(w, "# arcycle vs Arc and peers\n");
     let _ = writeln!(
         w,
-        "{} · {} logical cores · {} · {} · `cargo run --release --example report` ({:.0} s; {load})\n",
+        "{} · {} logical cores · {} · {} · `{CMD}` ({:.0} s; {load})\n",
         today(),
         cores(),
         cpu_model(),
@@ -433,18 +503,18 @@ fn render(
         let _ = writeln!(
             w,
             "\n## collect() pause: 100000 live nodes (random graph), 100 garbage rings of 10\n\n\
-             How long one `collect()` call blocks its caller, 11 rounds.\n"
+             How long one `collect()` call blocks its caller, {} rounds.\n",
+            p.first().map_or(0, |(_, d)| d.len())
         );
         let _ = writeln!(w, "| contender | median | max |");
         let _ = writeln!(w, "|---|---:|---:|");
         for (name, d) in p {
-            let mut v: Vec<f64> = d.iter().map(Duration::as_secs_f64).collect();
-            v.sort_by(|a, b| a.total_cmp(b));
+            let h = histogram_ns(d);
             let _ = writeln!(
                 w,
                 "| {name} | {:.3} ms | {:.3} ms |",
-                median(&v) * 1e3,
-                v.last().copied().unwrap_or(0.0) * 1e3
+                h.value_at_quantile(0.5) as f64 / 1e6,
+                h.max() as f64 / 1e6
             );
         }
     }
@@ -595,26 +665,104 @@ fn targets(
     t
 }
 
+/// What `--smoke` checks: every wanted workload ran every contender and
+/// has its rows in the tables, the extras have theirs, and the chart has a
+/// bar per (workload, contender other than arcycle).
+fn smoke_check(only: &Option<String>, measured: &[Measured], md: &str, svg: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let expected: Vec<Workload> = workloads(Scale::Tiny)
+        .into_iter()
+        .filter(|w| wanted(only, w.id))
+        .collect();
+    if measured.len() != expected.len() {
+        problems.push(format!(
+            "{} workloads measured, {} expected",
+            measured.len(),
+            expected.len()
+        ));
+    }
+    let mut bars = 0;
+    for m in measured {
+        if m.samples
+            .iter()
+            .any(|s| s.is_empty() || !s.iter().all(|t| *t > 0.0))
+        {
+            problems.push(format!("{}: a contender has no positive time", m.id));
+        }
+        // The times row, the ratios row, and (collections) the throughput row.
+        let rows = md.matches(&format!("| {} |", m.title)).count();
+        let want = if m.group == Group::Collect { 3 } else { 2 };
+        if rows != want {
+            problems.push(format!("{}: {rows} table rows, {want} expected", m.id));
+        }
+        bars += m.names.iter().filter(|n| **n != "arcycle").count();
+    }
+    for (wanted_id, heading) in [
+        ("memory", "## Heap bytes per object"),
+        ("pause", "## collect() pause"),
+        ("mutator", "## Mutator throughput"),
+    ] {
+        if wanted(only, wanted_id) && !md.contains(heading) {
+            problems.push(format!("no {heading:?} table"));
+        }
+    }
+    if !svg.starts_with("<svg") || !svg.trim_end().ends_with("</svg>") {
+        problems.push("the chart is not an SVG document".into());
+    }
+    let drawn = svg.matches("<rect").count();
+    // One rect per bar, one per legend entry, the background.
+    if drawn < bars {
+        problems.push(format!("the chart has {drawn} rects, {bars} bars expected"));
+    }
+    problems
+}
+
+/// Chart colours, one per contender.
+const COLORS: [(&str, RGBColor); 6] = [
+    ("Arc", RGBColor(0x7f, 0x7f, 0x7f)),
+    ("arcycle", RGBColor(0xff, 0x7f, 0x0e)),
+    ("dumpster", RGBColor(0xd6, 0x27, 0x28)),
+    ("gcmodule", RGBColor(0x2c, 0xa0, 0x2c)),
+    ("rust-cc", RGBColor(0x1f, 0x77, 0xb4)),
+    ("bacon_rajan_cc", RGBColor(0x94, 0x67, 0xbd)),
+];
+
+/// The chart's y axis: bar slots, counted up from the bottom, with a key
+/// point (its label) at each workload's centre.
+struct Rows {
+    total: f64,
+    centers: Vec<f64>,
+}
+
+impl Ranged for Rows {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let span = f64::from(limit.1 - limit.0);
+        limit.0 + (v / self.total * span).round() as i32
+    }
+    fn key_points<Hint: KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.centers.clone()
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        0.0..self.total
+    }
+}
+
 /// A diverging bar chart on a log scale: for each workload, each
 /// contender's time relative to arcycle's (right of the 1× line: slower
-/// than arcycle; left: faster).
-fn chart(measured: &[Measured]) -> String {
-    const W: f64 = 1100.0;
-    const LABEL: f64 = 360.0;
-    const RIGHT: f64 = 70.0;
+/// than arcycle; left: faster). Drawn with plotters' SVG backend.
+fn chart(measured: &[Measured]) -> Result<String, Box<dyn std::error::Error>> {
+    const W: u32 = 1100;
+    /// Pixels: the header (title, subtitle, legend), the y-label column,
+    /// one bar, the gap between workloads (in bars).
+    const HEAD: u32 = 70;
+    const LABEL: u32 = 360;
     const BAR: f64 = 11.0;
-    const GAP: f64 = 10.0;
-    const TOP: f64 = 90.0;
-    let colors: HashMap<&str, &str> = [
-        ("Arc", "#7f7f7f"),
-        ("arcycle", "#ff7f0e"),
-        ("dumpster", "#d62728"),
-        ("gcmodule", "#2ca02c"),
-        ("rust-cc", "#1f77b4"),
-        ("bacon_rajan_cc", "#9467bd"),
-    ]
-    .into_iter()
-    .collect();
+    const GAP: f64 = 1.0;
+    let font = |size: u32| ("sans-serif", size).into_font();
+    let grey = RGBColor(0x44, 0x44, 0x44);
+    let color = |c: &str| COLORS.iter().find(|(n, _)| *n == c).map_or(BLACK, |x| x.1);
 
     // Rows: (workload title, [(contender, ratio)]).
     let rows: Vec<(String, Vec<(&str, f64)>)> = measured
@@ -625,123 +773,121 @@ fn chart(measured: &[Measured]) -> String {
                 .filter(|c| **c != "arcycle")
                 .filter_map(|c| m.ratio(c, "arcycle").map(|r| (*c, r)))
                 .collect();
-            (m.title.clone(), bars)
+            (m.title.replace('`', ""), bars)
         })
         .collect();
     let all: Vec<f64> = rows.iter().flat_map(|r| r.1.iter().map(|b| b.1)).collect();
     let lo = all.iter().copied().fold(1.0f64, f64::min).max(1e-3);
     let hi = all.iter().copied().fold(1.0f64, f64::max).min(1e5);
-    let (lmin, lmax) = (lo.log10().floor().min(-0.3), hi.log10().ceil().max(0.3));
-    let plot_w = W - LABEL - RIGHT;
-    let x = |v: f64| LABEL + (v.max(1e-3).log10() - lmin) / (lmax - lmin) * plot_w;
+    let (emin, emax) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let (emin, emax) = (emin.min(-1), emax.max(1));
+    let decades: Vec<f64> = (emin..=emax).map(|e| 10f64.powi(e)).collect();
+    let clamp = |r: f64| r.clamp(decades[0], decades[decades.len() - 1]);
 
-    let height: f64 = TOP
-        + rows
-            .iter()
-            .map(|r| r.1.len().max(1) as f64 * BAR + GAP)
-            .sum::<f64>()
-        + 40.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="20" font-size="15" font-weight="bold">Time relative to arcycle (log scale; right of 1× = slower than arcycle)</text>"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="38" fill="#444">{} · {} cores · {} · cargo run --release --example report</text>"##,
-        today(),
-        cores(),
-        xml(&cpu_model())
-    );
-    // Legend.
-    let mut lx = 10.0;
-    for c in CONTENDERS.iter().filter(|c| **c != "arcycle") {
-        let _ = writeln!(
-            s,
-            r#"<rect x="{lx}" y="50" width="12" height="12" fill="{}"/><text x="{}" y="60">{c}</text>"#,
-            colors[c],
-            lx + 16.0
-        );
-        lx += 22.0 + 7.0 * c.len() as f64;
+    // The y axis counts bars from the top: workload i takes its bars'
+    // slots, then a gap.
+    let mut starts = Vec::with_capacity(rows.len());
+    let mut total = 0.0;
+    for (_, bars) in &rows {
+        starts.push(total);
+        total += bars.len().max(1) as f64 + GAP;
     }
-    // Grid at powers of ten.
-    let mut e = lmin.ceil() as i32;
-    while e as f64 <= lmax {
-        let v = 10f64.powi(e);
-        let gx = x(v);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{gx:.1}" y1="{}" x2="{gx:.1}" y2="{}" stroke="{}" stroke-width="{}"/><text x="{gx:.1}" y="{}" text-anchor="middle" fill="#444">{}×</text>"##,
-            TOP - 12.0,
-            height - 30.0,
-            if e == 0 { "#000" } else { "#ddd" },
-            if e == 0 { 1.5 } else { 1.0 },
-            height - 16.0,
-            if e < 0 {
-                format!("{v}")
-            } else {
-                format!("{v:.0}")
-            }
-        );
-        e += 1;
-    }
-    let mut y = TOP;
-    for (title, bars) in &rows {
-        let block = bars.len().max(1) as f64 * BAR;
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LABEL - 8.0,
-            y + block / 2.0 + 4.0,
-            xml(title)
-        );
-        for (k, (c, r)) in bars.iter().enumerate() {
-            let by = y + k as f64 * BAR;
-            let (x0, x1) = (x(1.0), x(*r));
-            let (left, width) = if x1 >= x0 {
-                (x0, x1 - x0)
-            } else {
-                (x1, x0 - x1)
-            };
-            let _ = writeln!(
-                s,
-                r#"<rect x="{left:.1}" y="{by:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{c}: {r:.2}× arcycle</title></rect>"#,
-                width.max(0.5),
-                BAR - 2.0,
-                colors[c]
-            );
-            let (tx, anchor) = if x1 >= x0 {
-                (x1 + 3.0, "start")
-            } else {
-                (x1 - 3.0, "end")
-            };
-            let _ = writeln!(
-                s,
-                r#"<text x="{tx:.1}" y="{:.1}" font-size="9" text-anchor="{anchor}">{r:.2}</text>"#,
-                by + BAR - 3.0
-            );
+    let centers: Vec<f64> = rows
+        .iter()
+        .zip(&starts)
+        .map(|((_, bars), s)| total - s - bars.len().max(1) as f64 / 2.0)
+        .collect();
+    let height = HEAD + (total * BAR) as u32 + 40;
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (head, body) = root.split_vertically(HEAD);
+        head.draw(&Text::new(
+            "Time relative to arcycle (log scale; right of 1× = slower than arcycle)",
+            (10, 8),
+            font(18).style(FontStyle::Bold),
+        ))?;
+        head.draw(&Text::new(
+            format!("{} · {} cores · {} · {CMD}", today(), cores(), cpu_model()),
+            (10, 28),
+            font(14).color(&grey),
+        ))?;
+        let mut lx = 10;
+        for c in CONTENDERS.iter().filter(|c| **c != "arcycle") {
+            head.draw(&Rectangle::new(
+                [(lx, 48), (lx + 12, 60)],
+                color(c).filled(),
+            ))?;
+            head.draw(&Text::new(*c, (lx + 16, 49), font(14)))?;
+            lx += 22 + 7 * c.len() as i32;
         }
-        y += block + GAP;
-        let _ = writeln!(
-            s,
-            r##"<line x1="10" y1="{:.1}" x2="{}" y2="{:.1}" stroke="#f0f0f0"/>"##,
-            y - GAP / 2.0,
-            W - 10.0,
-            y - GAP / 2.0
-        );
-    }
-    let _ = writeln!(s, "</svg>");
-    s
-}
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('`', "")
+        let mut chart = ChartBuilder::on(&body)
+            .margin_right(60)
+            .margin_top(5)
+            .y_label_area_size(LABEL)
+            .x_label_area_size(25)
+            .build_cartesian_2d(
+                (decades[0]..decades[decades.len() - 1]).log_scale(),
+                Rows {
+                    total,
+                    centers: centers.clone(),
+                },
+            )?;
+        let title_at = |y: &f64| {
+            centers
+                .iter()
+                .position(|c| (c - y).abs() < 1e-9)
+                .map_or_else(String::new, |i| rows[i].0.clone())
+        };
+        let times = |x: &f64| {
+            if *x < 1.0 {
+                format!("{x}×")
+            } else {
+                format!("{x:.0}×")
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+            .axis_style(RGBColor(0xaa, 0xaa, 0xaa))
+            .x_label_formatter(&times)
+            .y_label_formatter(&title_at)
+            .label_style(font(14))
+            .draw()?;
+        // The 1× line.
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(1.0, 0.0), (1.0, total)],
+            BLACK.stroke_width(2),
+        )))?;
+        for (i, (_, bars)) in rows.iter().enumerate() {
+            for (k, (c, r)) in bars.iter().enumerate() {
+                let top = total - starts[i] - k as f64;
+                let (bottom, mid) = (top - 0.82, top - 0.41);
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(1.0, top), (clamp(*r), bottom)],
+                    color(c).filled(),
+                )))?;
+                let (dx, pos) = if *r >= 1.0 {
+                    (3, Pos::new(HPos::Left, VPos::Center))
+                } else {
+                    (-3, Pos::new(HPos::Right, VPos::Center))
+                };
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at((clamp(*r), mid))
+                        + Text::new(
+                            format!("{r:.2}"),
+                            (dx, 0),
+                            TextStyle::from(font(11)).pos(pos),
+                        ),
+                ))?;
+            }
+        }
+        root.present()?;
+    }
+    Ok(svg)
 }
