@@ -40,7 +40,7 @@ for san in $which; do
         for r in "${runs[@]}"; do
             # shellcheck disable=SC2086 # $r is a list of arguments
             RUSTFLAGS="-Zsanitizer=thread --cfg tsan" \
-                TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
+                TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp ${TSAN_OPTIONS:-}" \
                 cargo +nightly test -Zbuild-std --target "$target" --target-dir "$base/tsan" $r
         done
         ;;

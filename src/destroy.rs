@@ -9,15 +9,17 @@
 //!   may drop a field and then rely on the field's destructor having run
 //!   (join a worker waiting for a channel the field closed), exactly as
 //!   with `Arc`. Guarded by `tests/reliability.rs`.
-//! * **Bounded stack.** When less than [`RED_ZONE`] bytes of stack are
-//!   left (asked of the `stacker` crate; under Miri and loom, a depth of
-//!   [`MAX_DEPTH_WITHOUT_PROBE`]), a nested destruction is queued instead,
-//!   and the outermost destruction on this thread runs the queue, each
-//!   entry again inline from a shallow stack, before it returns. A
-//!   ten-million-node list is destroyed on a default stack. Only a
-//!   destructor running that close to the end of the stack sees its
-//!   child's destruction happen after it returns rather than inside it —
-//!   where `Arc` would overflow the stack.
+//! * **Bounded stack.** Nested destruction may use at most [`NEST_BUDGET`]
+//!   bytes of stack beyond the frame of the outermost destruction on this
+//!   thread (measured between the addresses of two locals: no platform
+//!   query, so it works the same everywhere, under Miri and loom too).
+//!   Past that, a nested destruction is queued instead, and the outermost
+//!   destruction runs the queue, each entry again inline from a shallow
+//!   stack, before it returns. A ten-million-node list is destroyed on a
+//!   default stack, and a million-node one on a 256 KiB stack. Only a
+//!   destructor running that deep sees its child's destruction happen
+//!   after it returns rather than inside it — where `Arc` would overflow
+//!   the stack.
 //! * **Every value is destroyed before the outermost drop returns**, on the
 //!   dropping thread, even if a destructor panics (each queued destruction
 //!   runs under `catch_unwind`; the first panic is resumed afterwards).
@@ -31,13 +33,9 @@ use crate::trace::Node;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// The stack a destruction must leave for the destructors it runs before
-/// it nests another one inline.
-pub(crate) const RED_ZONE: usize = 128 * 1024;
-
-/// The nesting depth allowed where the stack cannot be measured (Miri,
-/// loom, or a platform `stacker` does not know).
-pub(crate) const MAX_DEPTH_WITHOUT_PROBE: usize = 64;
+/// How much stack nested destructions may use beyond the outermost one's
+/// frame before further nesting is queued.
+pub(crate) const NEST_BUDGET: usize = 128 * 1024;
 
 /// A destruction deferred for lack of stack: what to run it on, and how.
 type Deferred = (Node, unsafe fn(Node));
@@ -45,6 +43,8 @@ type Deferred = (Node, unsafe fn(Node));
 struct Destroyer {
     /// Destructions in progress on this thread.
     depth: Cell<usize>,
+    /// A stack address in the outermost destruction's frame.
+    base: Cell<usize>,
     /// Destructions deferred for lack of stack, run by the outermost one.
     queued: RefCell<Vec<Deferred>>,
 }
@@ -52,24 +52,25 @@ struct Destroyer {
 crate::sync::cc_thread_local! {
     static DESTROYER: Destroyer = Destroyer {
         depth: Cell::new(0),
+        base: Cell::new(0),
         queued: RefCell::new(Vec::new()),
     };
 }
 
-/// Whether a destruction may nest inline at `depth`.
+/// An address in the caller's stack frame.
+#[inline(always)]
+fn stack_address() -> usize {
+    let marker = 0u8;
+    // `black_box` keeps the local in memory, so its address is a real
+    // stack address of this frame.
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Whether a destruction may nest inline, given the outermost one's
+/// stack address (stacks may grow either way).
 #[inline]
-fn room(depth: usize) -> bool {
-    #[cfg(not(any(miri, arcycle_loom)))]
-    {
-        match stacker::remaining_stack() {
-            Some(left) => left >= RED_ZONE,
-            None => depth < MAX_DEPTH_WITHOUT_PROBE,
-        }
-    }
-    #[cfg(any(miri, arcycle_loom))]
-    {
-        depth < MAX_DEPTH_WITHOUT_PROBE
-    }
+fn room(base: usize) -> bool {
+    stack_address().abs_diff(base) < NEST_BUDGET
 }
 
 /// Destroy `node`'s value and give back the strong side's claim on the
@@ -113,10 +114,13 @@ unsafe fn nest(node: Node, f: unsafe fn(Node)) {
         // the outermost runs them under `catch_unwind`, so a second
         // panicking destructor is reported instead of aborting the process
         // (where `Arc` would abort).
-        if depth > 0 && (!room(depth) || std::thread::panicking()) {
+        if depth > 0 && (!room(d.base.get()) || std::thread::panicking()) {
             d.queued.borrow_mut().push((node, f));
             None
         } else {
+            if depth == 0 {
+                d.base.set(stack_address());
+            }
             d.depth.set(depth + 1);
             Some(depth == 0)
         }

@@ -97,10 +97,10 @@
 //! * `T` must be `Sized` (no `Cc<str>` or `Cc<[T]>` yet).
 //! * At most about 2^27 strong handles and 2^31 weak handles to one object
 //!   (more aborts, as `Arc` does past `isize::MAX`).
-//! * A destruction nests inside the destructor that started it only while
-//!   the thread has at least 128 KiB of stack left; deeper, it runs right
-//!   after (still before the outermost drop returns), where `Arc` would
-//!   overflow the stack.
+//! * A destruction nests inside the destructor that started it for up to
+//!   128 KiB of stack beyond the outermost drop; deeper, it runs right after
+//!   (still before the outermost drop returns), where `Arc` would overflow
+//!   the stack.
 //! * A lock shared by several objects' `Trace` impls makes them busy for
 //!   ever (see [`Trace`], "Liveness"); a `Trace` impl that panicked
 //!   quarantines its object.
