@@ -11,7 +11,7 @@
 //!   with `Arc`. Guarded by `tests/reliability.rs`.
 //! * **Bounded stack.** Nested destruction may use at most [`NEST_BUDGET`]
 //!   bytes of stack beyond the frame of the outermost destruction on this
-//!   thread (measured between the addresses of two locals: no platform
+//!   thread (measured between two stack-pointer readings: no platform
 //!   query, so it works the same everywhere, under Miri and loom too).
 //!   Past that, a nested destruction is queued instead, and the outermost
 //!   destruction runs the queue, each entry again inline from a shallow
@@ -57,13 +57,40 @@ crate::sync::cc_thread_local! {
     };
 }
 
-/// An address in the caller's stack frame.
+/// The current stack pointer (or an address in the caller's frame).
+///
+/// On x86-64 and AArch64 it reads the register: the address of a local
+/// would do, but sanitizers (ASan's fake stacks) move addressed locals off
+/// the stack. Elsewhere, and under Miri (no inline assembly), it takes the
+/// address of a local.
 #[inline(always)]
 fn stack_address() -> usize {
-    let marker = 0u8;
-    // `black_box` keeps the local in memory, so its address is a real
-    // stack address of this frame.
-    std::hint::black_box(&marker) as *const u8 as usize
+    #[cfg(all(not(miri), target_arch = "x86_64"))]
+    {
+        let sp: usize;
+        // SAFETY: copies the stack pointer into a register; touches no
+        // memory and no flags.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(all(not(miri), target_arch = "aarch64"))]
+    {
+        let sp: usize;
+        // SAFETY: as above.
+        unsafe {
+            std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    {
+        let marker = 0u8;
+        // `black_box` keeps the local in memory, so its address is a real
+        // address of this frame.
+        std::hint::black_box(&marker) as *const u8 as usize
+    }
 }
 
 /// Whether a destruction may nest inline, given the outermost one's
@@ -146,10 +173,19 @@ struct Leave {
 
 impl Drop for Leave {
     fn drop(&mut self) {
+        // Leave the level even if the drain below resumes a queued
+        // destructor's panic: a level left behind would queue every later
+        // destruction on this thread for ever.
+        struct Up;
+        impl Drop for Up {
+            fn drop(&mut self) {
+                let _ = DESTROYER.try_with(|d| d.depth.set(d.depth.get() - 1));
+            }
+        }
+        let _up = Up;
         if self.outermost {
             drain();
         }
-        let _ = DESTROYER.try_with(|d| d.depth.set(d.depth.get() - 1));
     }
 }
 

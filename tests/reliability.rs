@@ -1174,3 +1174,80 @@ fn always_panicking_trace_is_reported_once_then_kept_out_of_the_way() {
     assert!(r.unwrap() >= 3, "other garbage must still be collected");
     OTHER.assert_clean();
 }
+
+/// Issue 7, item 4 (found by ASan, whose fake stacks queued a destruction
+/// the normal build ran inline): a destruction queued for lack of stack
+/// whose destructor panics has its panic resumed by the outermost drop —
+/// and the thread's nesting level must be left even then, or every later
+/// drop on the thread would be queued for ever (the old trampoline stall).
+/// A list deep enough to exceed the inline budget, with a panicking node
+/// far down it, forces the queued path in any build.
+#[test]
+fn panic_in_a_queued_destruction_does_not_stall_the_thread() {
+    #[derive(Trace)]
+    struct Link {
+        #[trace(skip)]
+        panics: bool,
+        #[trace(skip)]
+        dropped: Arc<AtomicUsize>,
+        next: Mutex<Option<Cc<Link>>>,
+    }
+    impl Drop for Link {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, SeqCst);
+            if self.panics && !thread::panicking() {
+                panic!("a deep destructor panics");
+            }
+        }
+    }
+    let _s = serial();
+    const N: usize = 200_000;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    thread::spawn(move || {
+        let mut head: Option<Cc<Link>> = None;
+        for i in 0..N {
+            head = Some(Cc::new(Link {
+                // Far from the head: reached only after the budget is spent.
+                panics: i == N / 10,
+                dropped: d.clone(),
+                next: Mutex::new(head),
+            }));
+        }
+        let r = catch_unwind(std::panic::AssertUnwindSafe(move || drop(head)));
+        let payload = r.expect_err("the deep destructor's panic reaches the outermost drop");
+        assert_eq!(panic_text(&*payload), "a deep destructor panics");
+        assert_eq!(
+            d.load(SeqCst),
+            N,
+            "every link is destroyed, the panic notwithstanding"
+        );
+        // The thread is not left nested: a later last drop runs at once,
+        // also from far deeper in the stack than the first drop's frame (a
+        // stale nesting level would compare against that old frame, find
+        // no room, and queue it with nobody left to run the queue).
+        let later = Cc::new(Link {
+            panics: false,
+            dropped: d.clone(),
+            next: Mutex::new(None),
+        });
+        deep_in_the_stack(move || drop(later));
+        assert_eq!(
+            d.load(SeqCst),
+            N + 1,
+            "a later drop on this thread destroys at once"
+        );
+    })
+    .join()
+    .expect("the list thread failed");
+    assert_eq!(dropped.load(SeqCst), N + 1);
+}
+
+/// Run `f` with about 256 KiB more of this thread's stack in use.
+#[inline(never)]
+fn deep_in_the_stack(f: impl FnOnce()) {
+    let pad = [0u8; 256 * 1024];
+    std::hint::black_box(&pad);
+    f();
+    std::hint::black_box(&pad);
+}
