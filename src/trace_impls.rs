@@ -179,30 +179,50 @@ unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     }
 }
 
-// SAFETY: forwards to every key and value it owns, once each.
-unsafe impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
-    const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
-    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if Self::MAY_HAVE_EDGES {
-            for (k, v) in self {
-                k.trace(tracer);
-                v.trace(tracer);
+/// Forwards `Trace` to the pairs of a map whose `&'a self` iterates
+/// `(&'a K, &'a V)` (std's here; hashbrown's and indexmap's in
+/// `integrations`).
+macro_rules! trace_map {
+    ($($map:ty),* $(,)?) => {$(
+        // SAFETY: forwards to every key and value it owns, once each.
+        unsafe impl<K: Trace, V: Trace, S> Trace for $map {
+            const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                if Self::MAY_HAVE_EDGES {
+                    for (k, v) in self {
+                        k.trace(tracer);
+                        v.trace(tracer);
+                    }
+                }
             }
         }
-    }
+    )*};
 }
+#[allow(unused_imports)] // used by the optional integrations
+pub(crate) use trace_map;
 
-// SAFETY: forwards to every element it owns, once each.
-unsafe impl<T: Trace, S> Trace for HashSet<T, S> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
-    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
-            for item in self {
-                item.trace(tracer);
+/// Forwards `Trace` to the elements of a set whose `&'a self` iterates
+/// `&'a T` (std's here; hashbrown's and indexmap's in `integrations`).
+macro_rules! trace_set {
+    ($($set:ty),* $(,)?) => {$(
+        // SAFETY: forwards to every element it owns, once each.
+        unsafe impl<T: Trace, S> Trace for $set {
+            const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                if T::MAY_HAVE_EDGES {
+                    for item in self {
+                        item.trace(tracer);
+                    }
+                }
             }
         }
-    }
+    )*};
 }
+#[allow(unused_imports)] // used by the optional integrations
+pub(crate) use trace_set;
+
+trace_map!(HashMap<K, V, S>);
+trace_set!(HashSet<T, S>);
 
 macro_rules! trace_tuple {
     ($(($($name:ident . $idx:tt),+)),* $(,)?) => {$(

@@ -9,44 +9,8 @@
 
 use crate::{Trace, Tracer};
 
-/// Forwards `Trace` to the pairs of a map whose `&'a self` iterates
-/// `(&'a K, &'a V)`.
-#[allow(unused_macros)] // each feature uses some of these
-macro_rules! trace_map {
-    ($($map:ty),* $(,)?) => {$(
-        // SAFETY: forwards to every key and value it owns, once each.
-        unsafe impl<K: Trace, V: Trace, S> Trace for $map {
-            const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
-            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-                if Self::MAY_HAVE_EDGES {
-                    for (k, v) in self {
-                        k.trace(tracer);
-                        v.trace(tracer);
-                    }
-                }
-            }
-        }
-    )*};
-}
-
-/// Forwards `Trace` to the elements of a set whose `&'a self` iterates
-/// `&'a T`.
-#[allow(unused_macros)]
-macro_rules! trace_set {
-    ($($set:ty),* $(,)?) => {$(
-        // SAFETY: forwards to every element it owns, once each.
-        unsafe impl<T: Trace, S> Trace for $set {
-            const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
-            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-                if T::MAY_HAVE_EDGES {
-                    for item in self {
-                        item.trace(tracer);
-                    }
-                }
-            }
-        }
-    )*};
-}
+#[allow(unused_imports)] // each feature uses some of these
+use crate::trace_impls::{trace_map, trace_set};
 
 // Only the default allocator: hashbrown names its `Allocator` bound only
 // with its `allocator-api2` feature.
