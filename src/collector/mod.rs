@@ -367,12 +367,18 @@ pub(crate) fn keep_panic(slot: &mut Option<Box<dyn Any + Send>>, payload: Box<dy
     }
 }
 
-/// Drop a panic payload whose `Drop` may itself panic (and so on): the
-/// payload of such a second panic is leaked rather than dropped.
+/// Drop a panic payload whose `Drop` may itself panic: the payload of that
+/// panic is dropped in turn (usually a plain message), up to a few levels;
+/// only a payload chain that keeps panicking past them is leaked.
 pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
+    let mut payload = payload;
+    for _ in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
 }
 
 /// Whether `node` is quarantined (its `Trace` impl panicked once).
