@@ -138,7 +138,6 @@ pub(crate) fn decrement(node: Node) -> u64 {
 #[inline(always)]
 pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
     let h = node.header();
-    let wait = crate::sync::Wait::new();
     let mut s = h.strong.load(Relaxed);
     loop {
         if count(s) == 1 {
@@ -146,7 +145,7 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
                 return None;
             }
             if s & (HELD | DEAD) == HELD && collector::may_wait_for_hold() {
-                s = wait_for_release(node, &wait);
+                s = wait_for_release(node);
                 continue;
             }
         } else if s & (ACTIVE | DEAD) == 0 {
@@ -176,9 +175,15 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
 /// locked phases and never waits for a mutator in between, so this ends.
 #[cold]
 #[inline(never)]
-fn wait_for_release(node: Node, wait: &crate::sync::Wait) -> u64 {
-    wait.pause();
-    node.header().strong.load(Relaxed)
+fn wait_for_release(node: Node) -> u64 {
+    let wait = crate::sync::Wait::new();
+    loop {
+        wait.pause();
+        let s = node.header().strong.load(Relaxed);
+        if count(s) != 1 || s & (HELD | DEAD) != HELD {
+            return s;
+        }
+    }
 }
 
 /// Whether a drop seeing `s` must buffer: others keep the object alive, no

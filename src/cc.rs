@@ -681,35 +681,16 @@ impl<T: Trace> Drop for Cc<T> {
 
 /// The last strong handle of `node` went away; `old` is the word before.
 ///
+/// Out of line, like `Arc`'s `drop_slow`: the common drop (not the last)
+/// stays small enough to inline at every call site.
+///
 /// # Safety
 /// The caller's decrement took the count from 1 to 0.
-#[inline]
+#[inline(never)]
 pub(crate) unsafe fn last_handle_gone<T: Trace>(node: Node, old: u64) {
     if old & HELD != 0 {
-        // The collector is holding the object: a dead one (it releases the
-        // allocation when it lets go), or a live one whose handle a `Trace`
-        // impl dropped on the collecting thread (it destroys the value when
-        // it lets go). Every other last drop waited for the hold to go
-        // (`buffer::decrement_inner`).
-        if old & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING
-            && collector::owns_collector()
-            && !std::thread::panicking()
-        {
-            // A peer's destructor, run by this thread's collection, dropped
-            // the last handle to a member whose value the collector has not
-            // dropped yet: drop it now, inline, as `Arc` would (see
-            // `collector::commit`). Not while unwinding: the collector's
-            // loop drops it under `catch_unwind`, so a second panicking
-            // destructor cannot abort the process. Acquire: as for any
-            // last drop.
-            let h = node.header();
-            if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING != 0 {
-                // SAFETY: dead and held, and our claim makes this the only
-                // destruction of the value; the collector frees the
-                // allocation after its destroy loop, which this runs within.
-                unsafe { destroy::destroy_value_only(node) }
-            }
-        }
+        // SAFETY: forwarded contract.
+        unsafe { held_last_drop(node, old) };
         return;
     }
     // Acquire, as in `Arc::drop`: all other handles' uses of the value
@@ -732,6 +713,37 @@ pub(crate) unsafe fn last_handle_gone<T: Trace>(node: Node, old: u64) {
         // another: exactly `Arc`'s path.
         // SAFETY: as above.
         unsafe { destroy::destroy_one(node) }
+    }
+}
+
+/// The last handle of an object the collector holds went away: a dead one
+/// (the collector releases the allocation when it lets go), or a live one
+/// whose handle a `Trace` impl dropped on the collecting thread (the
+/// collector destroys the value when it lets go). Every other last drop
+/// waited for the hold to go (`buffer::decrement_inner`).
+///
+/// # Safety
+/// The caller's decrement took the count from 1 to 0 with `HELD` set.
+#[cold]
+#[inline(never)]
+unsafe fn held_last_drop(node: Node, old: u64) {
+    if old & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING
+        && collector::owns_collector()
+        && !std::thread::panicking()
+    {
+        // A peer's destructor, run by this thread's collection, dropped
+        // the last handle to a member whose value the collector has not
+        // dropped yet: drop it now, inline, as `Arc` would (see
+        // `collector::commit`). Not while unwinding: the collector's loop
+        // drops it under `catch_unwind`, so a second panicking destructor
+        // cannot abort the process. Acquire: as for any last drop.
+        let h = node.header();
+        if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING != 0 {
+            // SAFETY: dead and held, and our claim makes this the only
+            // destruction of the value; the collector frees the allocation
+            // after its destroy loop, which this runs within.
+            unsafe { destroy::destroy_value_only(node) }
+        }
     }
 }
 

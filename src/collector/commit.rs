@@ -121,7 +121,13 @@ impl Outcome {
             // already, inline (see `cc::last_handle_gone`). Acquire: every
             // use of the value happened-before the decision, which we made.
             let h = n.header();
-            if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING == 0 {
+            // Only this thread ever clears VALUE_PENDING, so a plain load
+            // tells whether a peer's destructor took it already (then no
+            // RMW is needed); the claim itself is an RMW, since other
+            // threads may be changing the count meanwhile.
+            if h.strong.load(Relaxed) & VALUE_PENDING == 0
+                || h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING == 0
+            {
                 continue;
             }
             // SAFETY: the object is dead and held: no handle outside the

@@ -196,8 +196,16 @@ impl Graph {
     /// nor unwinds out of the collector. Returns whether one panicked.
     pub(crate) fn release_guards(&mut self, tracer: &mut Tracer<'_>) -> bool {
         let mut panicked = false;
-        while let Some(guard) = tracer.guards.pop() {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(guard))) {
+        // One `catch_unwind` for the whole batch: a guard that panics was
+        // popped already, so the next round goes on with the rest.
+        while !tracer.guards.is_empty() {
+            let guards = &mut tracer.guards;
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                while let Some(guard) = guards.pop() {
+                    drop(guard);
+                }
+            }));
+            if let Err(payload) = run {
                 super::keep_panic(&mut self.panic, payload);
                 panicked = true;
             }
@@ -305,9 +313,15 @@ impl Graph {
         // Counting sort by representative, keeping the proposal's order.
         let mut size = vec![0u32; m + 1];
         let mut rep = vec![0u32; m];
+        let mut components = 0;
         for k in 0..m {
             rep[k] = find(&mut parent, k as u32);
             size[rep[k] as usize + 1] += 1;
+            components += usize::from(rep[k] == k as u32);
+        }
+        if components == 1 {
+            // One component (a big cycle): the proposal as it is.
+            return (white.to_vec(), vec![0, m as u32]);
         }
         for k in 0..m {
             size[k + 1] += size[k];

@@ -381,10 +381,17 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     std::mem::forget(payload);
 }
 
-/// Whether `node` is quarantined (its `Trace` impl panicked once).
+/// Whether `node` is quarantined (its `Trace` impl panicked once). One
+/// relaxed load while nothing is quarantined.
+#[inline]
 pub(crate) fn is_quarantined(node: Node) -> bool {
-    let c = control();
-    c.quarantined.load(Relaxed) != 0 && lock(&c.quarantine).contains_key(&node.addr())
+    control().quarantined.load(Relaxed) != 0 && is_listed(node)
+}
+
+#[cold]
+#[inline(never)]
+fn is_listed(node: Node) -> bool {
+    lock(&control().quarantine).contains_key(&node.addr())
 }
 
 /// Quarantine a held object whose `Trace` impl (or guard) panicked: it is
