@@ -130,7 +130,9 @@
 //! feature, and `Cc`, `Weak` and the collector run on loom's atomics,
 //! cells, locks and thread-locals, with fresh global state in every loom
 //! execution — so a crate's own loom models can include its `Cc` graphs
-//! and `collect()` calls. The switch is arcycle's own (as `crossbeam_loom`
+//! and `collect()` calls. Automatic collections run inline there (loom
+//! cannot model the free-running collector thread; see
+//! [`set_background`]). The switch is arcycle's own (as `crossbeam_loom`
 //! is crossbeam's): a plain `--cfg loom` does not flip it.
 //!
 //! # How it works
