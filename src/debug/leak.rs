@@ -460,7 +460,7 @@ impl Recorder {
 /// external handle (with a hint where a derived `Trace` impl hides one in
 /// a `std::sync::Arc` or a `#[trace(skip)]` field), a busy lock, a
 /// quarantined object, or a count that changed meanwhile. The others are
-/// reachable from those. [`census`](crate::census) (feature `census`) tells
+/// reachable from those. `arcycle::census()` (feature `census`) tells
 /// which types keep growing in the first place.
 ///
 /// # Panics

@@ -12,7 +12,7 @@
 //! * [`collector_thread`], [`end_quiet_period`] — the collector thread
 //!   (see [`set_background`](crate::set_background)), for tests and
 //!   monitoring.
-//! * With the `census` feature: [`census`](crate::census) (live objects
+//! * With the `census` feature: `arcycle::census()` (live objects
 //!   and bytes per type) and [`reset_peak`].
 //!
 //! None of these costs anything unless called (the census is a cargo
