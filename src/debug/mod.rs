@@ -13,7 +13,7 @@
 //!   (see [`set_background`](crate::set_background)), for tests and
 //!   monitoring.
 //! * With the `census` feature: `arcycle::census()` (live objects
-//!   and bytes per type) and [`reset_peak`].
+//!   and bytes per type) and `reset_peak()`.
 //!
 //! None of these costs anything unless called (the census is a cargo
 //! feature for that reason).
