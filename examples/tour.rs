@@ -1,13 +1,14 @@
 //! A tour of arcycle: several threads build cyclic graphs, drop every
-//! outside handle, and the cycle collector frees them while the threads
-//! keep working.
+//! outside handle, and the cycle collector frees them — on its own thread,
+//! timed by a callback — while the threads keep working.
 //!
-//! Run with `cargo run --release --example tour`.
+//! Run with `cargo run --release --example tour` (add `--features census`
+//! to see the census of live objects per type).
 
-use arcycle::{Cc, Trace, Weak};
+use arcycle::{Cc, CollectEvent, Trace, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 static ALIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -64,62 +65,144 @@ fn tree(depth: u32, base: usize) -> Cc<Node> {
     root
 }
 
+/// What the callback saw of the automatic collections.
+#[derive(Default)]
+struct Log {
+    collections: usize,
+    on_collector_thread: usize,
+    freed: usize,
+    longest: Duration,
+    total: Duration,
+}
+
+#[cfg(feature = "census")]
+fn census(when: &str) {
+    let row = arcycle::census()
+        .into_iter()
+        .find(|t| t.type_name == std::any::type_name::<Node>());
+    let (live, bytes, peak) = row.map_or((0, 0, 0), |t| (t.live, t.bytes, t.peak_live));
+    println!(
+        "census {when}: {live} Node allocations live ({} KiB), peak {peak}",
+        bytes / 1024
+    );
+}
+
+#[cfg(not(feature = "census"))]
+fn census(when: &str) {
+    if when == "before" {
+        println!("(census: run with `--features census` to count live objects per type)");
+    }
+}
+
+/// Wait (briefly) until the collector thread has freed every node: it
+/// collects at each threshold crossing, and what is left below the
+/// threshold after its quiet period — which we end now.
+fn wait_for_the_collector_thread() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ALIVE.load(Relaxed) != 0 {
+        assert!(Instant::now() < deadline, "the collector thread is stuck");
+        arcycle::debug::end_quiet_period();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn main() {
-    arcycle::disable(); // this tour collects explicitly, to show each pass
     let threads = std::thread::available_parallelism()
         .map_or(4, |n| n.get())
         .max(2);
     println!("arcycle tour: {threads} threads build cyclic graphs, then drop them\n");
 
-    for round in 1..=3 {
-        let t0 = Instant::now();
-        std::thread::scope(|s| {
-            for t in 0..threads {
+    // 1. Nobody calls collect(): automatic collections run on the
+    //    collector thread, and a callback times each one.
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sink = log.clone();
+    let id = arcycle::add_callback(move |event| {
+        if let CollectEvent::Stop(info) = event {
+            if info.automatic {
+                let mut l = sink.lock().unwrap();
+                l.collections += 1;
+                if std::thread::current().name() == Some("arcycle-collector") {
+                    l.on_collector_thread += 1;
+                }
+                l.freed += info.freed;
+                l.longest = l.longest.max(info.pause);
+                l.total += info.pause;
+            }
+        }
+    });
+    census("before");
+    let built = AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let weak: Weak<Node> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let built = &built;
                 s.spawn(move || {
-                    // Each thread builds rings and trees and keeps a few
-                    // labels around, then lets every handle go.
-                    let mut sum = 0;
+                    let before = ALIVE.load(Relaxed);
+                    let mut keep = Weak::new();
                     for r in 0..20 {
                         let ring = ring(500, t * 1_000_000 + r * 1_000);
-                        sum += ring[0].edges.lock().unwrap()[0].label;
+                        keep = Cc::downgrade(&ring[0]);
                     }
-                    let t = tree(10, t);
-                    sum += t.edges.lock().unwrap().len();
-                    std::hint::black_box(sum);
-                });
-            }
-        });
-        let built = ALIVE.load(Relaxed);
-        let build = t0.elapsed();
-
-        // Meanwhile, live data survives collection untouched.
-        let keep = ring(3, 42);
-        let t1 = Instant::now();
-        let freed = arcycle::collect();
-        let pause = t1.elapsed();
-        let stats = arcycle::stats();
-        println!(
-            "round {round}: built {built} nodes in {:.1?}; collect() freed {freed} in {:.1?} \
-             ({} still alive: the 3-ring we kept)",
-            build,
-            pause,
-            ALIVE.load(Relaxed)
-        );
-        println!(
-            "         stats: {} collections, {} freed in total, longest pause {:.1?}, {} aborted validations",
-            stats.collections, stats.freed, stats.longest_pause, stats.aborted
-        );
-        assert_eq!(keep[0].edges.lock().unwrap()[0].label, 43);
-        drop(keep);
-        arcycle::collect();
-        assert_eq!(ALIVE.load(Relaxed), 0, "everything was freed");
+                    let tree = tree(10, t);
+                    built.fetch_add(500 * 20 + 2047, Relaxed);
+                    let _ = (before, tree.label);
+                    keep
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .next()
+            .unwrap()
+    });
+    let built = built.load(Relaxed);
+    census("after the threads dropped everything");
+    wait_for_the_collector_thread();
+    let elapsed = t0.elapsed();
+    // The last collection's Stop event comes after its destructors ran.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log.lock().unwrap().freed < built {
+        assert!(Instant::now() < deadline, "a Stop event is missing");
+        std::thread::yield_now();
     }
+    arcycle::remove_callback(id);
+    // Never hold a lock a callback takes while collecting: a collection
+    // already under way may still call it once.
+    let (collections, on_thread, freed, longest, total) = {
+        let l = log.lock().unwrap();
+        (
+            l.collections,
+            l.on_collector_thread,
+            l.freed,
+            l.longest,
+            l.total,
+        )
+    };
+    println!(
+        "background: {collections} automatic collections ({on_thread} on thread \
+         `arcycle-collector`) freed {freed} of {built} nodes; pauses: longest {longest:.1?}, \
+         total {total:.1?}; all gone {elapsed:.1?} after the start"
+    );
+    println!(
+        "a Weak to a member of a freed ring: upgrade() = {:?}",
+        weak.upgrade().map(|n| n.label)
+    );
+    let arc_node = std::mem::size_of::<Node>() + 16; // Arc's two counts
+    println!(
+        "an Arc version of this program would have leaked all {built} nodes \
+         ({} KiB): every one is on a cycle",
+        built * arc_node / 1024
+    );
+    census("after (a Weak keeps one allocation)");
 
-    // Collection while other threads keep mutating their own live data.
-    arcycle::enable();
+    // 2. Explicit collection while other threads keep mutating their own
+    //    live data.
     let t0 = Instant::now();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let work = AtomicUsize::new(0);
+    let before = arcycle::stats();
     std::thread::scope(|s| {
         for t in 0..threads - 1 {
             let (stop, work) = (&stop, &work);
@@ -134,7 +217,7 @@ fn main() {
                 drop(mine);
             });
         }
-        for _ in 0..5 {
+        for _ in 0..3 {
             drop(ring(100_000, 0));
             arcycle::collect();
         }
@@ -143,11 +226,12 @@ fn main() {
     arcycle::collect();
     let stats = arcycle::stats();
     println!(
-        "\nconcurrent: {} mutator operations while 5 rings of 100000 were collected in {:.1?}; \
-         longest pause {:.1?}; {} alive at the end",
+        "\nconcurrent: {} mutator operations while 3 rings of 100000 were collected \
+         explicitly in {:.1?}; longest pause {:.1?}; {} collections in all, {} alive at the end",
         work.load(Relaxed),
         t0.elapsed(),
         stats.longest_pause,
+        stats.collections - before.collections,
         ALIVE.load(Relaxed)
     );
     assert_eq!(ALIVE.load(Relaxed), 0);

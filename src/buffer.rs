@@ -298,6 +298,18 @@ pub(crate) fn drain() -> Vec<Node> {
     all
 }
 
+/// Every shard's lock, in index order, for `fork` (see
+/// `collector::worker`): held across it so that the child does not inherit
+/// a shard locked by another thread.
+#[cfg(all(unix, not(miri), not(arcycle_loom)))]
+pub(crate) fn lock_all_for_fork() -> Vec<Box<dyn std::any::Any>> {
+    buffer()
+        .shards
+        .iter()
+        .map(|s| Box::new(lock(s)) as Box<dyn std::any::Any>)
+        .collect()
+}
+
 /// Entries pushed and not yet drained.
 pub(crate) fn pending() -> usize {
     buffer().pending.load(Relaxed)

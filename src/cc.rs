@@ -50,6 +50,8 @@ impl<T> CcBox<T> {
     /// The weak word reached zero: no handle, entry or hold refers to `this`,
     /// and its value is already gone (or was never written).
     pub(crate) unsafe fn dealloc(this: NonNull<CcBox<T>>) {
+        #[cfg(feature = "census")]
+        crate::debug::census::on_free::<T>();
         // loom-tests: let loom check that every use of the header words
         // happens-before the free (it cannot see a `Box` going away).
         // SAFETY: the weak word is zero: nobody else uses the header.
@@ -166,6 +168,8 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             value: ValueCell::new(MaybeUninit::<T>::uninit()),
         });
         let ptr = NonNull::from(Box::leak(boxed));
+        #[cfg(feature = "census")]
+        crate::debug::census::on_alloc::<T>();
         // If `data_fn` panics, give back the strong side's weak unit; the
         // `Weak` below gives back its own and frees the allocation.
         struct Unbuilt<T: Trace>(NonNull<CcBox<T>>);
@@ -330,7 +334,10 @@ enum Take {
 }
 
 impl<T: Trace> Cc<T> {
+    /// A new allocation's first handle (`Cc::new`, `make_mut`).
     fn from_box(b: Box<CcBox<T>>) -> Cc<T> {
+        #[cfg(feature = "census")]
+        crate::debug::census::on_alloc::<T>();
         Cc::from_inner(NonNull::from(Box::leak(b)))
     }
 

@@ -5,8 +5,10 @@
 //! the invariants it keeps and the loom model or test that guards them:
 //! the count words (`header.rs`), the root buffer (`buffer.rs`), the
 //! collector's phases (`collector/discover.rs`, `validate.rs`,
-//! `commit.rs`), destruction (`destroy.rs`), the `Trace` machinery
-//! (`trace.rs`) and the handles (`cc.rs`, `weak.rs`).
+//! `commit.rs`), the collector thread and callbacks
+//! (`collector/worker.rs`, `callbacks.rs`), destruction (`destroy.rs`),
+//! the `Trace` machinery (`trace.rs`) and the handles (`cc.rs`,
+//! `weak.rs`).
 //!
 //! # How it works
 //!
@@ -55,8 +57,13 @@
 //! collection; one that does may briefly wait (a `Weak::upgrade` of an
 //! object being verified, a `get_mut`, `try_unwrap` or last drop of an
 //! object being traced). Only `collect()` itself waits for a collection in
-//! progress. Automatic collections start from `Cc::new` and from drops that
-//! buffer a possible root.
+//! progress. Automatic collections are triggered from `Cc::new` and from
+//! drops that buffer a possible root; by default those only *signal* the
+//! collector thread (`collector/worker.rs`: a flag, a `SeqCst` fence on
+//! the cold path, park/unpark), which runs the collection while the
+//! mutators go on. The thread also collects a small buffer after a quiet
+//! period, so garbage below the threshold is freed eventually; it parks
+//! with no deadline while the buffer is empty.
 //!
 //! # Orderings
 //!

@@ -65,18 +65,25 @@
 //!   looking at the object (the drop waits for the collector, never for
 //!   another mutator).
 //! * Cycles are destroyed by the thread that runs the collection: the
-//!   caller of [`collect`], or, for automatic collections, the thread whose
-//!   [`Cc::new`] or drop crossed the [`threshold`]. Keep destructors of
-//!   types that can be on cycles free of locks that allocating code may
-//!   hold, or [`disable`] automatic collection and call [`collect`] at
-//!   points of your choosing.
+//!   caller of [`collect`], or, for automatic collections, the
+//!   **collector thread** `arcycle-collector` (started lazily, parked
+//!   while idle; see [`set_background`]). So a destructor of collected
+//!   garbage never runs inside an unrelated `Cc::new` or drop of yours,
+//!   holding whatever locks that code holds. With `set_background(false)`
+//!   automatic collections run inline, on the thread whose [`Cc::new`] or
+//!   drop crossed the [`threshold`], as Python's do. A small garbage
+//!   cycle below the threshold is still freed, after a
+//!   [quiet period](set_quiet_period).
+//! * [`add_callback`] tells you when each collection starts and stops,
+//!   with what it freed and how long it took.
 //! * When a cycle is freed, a member's `Drop` may meet a peer whose value
 //!   is already gone: dereferencing it panics with a clear message; use
 //!   [`Cc::try_deref`] or [`Cc::is_dead`] in such destructors.
 //! * A panic in a destructor or `Trace` impl during [`collect`] reaches its
 //!   caller after everything else was freed; during an automatic
-//!   collection it is reported through [`set_report_hook`] (stderr by
-//!   default). The library prints nothing else.
+//!   collection (on the collector thread or inline) it is reported
+//!   through [`set_report_hook`] (stderr by default). The library prints
+//!   nothing else.
 //! * `Cc::new` requires `T: Send + Sync + 'static`: the collector may
 //!   destroy a value on any thread, at any later time.
 //!
@@ -91,6 +98,15 @@
 //! graphs), or a lock another object's `Trace` also takes (see [`Trace`],
 //! "Liveness"). [`Weak::upgrade`] on a handle you kept tells whether an
 //! object is still alive.
+//!
+//! The [`debug`] module finds such edges: `census()` (Cargo feature
+//! `census`) counts live objects and bytes per type, so you see *what*
+//! grows; [`debug::collect_with_report`] runs a collection and says, for
+//! every object it examined and kept, *why* (an external handle, one
+//! hidden in an `Arc` or a skipped field, a busy lock, ...), as text or a
+//! Graphviz graph; [`debug::referents`] and [`debug::TraceTest`] show and
+//! test what a `Trace` impl reports. `examples/leak_hunt.rs` walks through
+//! it.
 //!
 //! # Limits
 //!
@@ -114,7 +130,9 @@
 //! feature, and `Cc`, `Weak` and the collector run on loom's atomics,
 //! cells, locks and thread-locals, with fresh global state in every loom
 //! execution — so a crate's own loom models can include its `Cc` graphs
-//! and `collect()` calls. The switch is arcycle's own (as `crossbeam_loom`
+//! and `collect()` calls. Automatic collections run inline there (loom
+//! cannot model the free-running collector thread; see
+//! [`set_background`]). The switch is arcycle's own (as `crossbeam_loom`
 //! is crossbeam's): a plain `--cfg loom` does not flip it.
 //!
 //! # How it works
@@ -140,6 +158,7 @@ extern crate self as arcycle;
 mod buffer;
 mod cc;
 mod collector;
+pub mod debug;
 pub mod design;
 mod destroy;
 mod header;
@@ -151,9 +170,17 @@ mod trace_impls;
 mod weak;
 
 pub use cc::Cc;
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub use collector::__loom_collector_round;
 pub use collector::{
-    collect, disable, enable, is_enabled, set_threshold, stats, threshold, Stats, DEFAULT_THRESHOLD,
+    add_callback, collect, disable, enable, is_background, is_enabled, quiet_period,
+    remove_callback, set_background, set_quiet_period, set_threshold, stats, threshold, CallbackId,
+    CollectEvent, CollectInfo, Stats, DEFAULT_THRESHOLD,
 };
+#[cfg(feature = "census")]
+#[cfg_attr(docsrs, doc(cfg(feature = "census")))]
+pub use debug::census::{census, TypeCensus};
 pub use report::{reset_report_hook, set_report_hook, Report, ReportKind};
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;
@@ -192,6 +219,82 @@ macro_rules! leaf {
             fn trace<'a>(&'a self, _: &mut $crate::Tracer<'a>) {}
         }
     )+};
+}
+
+/// Support for `#[derive(Trace)]`'s generated code; not a public API.
+///
+/// For a leak report only ([`debug::collect_with_report`]), the derive
+/// asks every field whether it hides edges from the collector: a
+/// `std::sync::Arc` of a `Trace` type (which the collector never traces
+/// into), or a `#[trace(skip)]` field of a `Trace` type. The question is
+/// answered by autoref specialisation on the field's type at the derive's
+/// expansion site; every other field answers with an empty inline
+/// function, and outside a leak report the answer is one branch.
+#[doc(hidden)]
+pub mod __private {
+    use crate::trace::{record_hidden, HiddenKind};
+    use crate::{Trace, Tracer};
+    use std::sync::Arc;
+
+    /// A field, as the derive's probes see it.
+    pub struct Hidden<'a, T: ?Sized>(pub &'a T);
+
+    impl<T: ?Sized> Clone for Hidden<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T: ?Sized> Copy for Hidden<'_, T> {}
+
+    /// The probe of a traced field: only an `Arc` hides edges.
+    pub trait ProbeTraced<'a> {
+        /// Record the edges the field hides (leak reports only).
+        fn __arcycle_probe_traced(self, tracer: &mut Tracer<'a>);
+    }
+
+    impl<'a, U: Trace + ?Sized> ProbeTraced<'a> for &&Hidden<'a, Arc<U>> {
+        #[inline]
+        fn __arcycle_probe_traced(self, tracer: &mut Tracer<'a>) {
+            if tracer.hidden.is_some() {
+                record_hidden(&**self.0, tracer, HiddenKind::Arc);
+            }
+        }
+    }
+
+    impl<'a, T: ?Sized> ProbeTraced<'a> for Hidden<'a, T> {
+        #[inline(always)]
+        fn __arcycle_probe_traced(self, _: &mut Tracer<'a>) {}
+    }
+
+    /// The probe of a `#[trace(skip)]` field: an `Arc` of a `Trace` type,
+    /// or any `Trace` type, hides edges.
+    pub trait ProbeSkipped<'a> {
+        /// Record the edges the field hides (leak reports only).
+        fn __arcycle_probe_skipped(self, tracer: &mut Tracer<'a>);
+    }
+
+    impl<'a, U: Trace + ?Sized> ProbeSkipped<'a> for &&Hidden<'a, Arc<U>> {
+        #[inline]
+        fn __arcycle_probe_skipped(self, tracer: &mut Tracer<'a>) {
+            if tracer.hidden.is_some() {
+                record_hidden(&**self.0, tracer, HiddenKind::Arc);
+            }
+        }
+    }
+
+    impl<'a, T: Trace + ?Sized> ProbeSkipped<'a> for &Hidden<'a, T> {
+        #[inline]
+        fn __arcycle_probe_skipped(self, tracer: &mut Tracer<'a>) {
+            if tracer.hidden.is_some() {
+                record_hidden(self.0, tracer, HiddenKind::Skip);
+            }
+        }
+    }
+
+    impl<'a, T: ?Sized> ProbeSkipped<'a> for Hidden<'a, T> {
+        #[inline(always)]
+        fn __arcycle_probe_skipped(self, _: &mut Tracer<'a>) {}
+    }
 }
 
 /// The README's example runs as a doc test.

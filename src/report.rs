@@ -2,9 +2,10 @@
 //!
 //! arcycle reports a problem itself only where no caller can receive it: a
 //! panic in a destructor or `Trace` impl during an *automatic* collection
-//! (which runs inside some unrelated `Cc::new` or drop), a second panic
-//! while another is unwinding, and a count overflow right before the
-//! process aborts. By default each goes to stderr, one line each; a
+//! (which runs on the collector thread, or inside some unrelated `Cc::new`
+//! or drop), a panic in a collection callback, a second panic while
+//! another is unwinding, and a count overflow right before the process
+//! aborts. By default each goes to stderr, one line each; a
 //! program can send them elsewhere (a log, a metrics counter) or silence
 //! them with [`set_report_hook`]. Nothing else is ever printed.
 //!
@@ -39,6 +40,9 @@ pub enum ReportKind {
     /// More handles to one object than the count can hold: the process
     /// aborts right after the hook returns, as `Arc` does.
     CountOverflow,
+    /// A collection callback (see [`add_callback`](crate::add_callback))
+    /// panicked; the panic is dropped and the collection goes on.
+    PanicInCallback,
 }
 
 /// One message of the library, as passed to the hook of
@@ -105,6 +109,12 @@ where
 /// ```
 pub fn reset_report_hook() {
     *lock(&HOOK) = None;
+}
+
+/// The hook's lock, for `fork` (see `collector::worker`).
+#[cfg(all(unix, not(miri), not(arcycle_loom)))]
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(lock(&HOOK))
 }
 
 /// Report `message` through the hook, or to stderr.

@@ -1,8 +1,8 @@
 //! The one door to shared-memory primitives.
 //!
 //! Everything the protocol shares between threads — the header words, the
-//! value cell, the root buffer's locks, the collector's lock and the
-//! thread-locals — comes from here. Under `cfg(arcycle_loom)` every item is loom's,
+//! value cell, the root buffer's locks, the collector's lock, the
+//! thread-locals and the collector thread's park/unpark — comes from here. Under `cfg(arcycle_loom)` every item is loom's,
 //! so a loom model sees every access the protocol makes, including the
 //! value being dropped and the allocation being freed; otherwise they are
 //! the `std` items with zero overhead.
@@ -16,6 +16,34 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(arcycle_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+// Parking, for the collector thread (`collector::worker`): a parked thread
+// sleeps until another unparks it (a token, so an unpark that comes first
+// is not lost). Loom has `park`/`unpark` but no timed park and no detached
+// threads, so the timed park and the spawning of the collector thread
+// exist outside loom only (see `collector::worker`, "Under loom").
+#[cfg(not(arcycle_loom))]
+pub(crate) use std::thread::{park, Thread};
+
+#[cfg(arcycle_loom)]
+pub(crate) use loom::thread::{current, park, Thread};
+
+/// Park for at most `timeout` (or until unparked, or spuriously).
+#[cfg(not(arcycle_loom))]
+pub(crate) fn park_timeout(timeout: std::time::Duration) {
+    std::thread::park_timeout(timeout)
+}
+
+/// Start a detached thread named `name` running `f`; its handle is dropped
+/// (the thread is never joined, so it never delays the process's exit).
+#[cfg(not(arcycle_loom))]
+pub(crate) fn spawn_detached<F>(name: &str, f: F) -> std::io::Result<Thread>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let handle = std::thread::Builder::new().name(name.into()).spawn(f)?;
+    Ok(handle.thread().clone())
+}
 
 /// Lock a mutex of the crate's own, ignoring poison.
 ///

@@ -34,10 +34,12 @@
 //! buffer a possible root.
 
 use crate::cc::{Cc, CcBox};
-use crate::header::Header;
+use crate::header::{count, Header, DEAD};
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, MaybeUninit};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Acquire;
 
 /// A type whose values can report the [`Cc`] handles they hold.
 ///
@@ -154,6 +156,90 @@ pub struct Tracer<'a> {
     pub(crate) edges: Vec<Node>,
     pub(crate) guards: Vec<HeldGuard<'a>>,
     pub(crate) busy: bool,
+    /// Edges hidden from the collector, recorded only for a leak report
+    /// (`debug::collect_with_report`): `None` in every other trace, so the
+    /// derive's probes (see [`record_hidden`]) do nothing.
+    pub(crate) hidden: Option<Vec<HiddenEdge>>,
+}
+
+/// Where a derived `Trace` impl found an edge it does not report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HiddenKind {
+    /// Inside a `std::sync::Arc` field (whose `Trace` reports nothing).
+    Arc,
+    /// In a `#[trace(skip)]` field.
+    Skip,
+}
+
+/// A handle the traced value holds without reporting it: to `target`
+/// directly (`via == None`), or to `via`, whose value holds `target`.
+#[derive(Clone, Copy)]
+pub(crate) struct HiddenEdge {
+    pub(crate) kind: HiddenKind,
+    pub(crate) target: Node,
+    pub(crate) via: Option<Node>,
+}
+
+/// For a leak report only: trace `value` (the inside of an `Arc` field, or
+/// a skipped field) into a throwaway tracer and record the edges it
+/// reports as hidden — and, one step further, the edges of each such
+/// target (so that a report can say "held by an object no collection
+/// examined, which this one holds in a skipped field").
+///
+/// They never count as edges: they only label, by address, survivors of
+/// the collection being reported on. Each target is traced while the
+/// throwaway tracer still holds the guards that keep its handle in place
+/// (so it is alive: count above zero, and no collection but this one runs);
+/// all guards are released before this returns, so a target may be gone
+/// by the time the report compares addresses: a label can be wrong, never
+/// a count. Panics of the impls run here are caught and dropped: a report
+/// must not quarantine anything.
+#[cold]
+#[inline(never)]
+pub(crate) fn record_hidden<'a, U: Trace + ?Sized>(
+    value: &'a U,
+    tracer: &mut Tracer<'a>,
+    kind: HiddenKind,
+) {
+    let Some(hidden) = tracer.hidden.as_mut() else {
+        return;
+    };
+    let mut sub = Tracer::new();
+    let traced = catch_unwind(AssertUnwindSafe(|| value.trace(&mut sub)));
+    if let Err(payload) = traced {
+        crate::collector::drop_payload(payload);
+    }
+    let firsts = std::mem::take(&mut sub.edges);
+    for &first in &firsts {
+        hidden.push(HiddenEdge {
+            kind,
+            target: first,
+            via: None,
+        });
+        // Acquire: as the collector's hold, before reading a value. The
+        // handle in `value`'s field (kept there by `sub`'s guards) keeps
+        // the count above zero; a dead value is not read.
+        let s = first.header().strong.load(Acquire);
+        if count(s) == 0 || s & DEAD != 0 {
+            continue;
+        }
+        let mut next = Tracer::new();
+        let traced = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `first` is alive (above) until `sub` releases its
+            // guards, after `next` (which borrows from it) is gone.
+            unsafe { (first.vtable.trace)(first.header, &mut next) }
+        }));
+        if let Err(payload) = traced {
+            crate::collector::drop_payload(payload);
+        }
+        hidden.extend(next.edges.drain(..).map(|target| HiddenEdge {
+            kind,
+            target,
+            via: Some(first),
+        }));
+        drop(next);
+    }
+    drop(sub);
 }
 
 /// A type-erased lock guard whose only job left is to be dropped later.
@@ -220,6 +306,7 @@ impl<'a> Tracer<'a> {
             edges: Vec::new(),
             guards: Vec::new(),
             busy: false,
+            hidden: None,
         }
     }
 
@@ -326,6 +413,8 @@ pub(crate) struct VTable {
     pub(crate) trace: for<'a> unsafe fn(NonNull<Header>, &mut Tracer<'a>),
     pub(crate) drop_value: unsafe fn(NonNull<Header>),
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// `std::any::type_name::<T>()`, for the `debug` module's reports.
+    pub(crate) type_name: fn() -> &'static str,
 }
 
 struct VTableOf<T>(std::marker::PhantomData<T>);
@@ -335,6 +424,7 @@ impl<T: Trace> VTableOf<T> {
         trace: trace_erased::<T>,
         drop_value: drop_value_erased::<T>,
         dealloc: dealloc_erased::<T>,
+        type_name: std::any::type_name::<T>,
     };
 }
 
@@ -399,5 +489,10 @@ impl Node {
 
     pub(crate) fn addr(&self) -> usize {
         self.header.as_ptr() as usize
+    }
+
+    /// The name of the value's type.
+    pub(crate) fn type_name(&self) -> &'static str {
+        (self.vtable.type_name)()
     }
 }

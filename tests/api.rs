@@ -758,6 +758,9 @@ fn threshold_enable_disable() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     assert_eq!(arcycle::threshold(), DEFAULT_THRESHOLD);
     assert!(arcycle::is_enabled());
 

@@ -392,6 +392,9 @@ fn automatic_collection_with_low_threshold_under_churn() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     collect();
     arcycle::enable();
     arcycle::set_threshold(64);
@@ -434,6 +437,9 @@ fn automatic_collection_on_the_allocating_thread_under_churn() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     collect();
     arcycle::enable();
     arcycle::set_threshold(64);

@@ -127,6 +127,9 @@ fn report_hook_receives_automatic_collection_panics() {
     static SEEN: Mutex<Vec<(arcycle::ReportKind, String)>> = Mutex::new(Vec::new());
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     collect();
     arcycle::set_report_hook(|r| SEEN.lock().unwrap().push((r.kind, r.message.to_string())));
     arcycle::set_threshold(2);
@@ -149,6 +152,9 @@ fn panicking_destructor_in_automatic_collection_is_reported_not_resumed() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     collect();
     arcycle::enable();
     arcycle::set_threshold(2);

@@ -653,6 +653,9 @@ fn clone_drop_get_mut_loop_keeps_the_root_buffer_bounded() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     const THRESHOLD: usize = 1000;
     const BOUND: usize = 2 * THRESHOLD + 64;
     const ITERATIONS: usize = 200_000;
@@ -691,6 +694,9 @@ fn automatic_collection_starts_from_the_dropping_path() {
     static T: Tally = Tally::new();
     let _s = serial();
     let _restore = Settings::save();
+    // Inline mode: this test checks where and when automatic collections
+    // run (background mode is `tests/gc_module.rs`'s).
+    arcycle::set_background(false);
     collect();
     arcycle::set_threshold(100);
     arcycle::enable();

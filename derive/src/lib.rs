@@ -23,11 +23,21 @@
 //!         || <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::MAY_HAVE_EDGES;
 //!     #[inline]
 //!     fn trace<'__arcycle_a>(&'__arcycle_a self, __tracer: &mut ::arcycle::Tracer<'__arcycle_a>) {
+//!         use ::arcycle::__private::{ProbeSkipped as _, ProbeTraced as _};
 //!         ::arcycle::Trace::trace(&self.value, __tracer);
+//!         (&&&::arcycle::__private::Hidden(&self.value)).__arcycle_probe_traced(__tracer);
 //!         ::arcycle::Trace::trace(&self.next, __tracer);
+//!         (&&&::arcycle::__private::Hidden(&self.next)).__arcycle_probe_traced(__tracer);
 //!     }
 //! }
 //! ```
+//!
+//! The `__arcycle_probe_*` calls serve `arcycle::debug::collect_with_report`
+//! only: a field of type `std::sync::Arc<U>` (with `U: Trace`), or a
+//! `#[trace(skip)]` field of a `Trace` type, may hide edges from the
+//! collector, and a leak report names the survivors it holds that way. For
+//! every other field the probe resolves (by autoref specialisation) to an
+//! empty inline function, and outside a leak report it is one branch.
 //!
 //! Every type parameter gets an extra `::arcycle::Trace` bound; lifetimes,
 //! const generics and the original `where` clause are kept as they are. Enums
@@ -36,7 +46,7 @@
 //! # Attributes
 //!
 //! * `#[trace(skip)]` on a field leaves it out of both `trace` and
-//!   `MAY_HAVE_EDGES`.
+//!   `MAY_HAVE_EDGES` (only a leak report's probe looks at it).
 //! * `#[trace(leaf)]` on the struct or enum makes `MAY_HAVE_EDGES` `false` and
 //!   `trace` a no-op.
 //!
@@ -68,12 +78,39 @@ pub fn derive_trace(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
         .into()
 }
 
-/// A field that the generated `trace` visits.
+/// A field of the type.
 struct TracedField {
     /// How the field is named: `self.<member>` or `Self::V { <member>: .. }`.
     member: Member,
     /// The field's declared type, used in `MAY_HAVE_EDGES`.
     ty: Type,
+    /// Marked `#[trace(skip)]`: not traced, only probed for hidden edges.
+    skip: bool,
+}
+
+/// The statements for one field: trace it (unless skipped), and probe it
+/// for edges hidden from the collector (see `arcycle::__private`: only a
+/// leak report records them; for any other field type the probe is an
+/// empty inline function).
+fn field_stmts(field: &TracedField, place: TokenStream) -> TokenStream {
+    if field.skip {
+        quote! {
+            (&&&::arcycle::__private::Hidden(#place)).__arcycle_probe_skipped(__tracer);
+        }
+    } else {
+        quote! {
+            ::arcycle::Trace::trace(#place, __tracer);
+            (&&&::arcycle::__private::Hidden(#place)).__arcycle_probe_traced(__tracer);
+        }
+    }
+}
+
+/// Brings the probe traits into scope for `field_stmts`.
+fn probe_imports() -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use ::arcycle::__private::{ProbeSkipped as _, ProbeTraced as _};
+    }
 }
 
 /// Builds the whole `unsafe impl Trace` block, or the error to report.
@@ -85,9 +122,14 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
     let (types, body) = match &input.data {
         Data::Struct(data) => {
             let fields = traced_fields(&data.fields)?;
-            let members = fields.iter().map(|f| &f.member);
-            let body = quote! { #( ::arcycle::Trace::trace(&self.#members, __tracer); )* };
-            (fields.into_iter().map(|f| f.ty).collect(), body)
+            let stmts = fields.iter().map(|f| {
+                let member = &f.member;
+                field_stmts(f, quote! { &self.#member })
+            });
+            let imports = probe_imports();
+            let body = quote! { #imports #( #stmts )* };
+            let types = fields.into_iter().filter(|f| !f.skip).map(|f| f.ty);
+            (types.collect(), body)
         }
         Data::Enum(data) => {
             let mut types = Vec::new();
@@ -99,17 +141,22 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
                 let bindings: Vec<_> = (0..fields.len())
                     .map(|i| format_ident!("__arcycle_f{}", i))
                     .collect();
+                let stmts = fields
+                    .iter()
+                    .zip(&bindings)
+                    .map(|(f, b)| field_stmts(f, quote! { #b }));
                 let ident = &variant.ident;
                 arms.push(quote! {
                     Self::#ident { #( #members: #bindings, )* .. } => {
-                        #( ::arcycle::Trace::trace(#bindings, __tracer); )*
+                        #( #stmts )*
                     }
                 });
-                types.extend(fields.into_iter().map(|f| f.ty));
+                types.extend(fields.into_iter().filter(|f| !f.skip).map(|f| f.ty));
             }
             // Only used when some variant has a traced field, so `arms` is
             // non-empty; an empty enum gets the empty body below.
-            (types, quote! { match self { #(#arms)* } })
+            let imports = probe_imports();
+            (types, quote! { #imports match self { #(#arms)* } })
         }
         Data::Union(data) => {
             return Err(Error::new_spanned(
@@ -165,7 +212,8 @@ fn container_is_leaf(attrs: &[Attribute]) -> Result<bool> {
     Ok(leaf)
 }
 
-/// Returns the fields not marked `#[trace(skip)]`, in declaration order.
+/// Returns every field, in declaration order, marking those with
+/// `#[trace(skip)]`.
 fn traced_fields(fields: &Fields) -> Result<Vec<TracedField>> {
     let mut traced = Vec::new();
     for (index, field) in fields.iter().enumerate() {
@@ -180,16 +228,15 @@ fn traced_fields(fields: &Fields) -> Result<Vec<TracedField>> {
                 }
             })?;
         }
-        if !skip {
-            let member = match &field.ident {
-                Some(ident) => Member::Named(ident.clone()),
-                None => Member::from(index),
-            };
-            traced.push(TracedField {
-                member,
-                ty: field.ty.clone(),
-            });
-        }
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::from(index),
+        };
+        traced.push(TracedField {
+            member,
+            ty: field.ty.clone(),
+            skip,
+        });
     }
     Ok(traced)
 }

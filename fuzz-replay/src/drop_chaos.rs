@@ -255,6 +255,9 @@ pub fn run_masked(data: &[u8]) {
 
 fn run_with(data: &[u8], masked: bool) {
     let mut b = Bytes::new(data);
+    // Automatic collections inline (no collector thread running hostile
+    // destructors behind the checks).
+    arcycle::set_background(false);
     arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD);
     allowed(arcycle::collect); // start from an empty root buffer
     let record = Arc::new(Record {

@@ -315,6 +315,9 @@ pub fn run(data: &[u8]) {
         edges: Vec::new(),
         record: record.clone(),
     };
+    // Automatic collections inline, on this thread: the model's checks
+    // between operations assume no collection runs behind their back.
+    arcycle::set_background(false);
     arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD);
     arcycle::collect(); // start from an empty root buffer
     let mut hands = Hands::default();

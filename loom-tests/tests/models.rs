@@ -551,6 +551,37 @@ fn collect_vs_auto_trigger() {
     });
 }
 
+/// Race: a drop that crosses the threshold signals the collector thread
+/// (background mode) while that thread registers itself and parks — the
+/// signal/park handshake of `collector::worker`, with the thread's handle
+/// registered before or after the signal, and the signal's flag read stale
+/// or fresh.
+///
+/// Guards: no lost wake-up (a lost signal leaves the collector thread
+/// parked for ever while the model joins it: loom reports the deadlock),
+/// and "Every object whose last handle is gone is freed ... once a
+/// collection runs after that", exactly once.
+#[test]
+fn trigger_wakes_collector_thread() {
+    exhaustive("trigger_wakes_collector_thread", || {
+        arcycle::set_threshold(1);
+        arcycle::set_background(true);
+        let p = Probe::new();
+        // Plays the collector thread for one round: parks until signalled.
+        let collector = thread::spawn(arcycle::__loom_collector_round);
+        let a = node(&p);
+        *a.next.lock().unwrap() = Some(a.clone());
+        // Buffers a root: 1 >= threshold, so the trigger is set and the
+        // collector thread signalled (inline mode would collect here).
+        drop(a);
+        collector.join().unwrap();
+        assert!(p.drops() <= 1);
+        collect();
+        assert_eq!(p.drops(), 1, "the cycle is freed exactly once");
+        assert_eq!(arcycle::stats().freed, 1);
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Threads exiting
 // ---------------------------------------------------------------------------

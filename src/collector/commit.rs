@@ -53,7 +53,10 @@ pub(crate) struct Outcome {
     orphans: Vec<Node>,
     pub(crate) live_traced: usize,
     pub(crate) traced: usize,
-    pub(crate) aborted: bool,
+    /// Objects that came from root-buffer entries.
+    pub(crate) roots: usize,
+    /// Components whose validation failed.
+    pub(crate) aborted: usize,
     panic: Option<Box<dyn Any + Send>>,
 }
 
@@ -97,6 +100,7 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
         orphans,
         live_traced: graph.nodes.len() - validated.dead.len(),
         traced: graph.nodes.len(),
+        roots: graph.roots,
         aborted: validated.aborted,
         panic: graph.panic,
     }

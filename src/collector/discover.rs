@@ -41,7 +41,7 @@
 
 use crate::buffer;
 use crate::header::*;
-use crate::trace::{Node, Tracer};
+use crate::trace::{HiddenEdge, Node, Tracer};
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -94,6 +94,15 @@ pub(crate) struct Graph {
     pub(crate) targets: Vec<u32>,
     /// The first panic of a user `Trace` impl, resumed after the collection.
     pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// How many visited objects came from root-buffer entries.
+    pub(crate) roots: usize,
+    /// Record edges hidden from the collector (`debug::collect_with_report`
+    /// only; `false` in every other collection).
+    pub(crate) record_hidden: bool,
+    /// With `record_hidden`: (from, edge) for every handle a derived
+    /// `Trace` impl found behind a `std::sync::Arc` or a `#[trace(skip)]`
+    /// field. Targets are compared by address only.
+    pub(crate) hidden: Vec<(u32, HiddenEdge)>,
 }
 
 /// Take the collector's hold on a visited object, unless it is dead or
@@ -160,6 +169,7 @@ impl Graph {
             // `get_mut`, is just released.
             if !self.index.contains_key(&e.addr()) && try_hold(e, true) {
                 self.add(e, true);
+                self.roots += 1;
             }
             // The hold (if taken) keeps the allocation; the entry's claim
             // can go.
@@ -218,12 +228,19 @@ impl Graph {
         // One tracer for the whole pass: its buffers are reused, and the
         // values it borrows are all held until the collection ends.
         let mut tracer = Tracer::new();
+        if self.record_hidden {
+            tracer.hidden = Some(Vec::new());
+        }
         let mut i = 0;
         while i < self.nodes.len() {
             let node = self.nodes[i].node;
             // SAFETY: the object is held: its value stays alive until the
             // collector lets go, after this tracer is gone.
             self.nodes[i].busy = unsafe { self.trace_held(node, &mut tracer) };
+            if let Some(hidden) = tracer.hidden.as_mut() {
+                let from = i as u32;
+                self.hidden.extend(hidden.drain(..).map(|e| (from, e)));
+            }
             let first = self.targets.len() as u32;
             for child in tracer.edges.drain(..) {
                 let j = match self.index.get(&child.addr()) {

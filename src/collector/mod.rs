@@ -1,7 +1,9 @@
 //! The cycle collector: one synchronous trial-deletion pass at a time,
 //! while every other thread runs on.
 //!
-//! A collection is four phases, one file each:
+//! A collection is four phases, one file each (plus `worker`, the
+//! collector thread that runs automatic collections in background mode,
+//! and `callbacks`, the user's start/stop hooks):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|
@@ -18,10 +20,23 @@
 //! `Weak::upgrade` wait only on flags of the very object they touch, and
 //! the collector never *blocks* on anything a mutator can hold (user locks
 //! are only try-locked).
+//!
+//! # Automatic collections
+//!
+//! `maybe_auto_collect` is the mutators' entry: one relaxed load of the
+//! trigger on `Cc::new` and after a buffering drop. When the trigger is
+//! set, in background mode (the default) the cold path only signals the
+//! collector thread (`worker`); inline mode (`set_background(false)`, and
+//! the default under loom and Miri) collects right there, as before, if
+//! nobody else is collecting.
 
+pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod validate;
+pub(crate) mod worker;
+
+pub use callbacks::{add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo};
 
 use crate::buffer;
 use crate::header::count;
@@ -44,10 +59,17 @@ use std::time::{Duration, Instant};
 /// ```
 pub const DEFAULT_THRESHOLD: usize = 10_000;
 
+/// Background mode is the default, except under loom (which cannot run a
+/// free-running thread) and Miri (which reports a thread still running at
+/// exit as a leak).
+const DEFAULT_BACKGROUND: bool = !cfg!(any(arcycle_loom, miri));
+
 struct Control {
     /// Serialises collections.
     collector: Mutex<()>,
     enabled: AtomicBool,
+    /// Automatic collections run on the collector thread (`worker`).
+    background: AtomicBool,
     /// Set when enough roots are pending; checked by `Cc::new`.
     trigger: AtomicBool,
     /// The user's threshold.
@@ -62,6 +84,10 @@ struct Control {
     longest_pause_ns: AtomicU64,
     total_pause_ns: AtomicU64,
     traced: AtomicU64,
+    automatic: AtomicU64,
+    roots: AtomicU64,
+    worker: worker::Worker,
+    callbacks: callbacks::Registry,
     /// Objects whose `Trace` impl panicked, by header address; each entry
     /// owns one entry unit of the weak word, so the address is not reused
     /// while it is listed. Only the collecting thread touches it.
@@ -75,6 +101,7 @@ macro_rules! control_init {
         Control {
             collector: Mutex::new(()),
             enabled: AtomicBool::new(true),
+            background: AtomicBool::new(DEFAULT_BACKGROUND),
             trigger: AtomicBool::new(false),
             threshold: AtomicUsize::new(DEFAULT_THRESHOLD),
             effective: AtomicUsize::new(DEFAULT_THRESHOLD),
@@ -85,6 +112,14 @@ macro_rules! control_init {
             longest_pause_ns: AtomicU64::new(0),
             total_pause_ns: AtomicU64::new(0),
             traced: AtomicU64::new(0),
+            automatic: AtomicU64::new(0),
+            roots: AtomicU64::new(0),
+            worker: worker::worker_init!(),
+            callbacks: callbacks::Registry {
+                list: Mutex::new(Vec::new()),
+                len: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+            },
             quarantine: Mutex::new(BTreeMap::new()),
             quarantined: AtomicUsize::new(0),
         }
@@ -107,6 +142,11 @@ crate::sync::cc_thread_local! {
     /// Set while this thread runs the collector's locked phases (and so
     /// runs user `Trace` impls).
     static IN_COLLECTOR: Cell<bool> = Cell::new(false);
+}
+
+crate::sync::cc_thread_local! {
+    /// Collections running on this thread (more than one when nested).
+    static DEPTH: Cell<u32> = Cell::new(0);
 }
 
 crate::sync::cc_thread_local! {
@@ -211,6 +251,13 @@ pub struct Stats {
     /// everything it reaches are kept, as if its impl reported no edges.
     /// An object leaves this count when its last handle goes.
     pub quarantined: usize,
+    /// Automatic collections (threshold and quiet-period ones), a part of
+    /// `collections`.
+    pub automatic: u64,
+    /// Possible roots examined by all collections together (see
+    /// [`CollectInfo::roots`]); with `traced`, what a tuner of the
+    /// [threshold](set_threshold) compares with `freed`.
+    pub roots: u64,
 }
 
 /// Collect every garbage cycle among the possible roots buffered before
@@ -258,15 +305,21 @@ pub struct Stats {
 /// assert!(arcycle::collect() >= 2);
 /// ```
 pub fn collect() -> usize {
+    collect_explicit(None)
+}
+
+/// `collect()`, optionally recording a leak report.
+pub(crate) fn collect_explicit(record: Option<&mut crate::debug::Recorder>) -> usize {
     forbid_reentry("arcycle::collect()");
     if owns_collector() {
-        // Called by a destructor this thread's collection is running: the
-        // outer collection is past its locked phases, so a nested one is
-        // safe, and waiting for the lock would wait for ourselves.
-        return run(true);
+        // Called by a destructor (or callback) this thread's collection is
+        // running: the outer collection is past its locked phases (or has
+        // not started them), so a nested one is safe, and waiting for the
+        // lock would wait for ourselves.
+        return run(Kind::Explicit, record);
     }
     let _owner = Owner::new(lock(&control().collector));
-    run(true)
+    run(Kind::Explicit, record)
 }
 
 /// Run an automatic collection if the trigger is set and nobody else is
@@ -281,15 +334,24 @@ pub(crate) fn maybe_auto_collect() {
 #[cold]
 #[inline(never)]
 fn auto_collect() {
-    if in_collector() || !control().enabled.load(Relaxed) {
+    let c = control();
+    if in_collector() || !c.enabled.load(Relaxed) {
         return;
     }
     if owns_collector() {
-        run(false);
-    } else if let Some(guard) = try_lock(&control().collector) {
+        // A destructor or callback of this thread's collection crossed the
+        // threshold: collect nested, here, whatever the mode.
+        run(Kind::Automatic, None);
+        return;
+    }
+    // Relaxed: a switch; a stale read runs one collection in the old mode.
+    if c.background.load(Relaxed) && worker::wake() {
+        return;
+    }
+    if let Some(guard) = try_lock(&c.collector) {
         // Never wait: someone else collecting will handle the pending roots.
         let _owner = Owner::new(guard);
-        run(false);
+        run(Kind::Automatic, None);
     }
 }
 
@@ -298,22 +360,81 @@ pub(crate) fn note_pending(pending: usize) {
     let c = control();
     if pending >= c.effective.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
         c.trigger.store(true, Relaxed);
+    } else if pending == 1 && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
+        // The buffer was empty: let the collector thread time a quiet
+        // period for it (see `worker`). Once per emptying of the buffer.
+        worker::note_first_root();
+    }
+}
+
+/// What started a collection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `collect()` (or `debug::collect_with_report`).
+    Explicit,
+    /// The threshold, inline or on the collector thread.
+    Automatic,
+    /// A quiet-period pass of the collector thread.
+    Quiet,
+}
+
+/// Counts this thread's running collections while it lives.
+struct Depth(u32);
+
+impl Depth {
+    fn enter() -> Depth {
+        Depth(
+            DEPTH
+                .try_with(|d| {
+                    let outer = d.get();
+                    d.set(outer + 1);
+                    outer
+                })
+                .unwrap_or(0),
+        )
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| d.set(self.0));
     }
 }
 
 /// One collection; the caller owns the collector lock.
-fn run(explicit: bool) -> usize {
-    let start = Instant::now();
+fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let c = control();
     c.trigger.store(false, Relaxed);
+    let depth = Depth::enter();
+    let automatic = kind != Kind::Explicit;
+    // Callbacks run here and at the end, on this thread, holding the
+    // collector lock but no lock a mutator needs (see `callbacks`).
+    let cbs = callbacks::snapshot();
+    let mut info = CollectInfo {
+        automatic,
+        quiet: kind == Kind::Quiet,
+        nested: depth.0 > 0,
+        buffered: buffer::pending(),
+        ..CollectInfo::default()
+    };
+    if let Some(cbs) = &cbs {
+        callbacks::fire(cbs, &CollectEvent::Start(info));
+    }
+    let start = Instant::now();
     sweep_quarantine();
     let outcome = {
         let _flag = InCollector::enter();
-        let mut graph = discover::Graph::default();
+        let mut graph = discover::Graph {
+            record_hidden: record.is_some(),
+            ..discover::Graph::default()
+        };
         graph.take_roots(buffer::drain());
         graph.trace_all();
         let proposal = graph.trial_delete();
         let committed = validate::validate(&mut graph, proposal);
+        if let Some(record) = record {
+            record.record(&graph, &committed);
+        }
         commit::finish_locked(graph, committed)
     };
     // Adapt: the next automatic collection waits for at least as many new
@@ -326,21 +447,35 @@ fn run(explicit: bool) -> usize {
     if buffer::pending() >= user.max(live) && c.enabled.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
-    if outcome.aborted {
+    if outcome.aborted > 0 {
         c.aborted.fetch_add(1, Relaxed);
     }
+    info.roots = outcome.roots;
+    info.traced = outcome.traced;
+    info.aborted = outcome.aborted;
+    c.roots.fetch_add(outcome.roots as u64, Relaxed);
     // Still holding the lock (so a concurrent `collect()` returns only
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
     let (freed, panic) = outcome.destroy();
     c.collections.fetch_add(1, Relaxed);
+    if automatic {
+        c.automatic.fetch_add(1, Relaxed);
+    }
     c.freed.fetch_add(freed as u64, Relaxed);
-    let pause = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let elapsed = start.elapsed();
+    let pause = elapsed.as_nanos().min(u64::MAX as u128) as u64;
     c.last_pause_ns.store(pause, Relaxed);
     c.longest_pause_ns.fetch_max(pause, Relaxed);
     c.total_pause_ns.fetch_add(pause, Relaxed);
+    info.freed = freed;
+    info.pause = elapsed;
+    if let Some(cbs) = &cbs {
+        callbacks::fire(cbs, &CollectEvent::Stop(info));
+    }
+    drop(depth);
     if let Some(payload) = panic {
-        if explicit {
+        if kind == Kind::Explicit {
             std::panic::resume_unwind(payload);
         }
         // An automatic collection runs inside some unrelated `Cc::new`;
@@ -475,6 +610,8 @@ pub fn stats() -> Stats {
         total_pause: Duration::from_nanos(c.total_pause_ns.load(Relaxed)),
         traced: c.traced.load(Relaxed),
         quarantined: c.quarantined.load(Relaxed),
+        automatic: c.automatic.load(Relaxed),
+        roots: c.roots.load(Relaxed),
     }
 }
 
@@ -525,6 +662,11 @@ pub fn enable() {
     if buffer::pending() >= c.effective.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
+    if c.background.load(Relaxed) && buffer::pending() > 0 {
+        // The collector thread may have dropped its quiet period while
+        // collection was off.
+        let _ = worker::wake();
+    }
 }
 
 /// Turn automatic collection off. Explicit [`collect`] still works, and
@@ -550,4 +692,112 @@ pub fn disable() {
 /// ```
 pub fn is_enabled() -> bool {
     control().enabled.load(Relaxed)
+}
+
+/// Choose where automatic collections run: on the collector thread
+/// (`true`, the default) or inline, on the thread whose [`Cc::new`] or
+/// drop crosses the [threshold](set_threshold) (`false`).
+///
+/// **Background mode** (the default). A dedicated thread named
+/// `arcycle-collector`, started at the first automatic collection (or the
+/// first possible root, see [`set_quiet_period`]), runs every automatic
+/// collection and its destructors; the mutator that crossed the threshold
+/// only signals it (a flag check, as cheap as before when nothing is
+/// pending). So a destructor of collected garbage never runs inside an
+/// unrelated allocation of yours, holding whatever locks that code holds.
+/// The thread parks whenever there is nothing to do (no polling), and
+/// collects a small buffer on its own after a quiet period, so a garbage
+/// cycle is freed eventually even if the program never drops anything
+/// again. A panic of a destructor run there is reported (see
+/// [`set_report_hook`](crate::set_report_hook)); the thread goes on.
+///
+/// The thread never delays the process's exit (it is detached): garbage
+/// not collected by then is not freed, as `Arc` leaks cycles. After `fork`
+/// (Unix) the child has no collector thread; it starts one the first time
+/// it needs it (fork waits for a collection in progress, as `collect()`
+/// does, so that the child does not inherit the collector locked).
+///
+/// **Inline mode** (`false`): automatic collections run on the thread
+/// that crosses the threshold, as Python's do; no thread is started. This
+/// is the default under loom (`cfg(arcycle_loom)`, which cannot model a
+/// free-running thread) and Miri.
+///
+/// [`collect`] always runs on its caller, and [`disable`] turns automatic
+/// collection off in either mode. `collect()` waits for a collection in
+/// progress, also one on the collector thread: a thread must not call it
+/// while holding a lock that destructors of its garbage take (the
+/// collector thread would wait for the lock, the thread for the
+/// collector) — which is exactly what background mode spares automatic
+/// collections.
+///
+/// [`Cc::new`]: crate::Cc::new
+///
+/// ```
+/// arcycle::set_background(false); // collect inline from now on
+/// assert!(!arcycle::is_background());
+/// arcycle::set_background(true);
+/// # #[cfg(not(miri))]
+/// assert!(arcycle::is_background());
+/// ```
+pub fn set_background(on: bool) {
+    let c = control();
+    c.background.store(on, Relaxed);
+    if on && buffer::pending() > 0 && c.enabled.load(Relaxed) {
+        let _ = worker::wake();
+    }
+}
+
+/// Whether automatic collections run on the collector thread (see
+/// [`set_background`]).
+///
+/// ```
+/// let on = arcycle::is_background(); // true by default (except loom, Miri)
+/// # let _ = on;
+/// ```
+pub fn is_background() -> bool {
+    control().background.load(Relaxed)
+}
+
+/// Set the quiet period of the collector thread (default one second).
+///
+/// In background mode, when a possible root is buffered into an empty
+/// buffer, the collector thread starts timing this period; if no
+/// collection runs before it ends, the thread collects the buffer itself,
+/// however small (a *quiet pass*, [`CollectInfo::quiet`]). A quiet pass
+/// that freed nothing doubles the next period (up to 64 times). The
+/// thread never wakes with an empty buffer. `Duration::ZERO` collects
+/// every buffered root soon after it is buffered.
+///
+/// ```
+/// use std::time::Duration;
+/// arcycle::set_quiet_period(Duration::from_millis(200));
+/// assert_eq!(arcycle::quiet_period(), Duration::from_millis(200));
+/// # arcycle::set_quiet_period(Duration::from_secs(1));
+/// ```
+pub fn set_quiet_period(period: Duration) {
+    let ns = period.as_nanos().min(u64::MAX as u128) as u64;
+    let c = control();
+    c.worker.quiet_ns.store(ns, Relaxed);
+    // A thread timing the old period re-reads it when woken.
+    if c.background.load(Relaxed) && (buffer::pending() > 0 || c.worker.armed.load(Relaxed)) {
+        let _ = worker::wake();
+    }
+}
+
+/// The quiet period set by [`set_quiet_period`].
+///
+/// ```
+/// assert!(arcycle::quiet_period() > std::time::Duration::ZERO); // 1 s by default
+/// ```
+pub fn quiet_period() -> Duration {
+    Duration::from_nanos(control().worker.quiet_ns.load(Relaxed))
+}
+
+/// Loom only: run one round of the collector thread on the calling loom
+/// thread (park until signalled, then run the automatic collections that
+/// are due). See `collector::worker`, "Under loom".
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub fn __loom_collector_round() {
+    worker::loom_round();
 }

@@ -79,10 +79,10 @@ use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
 
 /// The outcome: the committed garbage (marked `DEAD`, still held), and
-/// whether some component failed.
+/// how many components failed.
 pub(crate) struct Validated {
     pub(crate) dead: Vec<u32>,
-    pub(crate) aborted: bool,
+    pub(crate) aborted: usize,
 }
 
 const NONE: u32 = u32::MAX;
@@ -100,7 +100,7 @@ struct Scratch {
 
 pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
     let mut dead = Vec::with_capacity(white.len());
-    let mut aborted = false;
+    let mut aborted = 0;
     if white.is_empty() {
         return Validated { dead, aborted };
     }
@@ -117,7 +117,7 @@ pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
     for w in starts.windows(2) {
         let comp = &order[w[0] as usize..w[1] as usize];
         if !validate_component(graph, comp, &mut scratch, &mut tracer, &mut dead) {
-            aborted = true;
+            aborted += 1;
         }
     }
     Validated { dead, aborted }

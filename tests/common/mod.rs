@@ -265,6 +265,8 @@ pub fn serial() -> MutexGuard<'static, ()> {
 pub struct Settings {
     threshold: usize,
     enabled: bool,
+    background: bool,
+    quiet: std::time::Duration,
 }
 
 impl Settings {
@@ -272,12 +274,16 @@ impl Settings {
         Settings {
             threshold: arcycle::threshold(),
             enabled: arcycle::is_enabled(),
+            background: arcycle::is_background(),
+            quiet: arcycle::quiet_period(),
         }
     }
 }
 
 impl Drop for Settings {
     fn drop(&mut self) {
+        arcycle::set_quiet_period(self.quiet);
+        arcycle::set_background(self.background);
         arcycle::set_threshold(self.threshold);
         if self.enabled {
             arcycle::enable();
