@@ -35,6 +35,7 @@
 
 use crate::cc::CcBox;
 use crate::sync::{lock, AtomicUsize, Mutex};
+use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::*;
 
 #[cfg(arcycle_loom)]
@@ -48,7 +49,7 @@ const OTHER: usize = MAX_TYPES;
 const CACHE: usize = 2 * MAX_TYPES;
 
 struct Slot {
-    name_ptr: AtomicUsize,
+    name_ptr: AtomicPtr<u8>,
     name_len: AtomicUsize,
     size: AtomicUsize,
     live: AtomicUsize,
@@ -64,7 +65,7 @@ struct Entry {
 
 #[allow(clippy::declare_interior_mutable_const)]
 const SLOT: Slot = Slot {
-    name_ptr: AtomicUsize::new(0),
+    name_ptr: AtomicPtr::new(std::ptr::null_mut()),
     name_len: AtomicUsize::new(0),
     size: AtomicUsize::new(0),
     live: AtomicUsize::new(0),
@@ -118,7 +119,7 @@ fn register(name: &'static str, size: usize) -> &'static Slot {
     // Relaxed: written only under the lock we hold.
     let used = USED.load(Relaxed);
     let found = (0..used).find(|&s| {
-        let p = SLOTS[s].name_ptr.load(Relaxed) as *const u8;
+        let p = SLOTS[s].name_ptr.load(Relaxed).cast_const();
         let n = SLOTS[s].name_len.load(Relaxed);
         // SAFETY: slot `s` < `used` was filled from a `&'static str`.
         let existing = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, n)) };
@@ -128,7 +129,7 @@ fn register(name: &'static str, size: usize) -> &'static Slot {
         Some(s) => s,
         None if used < MAX_TYPES => {
             let s = &SLOTS[used];
-            s.name_ptr.store(name.as_ptr() as usize, Relaxed);
+            s.name_ptr.store(name.as_ptr().cast_mut(), Relaxed);
             s.name_len.store(name.len(), Relaxed);
             s.size.store(size, Relaxed);
             // Release: `census` reads the slots below `USED` (Acquire).
@@ -231,7 +232,7 @@ pub fn census() -> Vec<TypeCensus> {
         .map(|i| {
             let s = &SLOTS[i];
             // Relaxed: names were published by the Acquire above.
-            let p = s.name_ptr.load(Relaxed) as *const u8;
+            let p = s.name_ptr.load(Relaxed).cast_const();
             let n = s.name_len.load(Relaxed);
             // SAFETY: slot `i` < `used` was filled from a `&'static str`.
             let name = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, n)) };
