@@ -274,6 +274,17 @@ impl Graph {
     /// Trial deletion: the visited objects whose count is fully explained by
     /// internal edges and that no externally referenced object reaches.
     pub(crate) fn trial_delete(&self) -> Vec<u32> {
+        let black = self.black_set(None);
+        (0..black.len() as u32)
+            .filter(|&i| !black[i as usize])
+            .collect()
+    }
+
+    /// Trial deletion's black set (Bacon & Rajan's scan): the causes (busy,
+    /// or a count the internal edges do not explain) and everything they
+    /// reach. With `via`, the node that reached each propagated one is
+    /// written there (causes keep what was there).
+    pub(crate) fn black_set(&self, mut via: Option<&mut [u32]>) -> Vec<bool> {
         let n = self.nodes.len();
         let mut black = vec![false; n];
         let mut stack = Vec::new();
@@ -288,11 +299,14 @@ impl Graph {
             for &j in &self.targets[v.first as usize..(v.first + v.len) as usize] {
                 if !black[j as usize] {
                     black[j as usize] = true;
+                    if let Some(via) = via.as_deref_mut() {
+                        via[j as usize] = i;
+                    }
                     stack.push(j);
                 }
             }
         }
-        (0..n as u32).filter(|&i| !black[i as usize]).collect()
+        black
     }
 
     /// Group a proposal into its weakly connected components (by pass-1

@@ -77,6 +77,28 @@ pub enum Reason {
     },
 }
 
+/// "N unexplained handle(s); #H holds one" (or "held by a T that #H
+/// holds"), then where it is hidden.
+fn hidden(
+    f: &mut fmt::Formatter<'_>,
+    unexplained: usize,
+    holder: usize,
+    via: Option<&'static str>,
+    place: &str,
+) -> fmt::Result {
+    let handles = if unexplained == 1 {
+        "handle"
+    } else {
+        "handles"
+    };
+    write!(f, "{unexplained} unexplained {handles}; ")?;
+    match via {
+        None => write!(f, "#{holder} holds one"),
+        Some(t) => write!(f, "held by a {t} that #{holder} holds"),
+    }?;
+    f.write_str(place)
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let handles = |n: usize| if n == 1 { "handle" } else { "handles" };
@@ -90,26 +112,18 @@ impl fmt::Display for Reason {
                 unexplained,
                 holder,
                 via,
-            } => {
-                write!(f, "{unexplained} unexplained {}; ", handles(unexplained))?;
-                match via {
-                    None => write!(f, "#{holder} holds one"),
-                    Some(t) => write!(f, "held by a {t} that #{holder} holds"),
-                }?;
-                f.write_str(" inside a std::sync::Arc (never traced: use Cc)")
-            }
+            } => hidden(
+                f,
+                unexplained,
+                holder,
+                via,
+                " inside a std::sync::Arc (never traced: use Cc)",
+            ),
             Reason::HiddenInSkippedField {
                 unexplained,
                 holder,
                 via,
-            } => {
-                write!(f, "{unexplained} unexplained {}; ", handles(unexplained))?;
-                match via {
-                    None => write!(f, "#{holder} holds one"),
-                    Some(t) => write!(f, "held by a {t} that #{holder} holds"),
-                }?;
-                f.write_str(" in a #[trace(skip)] field")
-            }
+            } => hidden(f, unexplained, holder, via, " in a #[trace(skip)] field"),
             Reason::BusyLock => f.write_str("a lock its Trace impl needs was taken (busy)"),
             Reason::Quarantined => f.write_str("quarantined (its Trace impl panicked)"),
             Reason::Changed => f.write_str("changed while being examined (in use)"),
@@ -332,24 +346,7 @@ impl Recorder {
         // not explain) or reached from one.
         const NONE: u32 = u32::MAX;
         let mut via = vec![NONE; n];
-        let mut black = vec![false; n];
-        let mut stack = Vec::new();
-        for (i, v) in graph.nodes.iter().enumerate() {
-            if v.busy || v.rc != v.internal as u64 {
-                black[i] = true;
-                stack.push(i as u32);
-            }
-        }
-        while let Some(i) = stack.pop() {
-            let v = &graph.nodes[i as usize];
-            for &j in &graph.targets[v.first as usize..(v.first + v.len) as usize] {
-                if !black[j as usize] {
-                    black[j as usize] = true;
-                    via[j as usize] = i;
-                    stack.push(j);
-                }
-            }
-        }
+        let black = graph.black_set(Some(&mut via));
         // Survivor ids, in visiting order.
         let mut id = vec![NONE; n];
         let mut next = 0u32;
