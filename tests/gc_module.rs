@@ -452,6 +452,10 @@ fn drop_during_thread_local_teardown_reaches_the_collector_thread() {
 /// happens in a process with few threads.
 #[cfg(unix)]
 #[test]
+#[cfg_attr(
+    tsan,
+    ignore = "ThreadSanitizer cannot start threads after a multi-threaded fork (die_after_fork)"
+)]
 fn forked_child_starts_its_own_collector_thread() {
     const CHILD: &str = "ARCYCLE_GC_MODULE_FORK";
     if std::env::var_os(CHILD).is_some() {
