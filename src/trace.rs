@@ -312,7 +312,28 @@ impl<'a> Tracer<'a> {
 
     /// Report that the traced value holds `cc`.
     ///
-    /// Call once per handle the value owns. An example is on [`Tracer`].
+    /// Call once per handle the value owns (more examples on [`Tracer`]).
+    ///
+    /// ```
+    /// use arcycle::{Cc, Trace, Tracer};
+    ///
+    /// struct Link(Option<Cc<Link>>); // set before sharing, never changed
+    ///
+    /// // SAFETY: reports the one handle the value may own, once.
+    /// unsafe impl Trace for Link {
+    ///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+    ///         if let Some(next) = &self.0 {
+    ///             tracer.edge(next);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let tail = Cc::new(Link(None));
+    /// let head = Cc::new(Link(Some(tail.clone())));
+    /// let edges = arcycle::debug::referents(&head);
+    /// assert_eq!(edges.edges.len(), 1);
+    /// assert!(edges.edges[0].is(&tail));
+    /// ```
     #[inline]
     pub fn edge<T: Trace>(&mut self, cc: &Cc<T>) {
         // A leaf can never be on a cycle: the collector need not visit it.
