@@ -356,6 +356,19 @@ fn main() {
     }
 }
 
+/// The header of a table with one column per contender, after `first`.
+fn contender_header(w: &mut String, first: &str) {
+    let _ = write!(w, "| {first} |");
+    for c in CONTENDERS {
+        let _ = write!(w, " {c} |");
+    }
+    let _ = write!(w, "\n|---|");
+    for _ in CONTENDERS {
+        let _ = write!(w, "---:|");
+    }
+    let _ = writeln!(w);
+}
+
 fn render(
     measured: &[Measured],
     memory: &Option<Vec<(&'static str, f64, f64, f64)>>,
@@ -393,15 +406,7 @@ fn render(
          Per operation for single-thread rows; per round (every thread did one) for \
          contended and walk rows; per structure for build and collect rows.\n"
     );
-    let _ = write!(w, "| workload |");
-    for c in CONTENDERS {
-        let _ = write!(w, " {c} |");
-    }
-    let _ = write!(w, "\n|---|");
-    for _ in CONTENDERS {
-        let _ = write!(w, "---:|");
-    }
-    let _ = writeln!(w);
+    contender_header(w, "workload");
     for m in measured {
         let _ = write!(w, "| {} |", m.title);
         for c in CONTENDERS {
@@ -458,15 +463,7 @@ fn render(
             w,
             "\n## Collection throughput (million objects freed per second of drop + collect)\n"
         );
-        let _ = write!(w, "| shape |");
-        for c in CONTENDERS {
-            let _ = write!(w, " {c} |");
-        }
-        let _ = write!(w, "\n|---|");
-        for _ in CONTENDERS {
-            let _ = write!(w, "---:|");
-        }
-        let _ = writeln!(w);
+        contender_header(w, "shape");
         for m in &coll {
             let objects = m.shape.map_or(0, workloads::Shape::objects);
             let _ = write!(w, "| {} |", m.title);

@@ -148,7 +148,7 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
                 s = wait_for_release(node);
                 continue;
             }
-        } else if s & (ACTIVE | DEAD) == 0 {
+        } else if wants_entry(s) {
             // Others keep the object alive and no entry stands for it.
             match decrement_and_buffer(node, s) {
                 Ok(old) => return Some(old),

@@ -238,14 +238,11 @@ pub(crate) fn snapshot() -> Option<Vec<Callback>> {
 pub(crate) fn fire(cbs: &[Callback], event: &CollectEvent) {
     for f in cbs {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(event))) {
-            crate::report::report(
+            super::report_panic(
                 crate::report::ReportKind::PanicInCallback,
-                &format!(
-                    "a collection callback panicked: {}",
-                    super::panic_message(&*payload)
-                ),
+                "a collection callback panicked",
+                payload,
             );
-            super::drop_payload(payload);
         }
     }
 }

@@ -480,16 +480,24 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         }
         // An automatic collection runs inside some unrelated `Cc::new`;
         // like Python's "exception ignored in __del__", report and go on.
-        crate::report::report(
+        report_panic(
             crate::report::ReportKind::PanicInAutomaticCollection,
-            &format!(
-                "a destructor or Trace impl panicked during an automatic collection: {}",
-                panic_message(&*payload)
-            ),
+            "a destructor or Trace impl panicked during an automatic collection",
+            payload,
         );
-        drop_payload(payload);
     }
     freed
+}
+
+/// Report a caught panic that no caller can receive ("`what`: message"),
+/// then drop its payload safely.
+pub(crate) fn report_panic(
+    kind: crate::report::ReportKind,
+    what: &str,
+    payload: Box<dyn Any + Send>,
+) {
+    crate::report::report(kind, &format!("{what}: {}", panic_message(&*payload)));
+    drop_payload(payload);
 }
 
 /// Keep the first panic of a collection in `slot`; drop any later one

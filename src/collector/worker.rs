@@ -278,14 +278,11 @@ fn main_loop() {
             // `run` reports destructor panics itself and callbacks are
             // fenced, so this is a panic of the collector's own (a failed
             // allocation, say): report it; the thread goes on.
-            crate::report::report(
+            super::report_panic(
                 crate::report::ReportKind::PanicInAutomaticCollection,
-                &format!(
-                    "the collector thread caught a panic: {}",
-                    super::panic_message(&*payload)
-                ),
+                "the collector thread caught a panic",
+                payload,
             );
-            super::drop_payload(payload);
         }
         quiet.settle();
     }
