@@ -267,7 +267,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
                 if !decrement {
                     return Take::NotLast;
                 }
-                if T::MAY_HAVE_EDGES {
+                if T::may_have_edges() {
                     // Others remain: give this handle up exactly as `drop`
                     // does (buffering a possible root), unless we became the
                     // last in the meantime, in which case go round again.
@@ -452,7 +452,7 @@ impl<T: Trace> Cc<T> {
     /// assert!(!arcycle::Cc::is_dead(&a));
     /// ```
     pub fn is_dead(this: &Self) -> bool {
-        T::MAY_HAVE_EDGES && this.header().strong.load(Relaxed) & DEAD != 0
+        T::may_have_edges() && this.header().strong.load(Relaxed) & DEAD != 0
     }
 
     /// The value, or `None` if the collector has destroyed it.
@@ -538,7 +538,7 @@ impl<T: Trace> Cc<T> {
             // From here on the answer is "unique": we hold the only handle
             // mutably and no `Weak` exists, so nobody can make another.
             // What is left is the collector's side.
-            if !T::MAY_HAVE_EDGES || s & (HELD | FROZEN | ACTIVE) == 0 {
+            if !T::may_have_edges() || s & (HELD | FROZEN | ACTIVE) == 0 {
                 // Not held, and no pending entry: no collection can reach the
                 // object while the caller's `&mut` lasts (the only handle is
                 // the caller's, so no traced field holds it, and buffering
@@ -646,7 +646,7 @@ impl<T: Trace> Deref for Cc<T> {
         // destructor, and a handle to a dead object can only have been
         // cloned by such a destructor (or passed on from it), which orders
         // the flag before this load.
-        if T::MAY_HAVE_EDGES && self.header().strong.load(Relaxed) & DEAD != 0 {
+        if T::may_have_edges() && self.header().strong.load(Relaxed) & DEAD != 0 {
             dead_deref::<T>();
         }
         // SAFETY: a handle to a live object keeps its value alive.
@@ -669,7 +669,7 @@ impl<T: Trace> Drop for Cc<T> {
     /// when the object may be on a cycle and is not buffered yet.
     #[inline]
     fn drop(&mut self) {
-        let old = if T::MAY_HAVE_EDGES {
+        let old = if T::may_have_edges() {
             // A CAS that buffers a possible root when needed (see `buffer`).
             buffer::decrement(Node::of(self))
         } else {
@@ -712,7 +712,7 @@ pub(crate) unsafe fn last_handle_gone<T: Trace>(node: Node, old: u64) {
         }
         return;
     }
-    if T::MAY_HAVE_EDGES {
+    if T::may_have_edges() {
         // SAFETY: count 0, no hold, not dead: this thread owns the value.
         unsafe { destroy::destroy(node) }
     } else {

@@ -15,7 +15,7 @@
 //! **Counting** is `Arc`'s, with two hooks. Every allocation is a 16-byte
 //! header (a strong word and a weak word; see the `header` module) followed
 //! by the value. `clone` is one atomic add. `drop` is one atomic RMW; for a
-//! type that may hold `Cc`s (see [`Trace::MAY_HAVE_EDGES`](crate::Trace::MAY_HAVE_EDGES)) a drop that
+//! type that may hold `Cc`s (see [`Trace::may_have_edges()`](crate::Trace::may_have_edges())) a drop that
 //! leaves the count above zero also makes the object a *possible root*
 //! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
 //! the object to a global, sharded root buffer. Types that hold no `Cc`

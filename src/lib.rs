@@ -214,7 +214,12 @@ macro_rules! leaf {
     ($($ty:ty),+ $(,)?) => {$(
         // SAFETY: reports no edges, which can only under-report.
         unsafe impl $crate::Trace for $ty {
-            const MAY_HAVE_EDGES: bool = false;
+            // Unusable (and unused) for an unsized type such as `str`.
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn may_have_edges() -> bool {
+                false
+            }
             #[inline(always)]
             fn trace<'a>(&'a self, _: &mut $crate::Tracer<'a>) {}
         }

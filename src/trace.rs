@@ -29,7 +29,7 @@
 //!   leaks, safely). Use `Cc` instead of `Arc` inside collected graphs.
 //!
 //! Types that hold no `Cc` at all should say so with [`leaf!`](crate::leaf)
-//! (or `#[trace(leaf)]` on the derive): their `MAY_HAVE_EDGES` is `false`,
+//! (or `#[trace(leaf)]` on the derive): their `may_have_edges()` is `false`,
 //! and a `Cc` of such a type behaves exactly like an `Arc` — its drops never
 //! buffer a possible root.
 
@@ -60,7 +60,7 @@ use std::sync::atomic::Ordering::Acquire;
 /// a field that cannot lose it while the value is shared: immutable, or
 /// set-once like `OnceLock` (the collector relies on this to skip
 /// re-tracing such values).
-/// `MAY_HAVE_EDGES` may be `false` only if `trace` never reports an edge.
+/// `may_have_edges()` may be `false` only if `trace` never reports an edge.
 ///
 /// # Liveness: one lock, one object
 ///
@@ -119,8 +119,28 @@ pub unsafe trait Trace {
     /// `false` makes `Cc<Self>` exactly as cheap as `Arc<Self>`: its drops
     /// never buffer a possible root, because such a value cannot be on a
     /// cycle. `Cc<T>` answers `true` without looking into `T`, which keeps
-    /// self-referential types from recursing.
-    const MAY_HAVE_EDGES: bool = true;
+    /// self-referential types from recursing. The answer is recorded once,
+    /// when a `Cc` is built (where the concrete type is known), which is why
+    /// this is a function of the type that exists only for sized types: it
+    /// keeps `Trace` usable as `dyn Trace` and as a supertrait of your own
+    /// object-safe traits (`Cc<dyn Shape>`).
+    ///
+    /// It must return the same answer every time (it is meant to fold to a
+    /// constant), and must not call itself through the types it looks at:
+    /// compute it from field types that do not contain `Self`.
+    ///
+    /// ```
+    /// use arcycle::{Cc, Trace};
+    /// assert!(!<String as Trace>::may_have_edges());
+    /// assert!(<Vec<Cc<String>> as Trace>::may_have_edges());
+    /// ```
+    #[inline(always)]
+    fn may_have_edges() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
 
     /// Report every `Cc` this value holds to `tracer`.
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>);
@@ -337,7 +357,7 @@ impl<'a> Tracer<'a> {
     #[inline]
     pub fn edge<T: Trace>(&mut self, cc: &Cc<T>) {
         // A leaf can never be on a cycle: the collector need not visit it.
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             self.edges.push(Node::of(cc));
         }
     }

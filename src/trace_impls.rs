@@ -2,7 +2,7 @@
 //!
 //! Containers forward to their elements; locks try-lock and hand the guard
 //! to the tracer (or report themselves busy); leaves report nothing and
-//! declare `MAY_HAVE_EDGES = false`.
+//! declare `may_have_edges() == false`.
 
 use crate::{Cc, Trace, Tracer, Weak};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
@@ -59,13 +59,19 @@ crate::leaf!(
 
 // SAFETY: no edges: an atomic pointer is not an owning handle.
 unsafe impl<T> Trace for std::sync::atomic::AtomicPtr<T> {
-    const MAY_HAVE_EDGES: bool = false;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
 
 // SAFETY: no edges: a marker holds nothing.
 unsafe impl<T: ?Sized> Trace for PhantomData<T> {
-    const MAY_HAVE_EDGES: bool = false;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
 
@@ -73,7 +79,10 @@ unsafe impl<T: ?Sized> Trace for PhantomData<T> {
 unsafe impl<T: Trace> Trace for Cc<T> {
     // Answered without looking into `T`, so self-referential types do not
     // recurse in const evaluation.
-    const MAY_HAVE_EDGES: bool = true;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        true
+    }
     #[inline]
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         tracer.edge(self);
@@ -82,7 +91,10 @@ unsafe impl<T: Trace> Trace for Cc<T> {
 
 // SAFETY: a `Weak` is not an edge: it keeps no value alive.
 unsafe impl<T> Trace for Weak<T> {
-    const MAY_HAVE_EDGES: bool = false;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
 
@@ -93,22 +105,88 @@ unsafe impl<T> Trace for Weak<T> {
 /// a use-after-free). Use `Cc` instead of `Arc` inside collected graphs.
 // SAFETY: reports nothing, which is always safe.
 unsafe impl<T: ?Sized> Trace for std::sync::Arc<T> {
-    const MAY_HAVE_EDGES: bool = false;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
 
 // SAFETY: forwards to the one value it owns.
-unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+unsafe impl<T: Trace> Trace for Box<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     #[inline]
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         (**self).trace(tracer);
     }
 }
 
+// SAFETY: forwards to every element it owns.
+unsafe impl<T: Trace> Trace for Box<[T]> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        (**self).trace(tracer);
+    }
+}
+
+// SAFETY: holds no `Cc`.
+unsafe impl Trace for Box<str> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// `Box<dyn Trace>` (with any of the auto traits) forwards through the
+/// value's own vtable. For a box of your own object-safe trait
+/// (`Box<dyn Shape>` where `trait Shape: Trace`), write the same two lines:
+/// `Box` is a fundamental type, so the impl is yours to write.
+///
+/// ```
+/// use arcycle::{Trace, Tracer};
+///
+/// trait Shape: Trace + Send + Sync {}
+///
+/// // SAFETY: forwards to the value the box owns.
+/// unsafe impl Trace for Box<dyn Shape> {
+///     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+///         (**self).trace(tracer)
+///     }
+/// }
+/// ```
+macro_rules! trace_boxed_dyn {
+    ($($t:ty),*) => {$(
+        // SAFETY: forwards to the one value it owns, through its vtable.
+        unsafe impl Trace for Box<$t> {
+            #[inline]
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                (**self).trace(tracer);
+            }
+        }
+    )*};
+}
+trace_boxed_dyn!(
+    dyn Trace,
+    dyn Trace + Send,
+    dyn Trace + Sync,
+    dyn Trace + Send + Sync
+);
+
 // SAFETY: forwards to the value it owns, if any.
 unsafe impl<T: Trace> Trace for Option<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     #[inline]
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         if let Some(v) = self {
@@ -119,7 +197,10 @@ unsafe impl<T: Trace> Trace for Option<T> {
 
 // SAFETY: forwards to the value it owns.
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES || E::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges() || E::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         match self {
             Ok(v) => v.trace(tracer),
@@ -133,9 +214,12 @@ macro_rules! trace_iterable {
     ($($ty:ident<$($g:ident),*> => [$($elem:ident),*]),* $(,)?) => {$(
         // SAFETY: forwards to every element it owns, once each.
         unsafe impl<$($g: Trace),*> Trace for $ty<$($g),*> {
-            const MAY_HAVE_EDGES: bool = false $(|| $elem::MAY_HAVE_EDGES)*;
+            #[inline(always)]
+    fn may_have_edges() -> bool {
+        false $(|| $elem::may_have_edges())*
+    }
             fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-                if Self::MAY_HAVE_EDGES {
+                if Self::may_have_edges() {
                     for item in self {
                         trace_iterable!(@item item tracer [$($elem),*]);
                     }
@@ -161,9 +245,8 @@ trace_iterable!(
 
 // SAFETY: forwards to every element it owns, once each.
 unsafe impl<T: Trace> Trace for [T] {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             for item in self {
                 item.trace(tracer);
             }
@@ -173,7 +256,10 @@ unsafe impl<T: Trace> Trace for [T] {
 
 // SAFETY: forwards to every element it owns, once each.
 unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         self[..].trace(tracer);
     }
@@ -186,9 +272,12 @@ macro_rules! trace_map {
     ($($map:ty),* $(,)?) => {$(
         // SAFETY: forwards to every key and value it owns, once each.
         unsafe impl<K: Trace, V: Trace, S> Trace for $map {
-            const MAY_HAVE_EDGES: bool = K::MAY_HAVE_EDGES || V::MAY_HAVE_EDGES;
+            #[inline(always)]
+    fn may_have_edges() -> bool {
+        K::may_have_edges() || V::may_have_edges()
+    }
             fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-                if Self::MAY_HAVE_EDGES {
+                if Self::may_have_edges() {
                     for (k, v) in self {
                         k.trace(tracer);
                         v.trace(tracer);
@@ -207,9 +296,12 @@ macro_rules! trace_set {
     ($($set:ty),* $(,)?) => {$(
         // SAFETY: forwards to every element it owns, once each.
         unsafe impl<T: Trace, S> Trace for $set {
-            const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+            #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
             fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-                if T::MAY_HAVE_EDGES {
+                if T::may_have_edges() {
                     for item in self {
                         item.trace(tracer);
                     }
@@ -228,7 +320,10 @@ macro_rules! trace_tuple {
     ($(($($name:ident . $idx:tt),+)),* $(,)?) => {$(
         // SAFETY: forwards to every field, once each.
         unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
-            const MAY_HAVE_EDGES: bool = false $(|| $name::MAY_HAVE_EDGES)+;
+            #[inline(always)]
+    fn may_have_edges() -> bool {
+        false $(|| $name::may_have_edges())+
+    }
             fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
                 $(self.$idx.trace(tracer);)+
             }
@@ -277,10 +372,13 @@ where
 
 // SAFETY: reads the data only under the lock, taken without blocking; a
 // lock held elsewhere makes the value busy (reports nothing).
-unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+unsafe impl<T: Trace> Trace for Mutex<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_locked(self.try_lock(), tracer);
         }
     }
@@ -288,10 +386,13 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 
 // SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
 // (which raises counts: safe), nobody can move one out while we hold it.
-unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+unsafe impl<T: Trace> Trace for RwLock<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_locked(self.try_read(), tracer);
         }
     }
@@ -300,7 +401,10 @@ unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
 // SAFETY: once set, the value is immutable; setting it only adds edges
 // (a handle moved in), the safe direction.
 unsafe impl<T: Trace> Trace for OnceLock<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         if let Some(v) = self.get() {
             v.trace(tracer);
@@ -314,9 +418,12 @@ unsafe impl<T: Trace> Trace for OnceLock<T> {
 // taken without blocking; a lock held elsewhere makes the value busy.
 #[cfg(arcycle_loom)]
 unsafe impl<T: Trace> Trace for loom::sync::Mutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_locked(self.try_lock(), tracer);
         }
     }

@@ -819,13 +819,13 @@ fn settings_restored_by_other_tests() {
 #[test]
 fn may_have_edges_of_std_types() {
     let _s = serial();
-    const fn edges<T: Trace + ?Sized>() -> bool {
-        T::MAY_HAVE_EDGES
+    fn edges<T: Trace>() -> bool {
+        T::may_have_edges()
     }
-    const {
+    {
         assert!(!edges::<u64>());
         assert!(!edges::<String>());
-        assert!(!edges::<str>());
+        assert!(!edges::<Box<str>>());
         assert!(!edges::<Vec<u8>>());
         assert!(!edges::<Mutex<Vec<String>>>());
         assert!(!edges::<Option<Box<[u32; 4]>>>());

@@ -349,7 +349,7 @@ fn cycle_through<T>(
 ) where
     T: Trace + Probed + Send + Sync + 'static,
 {
-    assert!(T::MAY_HAVE_EDGES);
+    assert!(T::may_have_edges());
     let nodes: Vec<Cc<T>> = (0..3).map(|_| Cc::new(make(Probe::new(tally)))).collect();
     for i in 0..3 {
         link(get(&nodes[i]), nodes[(i + 1) % 3].clone());
@@ -620,7 +620,7 @@ fn cycle_through_std_arc_is_not_collected() {
         via_arc: Arc<Mutex<Option<Cc<N>>>>,
         other: Mutex<Option<Cc<N>>>,
     }
-    const { assert!(<N as Trace>::MAY_HAVE_EDGES) };
+    assert!(<N as Trace>::may_have_edges());
     let cell = Arc::new(Mutex::new(None));
     let a = Cc::new(N {
         probe: Probe::new(&T),

@@ -19,8 +19,11 @@
 //!
 //! #[automatically_derived]
 //! unsafe impl<T: ::arcycle::Trace> ::arcycle::Trace for Node<T> {
-//!     const MAY_HAVE_EDGES: bool = <T as ::arcycle::Trace>::MAY_HAVE_EDGES
-//!         || <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::MAY_HAVE_EDGES;
+//!     #[inline(always)]
+//!     fn may_have_edges() -> bool {
+//!         <T as ::arcycle::Trace>::may_have_edges()
+//!             || <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::may_have_edges()
+//!     }
 //!     #[inline]
 //!     fn trace<'__arcycle_a>(&'__arcycle_a self, __tracer: &mut ::arcycle::Tracer<'__arcycle_a>) {
 //!         use ::arcycle::__private::{ProbeSkipped as _, ProbeTraced as _};
@@ -46,8 +49,8 @@
 //! # Attributes
 //!
 //! * `#[trace(skip)]` on a field leaves it out of both `trace` and
-//!   `MAY_HAVE_EDGES` (only a leak report's probe looks at it).
-//! * `#[trace(leaf)]` on the struct or enum makes `MAY_HAVE_EDGES` `false` and
+//!   `may_have_edges()` (only a leak report's probe looks at it).
+//! * `#[trace(leaf)]` on the struct or enum makes `may_have_edges()` `false` and
 //!   `trace` a no-op.
 //!
 //! Both only ever *under*-report edges. That is memory safe: a cycle the
@@ -55,12 +58,12 @@
 //!
 //! # Limitations
 //!
-//! `MAY_HAVE_EDGES` is computed from the field types, so a type that contains
+//! `may_have_edges()` is computed from the field types, so a type that contains
 //! itself *without* a `Cc` in between (for example `next: Option<Box<Self>>`)
 //! makes the constant depend on itself and fails to compile with a
 //! const-evaluation cycle error. Going through a `Cc` (or a `Weak`) is fine,
 //! because those impls do not look into their pointee. For such a type,
-//! implement `Trace` by hand and keep the default `MAY_HAVE_EDGES = true`.
+//! implement `Trace` by hand and keep the default `may_have_edges() = true`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -82,7 +85,7 @@ pub fn derive_trace(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 struct TracedField {
     /// How the field is named: `self.<member>` or `Self::V { <member>: .. }`.
     member: Member,
-    /// The field's declared type, used in `MAY_HAVE_EDGES`.
+    /// The field's declared type, used in `may_have_edges()`.
     ty: Type,
     /// Marked `#[trace(skip)]`: not traced, only probed for hidden edges.
     skip: bool,
@@ -118,7 +121,7 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
     let leaf = container_is_leaf(&input.attrs)?;
     let name = &input.ident;
 
-    // Field types, for `MAY_HAVE_EDGES`, and the body of `trace`.
+    // Field types, for `may_have_edges()`, and the body of `trace`.
     let (types, body) = match &input.data {
         Data::Struct(data) => {
             let fields = traced_fields(&data.fields)?;
@@ -171,7 +174,7 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
     let (may_have_edges, body, tracer) = if leaf || types.is_empty() {
         (quote! { false }, TokenStream::new(), quote! { _ })
     } else {
-        let edges = quote! { #( <#types as ::arcycle::Trace>::MAY_HAVE_EDGES )||* };
+        let edges = quote! { #( <#types as ::arcycle::Trace>::may_have_edges() )||* };
         (edges, body, quote! { __tracer })
     };
 
@@ -183,7 +186,10 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
     Ok(quote! {
         #[automatically_derived]
         unsafe impl #impl_generics ::arcycle::Trace for #name #ty_generics #where_clause {
-            const MAY_HAVE_EDGES: bool = #may_have_edges;
+            #[inline(always)]
+            fn may_have_edges() -> bool {
+                #may_have_edges
+            }
 
             #[inline]
             fn trace<'__arcycle_a>(

@@ -352,7 +352,7 @@ impl<'v, T: Trace + ?Sized> TraceTest<'v, T> {
     /// arcycle::debug::TraceTest::new(&v).expect(&a).expect(&a).run().unwrap();
     /// ```
     pub fn expect<U: Trace>(mut self, cc: &'v Cc<U>) -> Self {
-        if U::MAY_HAVE_EDGES {
+        if U::may_have_edges() {
             let n = Node::of(cc);
             self.expected.entry(n.addr()).or_insert((n, 0)).1 += 1;
         }

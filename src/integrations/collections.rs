@@ -2,7 +2,7 @@
 //! (features `hashbrown`, `indexmap`, `smallvec`).
 //!
 //! Guarantees: each forwards to every element it owns, once each, exactly
-//! like the impls for `std::collections`; `MAY_HAVE_EDGES` is the OR of the
+//! like the impls for `std::collections`; `may_have_edges()` is the OR of the
 //! element types', so a collection of leaves is a leaf. Guarded by
 //! `tests/integrations.rs`, modules `hashbrown`, `indexmap`, `smallvec`
 //! (a cycle through each collection is collected; leaves stay leaves).
@@ -22,9 +22,12 @@ trace_set!(hashbrown::HashSet<T, S>);
 // SAFETY: forwards to every element it owns, once each.
 #[cfg(feature = "hashbrown")]
 unsafe impl<T: Trace> Trace for hashbrown::HashTable<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             for item in self.iter() {
                 item.trace(tracer);
             }
@@ -44,7 +47,10 @@ unsafe impl<A: smallvec::Array> Trace for smallvec::SmallVec<A>
 where
     A::Item: Trace,
 {
-    const MAY_HAVE_EDGES: bool = <A::Item as Trace>::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        <A::Item as Trace>::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         self.as_slice().trace(tracer);
     }

@@ -25,7 +25,7 @@
 //!   thread itself* does not either: the collector re-enters it (see its
 //!   impl).
 //! * Collections forward to their elements; a collection of leaves is a
-//!   leaf (`MAY_HAVE_EDGES` is the OR of the element types').
+//!   leaf (`may_have_edges()` is the OR of the element types').
 //! * `tokio::sync::OnceCell` is set-once, so it is read without a lock, as
 //!   `std::sync::OnceLock` is.
 //! * serde: a `Cc` is written as its value and read into a fresh `Cc`; a

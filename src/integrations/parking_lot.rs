@@ -14,9 +14,12 @@ use std::cell::{Ref, RefCell};
 // SAFETY: reads the data only under the lock, taken without blocking and
 // kept by the tracer; a lock held elsewhere makes the value busy.
 unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_lock(), tracer);
         }
     }
@@ -24,9 +27,12 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 
 // SAFETY: as for `Mutex`.
 unsafe impl<T: Trace + ?Sized> Trace for FairMutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_lock(), tracer);
         }
     }
@@ -35,9 +41,12 @@ unsafe impl<T: Trace + ?Sized> Trace for FairMutex<T> {
 // SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
 // (which raises counts: safe); nobody can move one out while we hold it.
 unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_read(), tracer);
         }
     }
@@ -65,9 +74,12 @@ unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
 // kept by the tracer (re-entered on the collector's own thread, which runs
 // nothing else meanwhile); held by another thread, the value is busy.
 unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_lock(), tracer);
         }
     }
@@ -84,9 +96,12 @@ unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<T> {
 // read under a shared borrow that is kept with the lock, so neither
 // another thread (the lock) nor this one (the borrow) can change it.
 unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<RefCell<T>> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if !T::MAY_HAVE_EDGES {
+        if !T::may_have_edges() {
             return;
         }
         let Some(lock) = self.try_lock() else {

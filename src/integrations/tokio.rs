@@ -18,9 +18,12 @@ use ::tokio::sync::{Mutex, OnceCell, RwLock};
 // SAFETY: reads the data only under the lock, taken without blocking and
 // kept by the tracer; a lock held elsewhere makes the value busy.
 unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_lock().ok(), tracer);
         }
     }
@@ -29,9 +32,12 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 // SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
 // (which raises counts: safe); nobody can move one out while we hold it.
 unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if T::MAY_HAVE_EDGES {
+        if T::may_have_edges() {
             trace_guarded(self.try_read().ok(), tracer);
         }
     }
@@ -41,7 +47,10 @@ unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
 // handle moved in), the safe direction. `get` does not block. (`take` and
 // `get_mut` need `&mut self`, which excludes the collector's `&self`.)
 unsafe impl<T: Trace> Trace for OnceCell<T> {
-    const MAY_HAVE_EDGES: bool = T::MAY_HAVE_EDGES;
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        T::may_have_edges()
+    }
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         if let Some(v) = self.get() {
             v.trace(tracer);
