@@ -13,7 +13,7 @@ use std::cell::{Ref, RefCell};
 
 // SAFETY: reads the data only under the lock, taken without blocking and
 // kept by the tracer; a lock held elsewhere makes the value busy.
-unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
+unsafe impl<T: Trace> Trace for Mutex<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
@@ -26,7 +26,7 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 }
 
 // SAFETY: as for `Mutex`.
-unsafe impl<T: Trace + ?Sized> Trace for FairMutex<T> {
+unsafe impl<T: Trace> Trace for FairMutex<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
@@ -40,7 +40,7 @@ unsafe impl<T: Trace + ?Sized> Trace for FairMutex<T> {
 
 // SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
 // (which raises counts: safe); nobody can move one out while we hold it.
-unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
+unsafe impl<T: Trace> Trace for RwLock<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
@@ -73,7 +73,7 @@ unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
 // SAFETY: reads the data only under the lock, taken without blocking and
 // kept by the tracer (re-entered on the collector's own thread, which runs
 // nothing else meanwhile); held by another thread, the value is busy.
-unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<T> {
+unsafe impl<T: Trace> Trace for ReentrantMutex<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
@@ -95,7 +95,7 @@ unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<T> {
 // flag is released before the lock (`RefGuard`'s field order). The data is
 // read under a shared borrow that is kept with the lock, so neither
 // another thread (the lock) nor this one (the borrow) can change it.
-unsafe impl<T: Trace + ?Sized> Trace for ReentrantMutex<RefCell<T>> {
+unsafe impl<T: Trace> Trace for ReentrantMutex<RefCell<T>> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()

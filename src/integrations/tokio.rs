@@ -17,7 +17,7 @@ use ::tokio::sync::{Mutex, OnceCell, RwLock};
 
 // SAFETY: reads the data only under the lock, taken without blocking and
 // kept by the tracer; a lock held elsewhere makes the value busy.
-unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
+unsafe impl<T: Trace> Trace for Mutex<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
@@ -31,7 +31,7 @@ unsafe impl<T: Trace + ?Sized> Trace for Mutex<T> {
 
 // SAFETY: as for `Mutex`, with a read lock: readers may clone handles out
 // (which raises counts: safe); nobody can move one out while we hold it.
-unsafe impl<T: Trace + ?Sized> Trace for RwLock<T> {
+unsafe impl<T: Trace> Trace for RwLock<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         T::may_have_edges()
