@@ -43,10 +43,11 @@
 //! and the tests in `tests/reliability.rs`.
 
 use crate::collector;
+use crate::erased::Node;
 use crate::header::*;
 use crate::sync::{lock, AtomicUsize, Mutex};
-use crate::trace::Node;
 use crossbeam_utils::CachePadded;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
 
 const SHARDS: usize = 16;
@@ -121,8 +122,8 @@ fn shard_index() -> usize {
 /// a possible root if the count stays above zero and it is not buffered.
 /// Returns the strong word before the decrement.
 #[inline(always)]
-pub(crate) fn decrement(node: Node) -> u64 {
-    match decrement_inner(node, false) {
+pub(crate) fn decrement(header: NonNull<Header>) -> u64 {
+    match decrement_inner(header, false) {
         Some(old) => old,
         // SAFETY: `refuse_last == false` always decrements.
         None => unsafe { std::hint::unreachable_unchecked() },
@@ -136,8 +137,9 @@ pub(crate) fn decrement(node: Node) -> u64 {
 /// 5): it waits for the hold to be released, so that the value is destroyed
 /// by this thread, before this drop returns, exactly as with `Arc`.
 #[inline(always)]
-pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
-    let h = node.header();
+pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Option<u64> {
+    // SAFETY: the caller's handle keeps the allocation alive.
+    let h = unsafe { header.as_ref() };
     let mut s = h.strong.load(Relaxed);
     loop {
         if count(s) == 1 {
@@ -145,12 +147,12 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
                 return None;
             }
             if s & (HELD | DEAD) == HELD && collector::may_wait_for_hold() {
-                s = wait_for_release(node);
+                s = wait_for_release(h);
                 continue;
             }
         } else if wants_entry(s) {
             // Others keep the object alive and no entry stands for it.
-            match decrement_and_buffer(node, s) {
+            match decrement_and_buffer(header, s) {
                 Ok(old) => return Some(old),
                 Err(x) => {
                     s = x;
@@ -175,11 +177,11 @@ pub(crate) fn decrement_inner(node: Node, refuse_last: bool) -> Option<u64> {
 /// locked phases and never waits for a mutator in between, so this ends.
 #[cold]
 #[inline(never)]
-fn wait_for_release(node: Node) -> u64 {
+fn wait_for_release(h: &Header) -> u64 {
     let wait = crate::sync::Wait::new();
     loop {
         wait.pause();
-        let s = node.header().strong.load(Relaxed);
+        let s = h.strong.load(Relaxed);
         if count(s) != 1 || s & (HELD | DEAD) != HELD {
             return s;
         }
@@ -198,8 +200,9 @@ fn wants_entry(s: u64) -> bool {
 /// with a plain decrement).
 #[cold]
 #[inline(never)]
-fn decrement_and_buffer(node: Node, mut s: u64) -> Result<u64, u64> {
-    let h = node.header();
+fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64> {
+    // SAFETY: the caller's handle keeps the allocation alive.
+    let h = unsafe { header.as_ref() };
     // Claim the entry's unit first. Our handle keeps the allocation alive,
     // so neither RMW on the weak word can be the one that frees it.
     // Relaxed: the entry reaches the collector through the shard mutex.
@@ -218,7 +221,8 @@ fn decrement_and_buffer(node: Node, mut s: u64) -> Result<u64, u64> {
             .compare_exchange_weak(s, Header::decremented(s) | ACTIVE, Release, Relaxed)
         {
             Ok(_) => {
-                push(node);
+                // The entry carries the table the type code names.
+                push(Node::from_word(header, s));
                 // A program that only drops must still get its cycles
                 // collected: the buffering path can start a collection.
                 collector::maybe_auto_collect();

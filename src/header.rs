@@ -5,15 +5,24 @@
 //! ```text
 //!  63                    32   31    30   29     28     27      26          0
 //! +------------------------+------+----+------+----+-------+---------------+
-//! | modification counter   |ACTIVE|DEAD|FROZEN|HELD|TOUCHED| strong count  |
+//! | type code              |ACTIVE|DEAD|FROZEN|HELD|TOUCHED| strong count  |
 //! +------------------------+------+----+------+----+-------+---------------+
 //! ```
 //!
-//! * `clone` adds [`INC`] = `(1 << 32) + 1`, `drop` adds [`DEC`] =
-//!   `(1 << 32) - 1`. A drop only happens on a count of at least one, so the
-//!   `- 1` never borrows out of the count field, and a clone never carries
-//!   into the flags (counts above [`MAX_COUNT`] abort). Neither ever changes
-//!   a flag bit by arithmetic.
+//! * `clone` adds [`INC`] (one), `drop` subtracts one. A drop only happens
+//!   on a count of at least one, so it never borrows out of the count
+//!   field, and a clone never carries into the flags (counts above
+//!   [`MAX_COUNT`] abort). Neither ever changes a flag bit or the type code
+//!   by arithmetic.
+//! * The **type code** is written once, when the allocation is made, and
+//!   never changes: zero for a *leaf* (a value that cannot hold a `Cc`,
+//!   handled only through its typed handles, exactly like `Arc`), otherwise
+//!   the compressed address of the allocation's type-erased operations
+//!   (see `erased`). It lives here because it is the one place every party
+//!   (a `Drop` without a `Trace` bound, the collector holding a
+//!   type-erased edge) can read without knowing the type, and because the
+//!   word's upper half is free: the collector's verification needs no
+//!   modification counter (`TOUCHED` is exact, see `collector::validate`).
 //! * The count field is 27 bits; more than [`MAX_COUNT`] (about 2^27)
 //!   handles to one object abort, as `Arc` does past `isize::MAX`.
 //! * `HELD` is the collector's hold: the value may not be destroyed while it
@@ -26,12 +35,13 @@
 //!   while it verifies them; `Weak::upgrade` waits while it is set.
 //! * `TOUCHED` is the verification's witness that a frozen word was used:
 //!   every clone or drop that lands on a word with `FROZEN` set leaves
-//!   `TOUCHED` behind (a drop in the same CAS; a clone, which cannot look
-//!   before it adds, with a `fetch_or` right after its add, before it
-//!   returns). Arithmetic never clears it and only the collector does, so a
-//!   verifying CAS that finds the frozen word exactly as it froze it proves
-//!   that *no* clone or drop came in between, however long the window was
-//!   (see `collector::validate`). Outside a freeze window it means nothing.
+//!   `TOUCHED` behind (a drop in the same CAS, branch-free; a clone, which
+//!   cannot look before it adds, with a `fetch_or` right after its add,
+//!   before it returns). Arithmetic never clears it and only the collector
+//!   does, so a verifying CAS that finds the frozen word exactly as it
+//!   froze it proves that *no* clone or drop came in between, however long
+//!   the window was (see `collector::validate`). Outside a freeze window it
+//!   means nothing.
 //! * `DEAD` marks a value destroyed (or being destroyed) by the collector.
 //!   A `Cc` to a dead allocation may still exist — a destructor may have
 //!   cloned one — and it keeps the allocation, never the value, alive.
@@ -45,12 +55,12 @@
 //!   expects the `ACTIVE` it read, so the collector's clearing of `ACTIVE`
 //!   and every decrement that relied on it are ordered on one word (see
 //!   `buffer`).
-//! * The modification counter makes every clone and drop change the word.
-//!   Verification no longer depends on it (`TOUCHED` is exact), but flag-only
-//!   changes still do not move it: a CAS that expects a word it read earlier
-//!   can succeed across a flag round trip (`HELD` set and cleared by a
-//!   collection), so such a CAS must not assume that nothing happened in
-//!   between — it synchronises by its ordering instead (see `Cc::get_mut`).
+//! * Nothing in the word counts modifications: a CAS that expects a word it
+//!   read earlier can succeed across a round trip (a clone and a drop, or
+//!   `HELD` set and cleared by a collection), so such a CAS must not assume
+//!   that nothing happened in between — it synchronises by its ordering
+//!   instead (see `Cc::get_mut`), and the collector's verification relies
+//!   on `TOUCHED`, which no round trip can undo.
 //!
 //! # The weak word
 //!
@@ -95,12 +105,12 @@ pub(crate) const DEAD: u64 = 1 << 30;
 pub(crate) const VALUE_PENDING: u64 = TOUCHED;
 /// An unprocessed root-buffer entry stands for this object.
 pub(crate) const ACTIVE: u64 = 1 << 31;
-/// Lowest bit of the modification counter.
-pub(crate) const COUNTER_ONE: u64 = 1 << 32;
-/// What `clone` adds: one more handle, one more modification.
-pub(crate) const INC: u64 = COUNTER_ONE + 1;
-/// What `drop` adds: one handle fewer, one more modification.
-pub(crate) const DEC: u64 = COUNTER_ONE - 1;
+/// Where the type code starts.
+pub(crate) const CODE_SHIFT: u32 = 32;
+/// What `clone` adds: one more handle.
+pub(crate) const INC: u64 = 1;
+/// What `drop` subtracts: one handle fewer.
+pub(crate) const DEC: u64 = 1;
 /// Counts above this abort, like `Arc`'s `MAX_REFCOUNT`. The distance to
 /// `COUNT_MASK` (2^20) is the number of threads that would have to race
 /// past the check at once to carry into the flags.
@@ -125,6 +135,12 @@ pub(crate) const fn count(word: u64) -> u64 {
     word & COUNT_MASK
 }
 
+/// The type code of a strong word: zero for a leaf.
+#[inline(always)]
+pub(crate) const fn type_code(word: u64) -> u32 {
+    (word >> CODE_SHIFT) as u32
+}
+
 /// The header in front of every value. 16 bytes, like `Arc`'s.
 #[repr(C)]
 pub(crate) struct Header {
@@ -133,10 +149,10 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// A header for a new value with one strong handle.
-    pub(crate) fn new(strong: u64, weak: u64) -> Self {
+    /// A header with these counts and this type code (zero for a leaf).
+    pub(crate) fn new(strong: u64, weak: u64, code: u32) -> Self {
         Header {
-            strong: AtomicU64::new(strong),
+            strong: AtomicU64::new(strong | (code as u64) << CODE_SHIFT),
             weak: AtomicU64::new(weak),
         }
     }
@@ -169,12 +185,13 @@ impl Header {
         }
     }
 
-    /// The strong word after a drop that replaced `s`: one handle fewer, one
-    /// modification more, and `TOUCHED` if the word was frozen.
+    /// The strong word after a drop that replaced `s`: one handle fewer,
+    /// and `TOUCHED` if the word was frozen.
     #[inline(always)]
     pub(crate) const fn decremented(s: u64) -> u64 {
-        // FROZEN is bit 29, TOUCHED bit 27: branch-free.
-        s.wrapping_add(DEC) | ((s & FROZEN) >> 2)
+        // FROZEN is bit 29, TOUCHED bit 27: branch-free. A drop only
+        // happens on a count of at least one: no borrow.
+        (s - DEC) | ((s & FROZEN) >> 2)
     }
 
     /// Give back the strong side's unit of the weak count (after the value

@@ -161,6 +161,7 @@ mod collector;
 pub mod debug;
 pub mod design;
 mod destroy;
+mod erased;
 mod header;
 pub mod integrations;
 mod report;
@@ -169,7 +170,7 @@ mod trace;
 mod trace_impls;
 mod weak;
 
-pub use cc::Cc;
+pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
 pub use collector::__loom_collector_round;

@@ -98,46 +98,44 @@ impl Wait {
     }
 }
 
-/// A cell for the value of an allocation.
+/// Loom's access tracking for an allocation's value.
 ///
-/// Under loom this is `loom::cell::UnsafeCell`, so the model checks every
-/// read of a value against its drop; otherwise it is `std`'s.
+/// The value itself sits in a plain `core::cell::UnsafeCell<T>` (so that it
+/// can be unsized); under loom this records every read of it and every
+/// write (drop, `get_mut`) in a `loom::cell::UnsafeCell<()>` next to it,
+/// so the model checks each value access against the drop. Otherwise it is
+/// a zero-sized no-op.
 #[cfg(not(arcycle_loom))]
-#[repr(transparent)]
-pub(crate) struct ValueCell<T>(core::cell::UnsafeCell<T>);
+pub(crate) struct ValueTrack;
 
 #[cfg(not(arcycle_loom))]
-impl<T> ValueCell<T> {
-    pub(crate) const fn new(v: T) -> Self {
-        Self(core::cell::UnsafeCell::new(v))
+impl ValueTrack {
+    pub(crate) const fn new() -> Self {
+        ValueTrack
     }
-    /// Raw pointer to the value, for shared access.
+    /// A shared access to the value begins.
     #[inline(always)]
-    pub(crate) fn get(&self) -> *const T {
-        self.0.get()
-    }
-    /// Raw pointer to the value, for exclusive access (drop, get_mut).
+    pub(crate) fn read(&self) {}
+    /// An exclusive access to the value (drop, move out, `get_mut`).
     #[inline(always)]
-    pub(crate) fn get_mut(&self) -> *mut T {
-        self.0.get()
-    }
+    pub(crate) fn write(&self) {}
 }
 
 #[cfg(arcycle_loom)]
-pub(crate) struct ValueCell<T>(loom::cell::UnsafeCell<T>);
+pub(crate) struct ValueTrack(loom::cell::UnsafeCell<()>);
 
 #[cfg(arcycle_loom)]
-impl<T> ValueCell<T> {
-    pub(crate) fn new(v: T) -> Self {
-        Self(loom::cell::UnsafeCell::new(v))
+impl ValueTrack {
+    pub(crate) fn new() -> Self {
+        ValueTrack(loom::cell::UnsafeCell::new(()))
     }
-    pub(crate) fn get(&self) -> *const T {
-        // Loom records a shared access here; the pointer outlives the
-        // record, which is the best loom can do for a `Deref` borrow.
-        self.0.with(|p| p)
+    /// Loom records a shared access here; the borrow that follows outlives
+    /// the record, which is the best loom can do for a `Deref` borrow.
+    pub(crate) fn read(&self) {
+        self.0.with(|_| ())
     }
-    pub(crate) fn get_mut(&self) -> *mut T {
-        self.0.with_mut(|p| p)
+    pub(crate) fn write(&self) {
+        self.0.with_mut(|_| ())
     }
 }
 

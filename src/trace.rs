@@ -33,12 +33,12 @@
 //! and a `Cc` of such a type behaves exactly like an `Arc` — its drops never
 //! buffer a possible root.
 
-use crate::cc::{Cc, CcBox};
-use crate::header::{count, Header, DEAD};
+use crate::cc::Cc;
+pub(crate) use crate::erased::Node;
+use crate::header::{count, DEAD};
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering::Acquire;
 
 /// A type whose values can report the [`Cc`] handles they hold.
@@ -355,10 +355,12 @@ impl<'a> Tracer<'a> {
     /// assert!(edges.edges[0].is(&tail));
     /// ```
     #[inline]
-    pub fn edge<T: Trace>(&mut self, cc: &Cc<T>) {
+    pub fn edge<T: ?Sized>(&mut self, cc: &Cc<T>) {
         // A leaf can never be on a cycle: the collector need not visit it.
-        if T::may_have_edges() {
-            self.edges.push(Node::of(cc));
+        // Whether the target is one was recorded when it was allocated
+        // (the handle's tag), so this works for `Cc<dyn Trait>` as well.
+        if let Some(node) = Node::of(cc) {
+            self.edges.push(node);
         }
     }
 
@@ -444,96 +446,5 @@ impl<'a> Tracer<'a> {
     #[inline]
     pub fn busy(&mut self) {
         self.busy = true;
-    }
-}
-
-/// The type-erased operations of one `CcBox<T>`. One `&'static` table per
-/// type travels with every edge and every root-buffer entry; the header
-/// stays 16 bytes.
-pub(crate) struct VTable {
-    pub(crate) trace: for<'a> unsafe fn(NonNull<Header>, &mut Tracer<'a>),
-    pub(crate) drop_value: unsafe fn(NonNull<Header>),
-    pub(crate) dealloc: unsafe fn(NonNull<Header>),
-    /// `std::any::type_name::<T>()`, for the `debug` module's reports.
-    pub(crate) type_name: fn() -> &'static str,
-}
-
-struct VTableOf<T>(std::marker::PhantomData<T>);
-
-impl<T: Trace> VTableOf<T> {
-    const TABLE: VTable = VTable {
-        trace: trace_erased::<T>,
-        drop_value: drop_value_erased::<T>,
-        dealloc: dealloc_erased::<T>,
-        type_name: std::any::type_name::<T>,
-    };
-}
-
-/// # Safety
-/// `h` heads a live `CcBox<T>` whose value stays alive for `'a`.
-unsafe fn trace_erased<'a, T: Trace>(h: NonNull<Header>, tracer: &mut Tracer<'a>) {
-    // SAFETY: the caller keeps the value alive (the collector's hold) for
-    // 'a, and the collector only traces values it holds.
-    let value: &T = unsafe { CcBox::<T>::value_ref(h.cast()) };
-    // The type system cannot see that `T: 'a` (it is: every `Cc` value is
-    // `'static`), so name the tracer at the value's borrow instead; a
-    // `Tracer` has the same layout at every lifetime, and what it keeps
-    // lives for 'a by the caller's contract.
-    // SAFETY: as just argued.
-    let tracer: &mut Tracer<'_> = unsafe { &mut *(tracer as *mut Tracer<'a>).cast::<Tracer<'_>>() };
-    value.trace(tracer);
-}
-
-/// # Safety
-/// `h` heads a `CcBox<T>` whose value is initialised, and that the caller
-/// alone may destroy now.
-unsafe fn drop_value_erased<T: Trace>(h: NonNull<Header>) {
-    // SAFETY: forwarded contract.
-    unsafe { CcBox::<T>::drop_value(h.cast()) }
-}
-
-/// # Safety
-/// `h` heads a `CcBox<T>` whose weak word reached zero: nobody uses it.
-unsafe fn dealloc_erased<T: Trace>(h: NonNull<Header>) {
-    // SAFETY: forwarded contract.
-    unsafe { CcBox::<T>::dealloc(h.cast()) }
-}
-
-/// A type-erased pointer to an allocation, with its operations.
-#[derive(Clone, Copy)]
-pub(crate) struct Node {
-    pub(crate) header: NonNull<Header>,
-    pub(crate) vtable: &'static VTable,
-}
-
-// SAFETY: a `Node` is only an address plus a table of functions; it is
-// created from a `Cc<T>` with `T: Send + Sync`, and every use of it goes
-// through the header's atomics or the collector's hold protocol.
-unsafe impl Send for Node {}
-
-impl Node {
-    #[inline]
-    pub(crate) fn of<T: Trace>(cc: &Cc<T>) -> Node {
-        Node {
-            header: cc.header_ptr(),
-            vtable: &VTableOf::<T>::TABLE,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: whoever holds a `Node` holds a claim on the allocation (a
-        // handle, a root-buffer entry, or the collector's hold); the header
-        // lives as long as the allocation.
-        unsafe { self.header.as_ref() }
-    }
-
-    pub(crate) fn addr(&self) -> usize {
-        self.header.as_ptr() as usize
-    }
-
-    /// The name of the value's type.
-    pub(crate) fn type_name(&self) -> &'static str {
-        (self.vtable.type_name)()
     }
 }

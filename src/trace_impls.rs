@@ -75,10 +75,13 @@ unsafe impl<T: ?Sized> Trace for PhantomData<T> {
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
 
-// SAFETY: reports its one handle, once.
-unsafe impl<T: Trace> Trace for Cc<T> {
+// SAFETY: reports its one handle, once. No bound on `T`: the allocation
+// recorded how to trace itself when it was made (so `Cc<dyn Any + Send +
+// Sync>` is an edge like any other), and a derived impl holding a
+// `Cc<Self>` needs no `Self: Trace` bound.
+unsafe impl<T: ?Sized> Trace for Cc<T> {
     // Answered without looking into `T`, so self-referential types do not
-    // recurse in const evaluation.
+    // recurse.
     #[inline(always)]
     fn may_have_edges() -> bool {
         true
@@ -90,7 +93,7 @@ unsafe impl<T: Trace> Trace for Cc<T> {
 }
 
 // SAFETY: a `Weak` is not an edge: it keeps no value alive.
-unsafe impl<T> Trace for Weak<T> {
+unsafe impl<T: ?Sized> Trace for Weak<T> {
     #[inline(always)]
     fn may_have_edges() -> bool {
         false

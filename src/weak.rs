@@ -2,7 +2,6 @@
 
 use crate::cc::{Cc, CcBox};
 use crate::header::*;
-use crate::trace::Trace;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
@@ -23,17 +22,21 @@ use std::sync::atomic::Ordering::*;
 /// drop(strong);
 /// assert!(weak.upgrade().is_none());
 /// ```
-pub struct Weak<T> {
+pub struct Weak<T: ?Sized> {
     // `usize::MAX` (never a valid box address) for `Weak::new()`.
     ptr: NonNull<CcBox<T>>,
 }
 
 // SAFETY: as for `std::sync::Weak`: it can become a `Cc<T>` on any thread.
-unsafe impl<T: Send + Sync> Send for Weak<T> {}
+unsafe impl<T: ?Sized + Send + Sync> Send for Weak<T> {}
 // SAFETY: as above.
-unsafe impl<T: Send + Sync> Sync for Weak<T> {}
+unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
 
-const DANGLING: usize = usize::MAX;
+// As `std::sync::Weak`: unwind safety is the value's.
+impl<T: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Weak<T> {}
+impl<T: ?Sized + std::panic::RefUnwindSafe> std::panic::RefUnwindSafe for Weak<T> {}
+
+pub(crate) const DANGLING: usize = usize::MAX;
 
 impl<T> Weak<T> {
     /// A `Weak` that points to nothing; `upgrade` always gives `None`.
@@ -49,19 +52,31 @@ impl<T> Weak<T> {
             ptr: unsafe { NonNull::new_unchecked(std::ptr::without_provenance_mut(DANGLING)) },
         }
     }
+}
 
+impl<T: ?Sized> Weak<T> {
     pub(crate) fn from_inner(ptr: NonNull<CcBox<T>>) -> Weak<T> {
         Weak { ptr }
     }
 
-    fn header(&self) -> Option<&Header> {
-        if self.ptr.as_ptr() as usize == DANGLING {
+    /// The box, or `None` for `Weak::new()`.
+    pub(crate) fn inner(&self) -> Option<NonNull<CcBox<T>>> {
+        if self.ptr.as_ptr().cast::<u8>().addr() == DANGLING {
             None
         } else {
-            // SAFETY: a non-dangling `Weak` holds a unit of the weak word,
-            // which keeps the allocation (header included) alive.
-            Some(unsafe { &(*self.ptr.as_ptr()).header })
+            Some(self.ptr)
         }
+    }
+
+    /// The pointer as stored (the sentinel for `Weak::new()`).
+    pub(crate) fn raw_box(&self) -> NonNull<CcBox<T>> {
+        self.ptr
+    }
+
+    fn header(&self) -> Option<&Header> {
+        // SAFETY: a non-dangling `Weak` holds a unit of the weak word,
+        // which keeps the allocation (header included) alive.
+        self.inner().map(|p| unsafe { &(*p.as_ptr()).header })
     }
 
     /// The number of strong handles (0 if the value is gone).
@@ -117,11 +132,11 @@ impl<T> Weak<T> {
     /// assert!(w.ptr_eq(&w.clone()));
     /// ```
     pub fn ptr_eq(&self, other: &Weak<T>) -> bool {
-        self.ptr == other.ptr
+        std::ptr::addr_eq(self.ptr.as_ptr(), other.ptr.as_ptr())
     }
 }
 
-impl<T: Trace> Weak<T> {
+impl<T: ?Sized> Weak<T> {
     /// A strong handle, if the value is still alive.
     ///
     /// Waits while the collector is verifying this object as garbage, then
@@ -165,20 +180,18 @@ impl<T: Trace> Weak<T> {
                 abort_count_overflow();
             }
             // Acquire, as in `Arc`'s upgrade: the new handle reads the value.
-            // Bumping the modification counter makes the collector's CAS on
-            // this word fail if it read the word before us.
-            match h
-                .strong
-                .compare_exchange_weak(s, s.wrapping_add(INC), Acquire, Relaxed)
-            {
-                Ok(_) => return Some(Cc::from_inner(self.ptr)),
+            // The count changes, so a collector's CAS expecting the word it
+            // read before us fails (and a frozen word was excluded above).
+            match h.strong.compare_exchange_weak(s, s + INC, Acquire, Relaxed) {
+                // The type code says whether the handle is tracked.
+                Ok(_) => return Some(Cc::from_inner(self.ptr, type_code(s) != 0)),
                 Err(x) => s = x,
             }
         }
     }
 }
 
-impl<T> Clone for Weak<T> {
+impl<T: ?Sized> Clone for Weak<T> {
     fn clone(&self) -> Weak<T> {
         if let Some(h) = self.header() {
             // Relaxed, as in `std::sync::Weak::clone`: we hold a unit already.
@@ -197,19 +210,19 @@ impl<T> Default for Weak<T> {
     }
 }
 
-impl<T> fmt::Debug for Weak<T> {
+impl<T: ?Sized> fmt::Debug for Weak<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(Weak)")
     }
 }
 
-impl<T> Drop for Weak<T> {
+impl<T: ?Sized> Drop for Weak<T> {
     fn drop(&mut self) {
         if let Some(h) = self.header() {
             if h.release_weak_units(1) {
                 // SAFETY: the weak word reached zero: no handle, entry or
                 // hold refers to the allocation, and the value is gone.
-                unsafe { CcBox::dealloc(self.ptr) }
+                unsafe { CcBox::free(self.ptr) }
             }
         }
     }

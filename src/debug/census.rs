@@ -33,7 +33,6 @@
 //! differ). Types with the same `type_name` (two versions of one crate)
 //! share a slot. Under `cfg(arcycle_loom)` the feature is not available.
 
-use crate::cc::CcBox;
 use crate::sync::{lock, AtomicUsize, Mutex};
 use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::*;
@@ -158,10 +157,10 @@ fn register(name: &'static str, size: usize) -> &'static Slot {
     &SLOTS[index]
 }
 
-/// Count one allocation of a `CcBox<T>`.
+/// Count one allocation of a `CcBox<T>` of `bytes` (the header included).
 #[inline]
-pub(crate) fn on_alloc<T>() {
-    let s = slot(std::any::type_name::<T>(), std::mem::size_of::<CcBox<T>>());
+pub(crate) fn on_alloc<T: ?Sized>(bytes: usize) {
+    let s = slot(std::any::type_name::<T>(), bytes);
     // Relaxed: statistics; no data is published through them.
     let now = s.live.fetch_add(1, Relaxed) + 1;
     if now > s.peak.load(Relaxed) {
@@ -169,10 +168,10 @@ pub(crate) fn on_alloc<T>() {
     }
 }
 
-/// Count one deallocation of a `CcBox<T>`.
+/// Count one deallocation of a `CcBox<T>` of `bytes`.
 #[inline]
-pub(crate) fn on_free<T>() {
-    let s = slot(std::any::type_name::<T>(), std::mem::size_of::<CcBox<T>>());
+pub(crate) fn on_free<T: ?Sized>(bytes: usize) {
+    let s = slot(std::any::type_name::<T>(), bytes);
     // Relaxed: as in `on_alloc`.
     s.live.fetch_sub(1, Relaxed);
 }

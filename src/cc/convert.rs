@@ -1,0 +1,625 @@
+//! Making a `Cc` from other shapes, and the standard traits.
+//!
+//! # What this guarantees
+//!
+//! * Every conversion makes **one allocation**, like `Arc`'s, except where
+//!   `Arc` also collects into a `Vec` first (`FromIterator`): a panicking
+//!   iterator or `Clone` leaks nothing and drops nothing twice (the
+//!   partial slice is dropped, the allocation given back: see
+//!   `alloc::allocate_slice`).
+//! * **Unsizing on stable Rust** ([`coerce!`](crate::coerce)) is the raw
+//!   pointer's own unsizing coercion: the macro passes the pointer from
+//!   `into_raw` to `from_raw` at a call whose parameter type comes from the
+//!   caller's expected type, and an implicit coercion of a raw pointer can
+//!   only unsize (or drop `mut`). Anything else is a type error.
+//! * A `Cc<dyn Trait>` (or `Cc<dyn Any + Send + Sync>`) made by `coerce!`
+//!   keeps the allocation of the concrete value, whose type code was
+//!   recorded by `Cc::new`: the collector traces it through the concrete
+//!   type's impl, so cycles through type-erased edges are collected.
+//!
+//! Guarded by `tests/unsized.rs` (every conversion, panics, `dyn` cycles),
+//! `tests/std_arc.rs`, the `compile_fail` doc tests on `coerce!`, and
+//! `miri-tests/tests/unsized.rs`.
+
+use super::alloc::{allocate_from_box, allocate_slice, allocate_str};
+use super::{Cc, CcBox};
+use crate::collector;
+use crate::header::*;
+use crate::trace::Trace;
+use crate::weak::Weak;
+use std::any::Any;
+use std::borrow::Borrow;
+use std::cmp::Ordering as CmpOrdering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::Relaxed;
+
+// ------------------------------------------------------------ raw pointers
+
+impl<T: ?Sized> Cc<T> {
+    /// Give up the handle without dropping it, returning a pointer to the
+    /// value; [`Cc::from_raw`] takes it back. Like `Arc::into_raw`.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let x = Cc::new(String::from("hi"));
+    /// let p = Cc::into_raw(x);
+    /// assert_eq!(unsafe { &*p }, "hi");
+    /// let x = unsafe { Cc::from_raw(p) }; // no leak
+    /// assert_eq!(*x, "hi");
+    /// ```
+    pub fn into_raw(this: Self) -> *const T {
+        let p = Cc::as_ptr(&this);
+        std::mem::forget(this);
+        p
+    }
+
+    /// Take back a handle given up by [`Cc::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `Cc::into_raw` of a `Cc<U>` where `U` is `T`,
+    /// or `T` is an unsized type `U` coerces to (as with
+    /// [`coerce!`](crate::coerce)), and each `into_raw` may be taken back
+    /// once.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let p = Cc::into_raw(Cc::new(5));
+    /// let x = unsafe { Cc::from_raw(p) };
+    /// assert_eq!(*x, 5);
+    /// ```
+    pub unsafe fn from_raw(ptr: *const T) -> Self {
+        // SAFETY: forwarded contract: a value inside a live box.
+        let this = unsafe { CcBox::from_value_ptr(ptr) };
+        // Relaxed: the code never changes, and the handle we take back
+        // orders its write before.
+        // SAFETY: a live box.
+        let s = unsafe { &(*this.as_ptr()).header }.strong.load(Relaxed);
+        Cc::from_inner(this, type_code(s) != 0)
+    }
+
+    /// Add a strong handle to the allocation behind `ptr` (from
+    /// [`Cc::into_raw`]), like `Arc::increment_strong_count`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `Cc::into_raw` and that handle must still be
+    /// given up (not yet taken back).
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let p = Cc::into_raw(Cc::new(5));
+    /// unsafe { Cc::increment_strong_count(p) };
+    /// let (a, b) = unsafe { (Cc::from_raw(p), Cc::from_raw(p)) };
+    /// assert_eq!(Cc::strong_count(&a), 2);
+    /// # drop((a, b));
+    /// ```
+    pub unsafe fn increment_strong_count(ptr: *const T) {
+        // SAFETY: forwarded contract.
+        let this = ManuallyDrop::new(unsafe { Cc::from_raw(ptr) });
+        let _more: ManuallyDrop<Cc<T>> = ManuallyDrop::new((*this).clone());
+    }
+
+    /// Give up one strong handle of the allocation behind `ptr` (from
+    /// [`Cc::into_raw`]), like `Arc::decrement_strong_count`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Cc::from_raw`]: this takes back one given-up handle.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let a = Cc::new(5);
+    /// let p = Cc::into_raw(a.clone());
+    /// unsafe { Cc::decrement_strong_count(p) };
+    /// assert_eq!(Cc::strong_count(&a), 1);
+    /// ```
+    pub unsafe fn decrement_strong_count(ptr: *const T) {
+        // SAFETY: forwarded contract.
+        drop(unsafe { Cc::from_raw(ptr) });
+    }
+}
+
+/// Turn a `Cc<T>` into a `Cc<U>` wherever `&T` coerces to `&U`: a concrete
+/// value to a trait object, an array to a slice, a trait object to a
+/// supertrait object. The target is inferred from where the result goes.
+///
+/// Stable Rust cannot implement `CoerceUnsized` for a user type, so this
+/// macro does it: it gives up the handle with [`Cc::into_raw`] and takes
+/// it back with [`Cc::from_raw`] at the expected type; the raw pointer's
+/// implicit coercion in between can only be an unsizing one.
+///
+/// ```
+/// use arcycle::{Cc, Trace};
+///
+/// trait Shape: Trace + Send + Sync {
+///     fn area(&self) -> f64;
+/// }
+///
+/// #[derive(Trace)]
+/// struct Circle(f64);
+/// impl Shape for Circle {
+///     fn area(&self) -> f64 { 3.0 * self.0 * self.0 }
+/// }
+///
+/// let circle = Cc::new(Circle(1.0));
+/// let shape: Cc<dyn Shape> = arcycle::coerce!(circle);
+/// assert_eq!(shape.area(), 3.0);
+///
+/// let numbers: Cc<[u8]> = arcycle::coerce!(Cc::new([1, 2, 3]));
+/// assert_eq!(&numbers[..], &[1, 2, 3]);
+/// ```
+///
+/// A conversion that is not an unsizing coercion does not compile:
+///
+/// ```compile_fail
+/// let n = arcycle::Cc::new(5u32);
+/// let s: arcycle::Cc<String> = arcycle::coerce!(n);
+/// ```
+#[macro_export]
+macro_rules! coerce {
+    ($cc:expr $(,)?) => {{
+        let __arcycle_raw = $crate::Cc::into_raw($cc);
+        #[allow(unused_unsafe)]
+        // SAFETY: the pointer comes from `into_raw` just above, and the
+        // only conversion a raw pointer argument undergoes implicitly is an
+        // unsizing coercion (which keeps the address and adds the metadata
+        // of the same value).
+        unsafe {
+            $crate::Cc::from_raw(__arcycle_raw)
+        }
+    }};
+}
+
+/// [`coerce!`] for [`Weak`]: turns a `Weak<T>` into a `Weak<U>` wherever
+/// `&T` coerces to `&U`.
+///
+/// ```
+/// use arcycle::{Cc, Weak};
+/// use std::fmt::Debug;
+///
+/// let five = Cc::new(5u32);
+/// let weak: Weak<dyn Debug + Send + Sync> = arcycle::coerce_weak!(Cc::downgrade(&five));
+/// assert_eq!(format!("{:?}", weak.upgrade().unwrap()), "5");
+/// ```
+#[macro_export]
+macro_rules! coerce_weak {
+    ($weak:expr $(,)?) => {{
+        let __arcycle_raw = $crate::Weak::into_raw($weak);
+        #[allow(unused_unsafe)]
+        // SAFETY: as in `coerce!`.
+        unsafe {
+            $crate::Weak::from_raw(__arcycle_raw)
+        }
+    }};
+}
+
+// ------------------------------------------------------------ downcasting
+
+macro_rules! downcast {
+    ($($any:ty),*) => {$(
+        impl Cc<$any> {
+            /// The handle as a `Cc` of the concrete type, if that is the
+            /// value's type (like `Arc::downcast`); otherwise the handle
+            /// back.
+            ///
+            /// Hold a type-erased value as `Cc<dyn Any + Send + Sync>`
+            /// (made with [`coerce!`](crate::coerce) from a `Cc` of any
+            /// `Trace` type, or upcast from `Cc<dyn YourTrait>` when
+            /// `YourTrait: Any`): it is traced through its concrete type,
+            /// so it can be on a collected cycle.
+            ///
+            /// ```
+            /// use arcycle::Cc;
+            /// use std::any::Any;
+            ///
+            /// let any: Cc<dyn Any + Send + Sync> = arcycle::coerce!(Cc::new(7i32));
+            /// let any = any.downcast::<String>().unwrap_err();
+            /// let n: Cc<i32> = any.downcast::<i32>().unwrap();
+            /// assert_eq!(*n, 7);
+            /// ```
+            pub fn downcast<T: Any + Send + Sync>(self) -> Result<Cc<T>, Self> {
+                if (*self).is::<T>() {
+                    let tracked = self.is_tracked();
+                    let ptr = self.inner().cast::<CcBox<T>>();
+                    std::mem::forget(self);
+                    Ok(Cc::from_inner(ptr, tracked))
+                } else {
+                    Err(self)
+                }
+            }
+        }
+    )*};
+}
+downcast!(dyn Any + Send + Sync, dyn Any + Send, dyn Any);
+
+// ------------------------------------------------------------ construction
+
+impl<T: Trace + Send + Sync + 'static> Cc<T> {
+    /// A new `Pin<Cc<T>>`: the value never moves while a handle exists.
+    ///
+    /// ```
+    /// let p = arcycle::Cc::pin(5);
+    /// assert_eq!(*p, 5);
+    /// ```
+    pub fn pin(value: T) -> Pin<Cc<T>> {
+        // SAFETY: the value lives in the allocation until it is dropped in
+        // place; no safe API moves it out of a `Pin<Cc<T>>` (`try_unwrap`
+        // and `get_mut` need the `Cc` itself).
+        unsafe { Pin::new_unchecked(Cc::new(value)) }
+    }
+
+    /// An allocation whose value is to be written in place, like
+    /// `Arc::new_uninit`.
+    ///
+    /// The value is never examined by the collector (the allocation is
+    /// made before the value exists, so it is recorded as a leaf): a cycle
+    /// through a value built this way is never freed. Build values that
+    /// may be on a cycle with [`Cc::new`].
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let mut x = Cc::<u32>::new_uninit();
+    /// Cc::get_mut(&mut x).unwrap().write(5);
+    /// let x = unsafe { x.assume_init() };
+    /// assert_eq!(*x, 5);
+    /// ```
+    pub fn new_uninit() -> Cc<MaybeUninit<T>> {
+        collector::maybe_auto_collect();
+        Cc::from_inner(CcBox::allocate(MaybeUninit::<T>::uninit(), 1, 1, 0), false)
+    }
+}
+
+impl<T: Send + Sync + 'static> Cc<MaybeUninit<T>> {
+    /// The handle as a `Cc<T>`, like `Arc::assume_init`.
+    ///
+    /// # Safety
+    ///
+    /// The value must be initialised.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let mut x = Cc::<String>::new_uninit();
+    /// Cc::get_mut(&mut x).unwrap().write("hi".into());
+    /// assert_eq!(*unsafe { x.assume_init() }, "hi");
+    /// ```
+    pub unsafe fn assume_init(self) -> Cc<T> {
+        let ptr = self.inner().cast::<CcBox<T>>();
+        std::mem::forget(self);
+        // A leaf allocation stays one (see `new_uninit`).
+        Cc::from_inner(ptr, false)
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> From<T> for Cc<T> {
+    /// `Cc::new(value)`.
+    fn from(value: T) -> Cc<T> {
+        Cc::new(value)
+    }
+}
+
+impl<T: ?Sized + Trace + Send + Sync + 'static> From<Box<T>> for Cc<T> {
+    /// Move the boxed value into a new allocation (one allocation; the
+    /// box is given back). Works for unsized values, so a `Box<dyn Trait>`
+    /// becomes a `Cc<dyn Trait>`. The value's concrete type is not known
+    /// here, so the allocation is always tracked by the collector, even
+    /// for a leaf.
+    ///
+    /// ```
+    /// use arcycle::{Cc, Trace};
+    /// trait Named: Trace + Send + Sync { fn name(&self) -> String; }
+    /// #[derive(Trace)]
+    /// struct Dog;
+    /// impl Named for Dog { fn name(&self) -> String { "dog".into() } }
+    ///
+    /// let b: Box<dyn Named> = Box::new(Dog);
+    /// let c: Cc<dyn Named> = Cc::from(b);
+    /// assert_eq!(c.name(), "dog");
+    /// ```
+    fn from(b: Box<T>) -> Cc<T> {
+        collector::maybe_auto_collect();
+        Cc::from_inner(allocate_from_box(b), true)
+    }
+}
+
+impl From<&str> for Cc<str> {
+    /// ```
+    /// let s: arcycle::Cc<str> = "hello".into();
+    /// assert_eq!(&*s, "hello");
+    /// ```
+    fn from(s: &str) -> Cc<str> {
+        collector::maybe_auto_collect();
+        Cc::from_inner(allocate_str(s), false)
+    }
+}
+
+impl From<String> for Cc<str> {
+    /// ```
+    /// let s: arcycle::Cc<str> = String::from("hello").into();
+    /// assert_eq!(&*s, "hello");
+    /// ```
+    fn from(s: String) -> Cc<str> {
+        Cc::from(&s[..])
+    }
+}
+
+impl From<Cc<str>> for Cc<[u8]> {
+    /// The string's bytes, without copying.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let s: Cc<str> = "ab".into();
+    /// let b: Cc<[u8]> = s.into();
+    /// assert_eq!(&*b, b"ab");
+    /// ```
+    fn from(s: Cc<str>) -> Cc<[u8]> {
+        let tracked = s.is_tracked();
+        let ptr = s.inner().as_ptr() as *mut CcBox<[u8]>;
+        std::mem::forget(s);
+        // SAFETY: same metadata (a length) and the same bytes.
+        Cc::from_inner(unsafe { NonNull::new_unchecked(ptr) }, tracked)
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> From<Vec<T>> for Cc<[T]> {
+    /// Move the elements into a new allocation (the vector's buffer is
+    /// given back).
+    ///
+    /// ```
+    /// let v: arcycle::Cc<[u32]> = vec![1, 2, 3].into();
+    /// assert_eq!(&*v, &[1, 2, 3]);
+    /// ```
+    fn from(v: Vec<T>) -> Cc<[T]> {
+        collector::maybe_auto_collect();
+        let mut v = ManuallyDrop::new(v);
+        let len = v.len();
+        let this = allocate_slice::<T>(len, |dst, written| {
+            // SAFETY: `dst` has room for `len` elements; the vector's are
+            // moved (its length is set to 0 below, so they are not
+            // dropped twice).
+            unsafe { ptr::copy_nonoverlapping(v.as_ptr(), dst, len) };
+            *written = len;
+        });
+        // SAFETY: the elements were moved out; give back only the buffer.
+        unsafe {
+            v.set_len(0);
+            ManuallyDrop::drop(&mut v);
+        }
+        Cc::from_inner(this, T::may_have_edges())
+    }
+}
+
+impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Cc<[T]> {
+    /// Clone the elements into a new allocation. If a `clone` panics, the
+    /// elements cloned so far are dropped and the allocation given back.
+    ///
+    /// ```
+    /// let v: arcycle::Cc<[String]> = (&["a".to_string()][..]).into();
+    /// assert_eq!(v[0], "a");
+    /// ```
+    fn from(items: &[T]) -> Cc<[T]> {
+        collector::maybe_auto_collect();
+        let this = allocate_slice::<T>(items.len(), |dst, written| {
+            for item in items {
+                // SAFETY: `dst` has room for `items.len()` elements and
+                // `*written` of them are written.
+                unsafe { dst.add(*written).write(item.clone()) };
+                *written += 1;
+            }
+        });
+        Cc::from_inner(this, T::may_have_edges())
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static, const N: usize> From<[T; N]> for Cc<[T]> {
+    /// Move the array's elements into a new allocation.
+    ///
+    /// ```
+    /// let v: arcycle::Cc<[u8]> = [1, 2].into();
+    /// assert_eq!(&*v, &[1, 2]);
+    /// ```
+    fn from(array: [T; N]) -> Cc<[T]> {
+        collector::maybe_auto_collect();
+        let array = ManuallyDrop::new(array);
+        let this = allocate_slice::<T>(N, |dst, written| {
+            // SAFETY: room for `N`; the array is not dropped (moved out).
+            unsafe { ptr::copy_nonoverlapping(array.as_ptr(), dst, N) };
+            *written = N;
+        });
+        Cc::from_inner(this, T::may_have_edges())
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> FromIterator<T> for Cc<[T]> {
+    /// Collect into a `Cc<[T]>` (through a `Vec`, as `Arc` does for
+    /// iterators of unknown length).
+    ///
+    /// ```
+    /// let squares: arcycle::Cc<[u32]> = (1..4).map(|i| i * i).collect();
+    /// assert_eq!(&*squares, &[1, 4, 9]);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Cc<[T]> {
+        Cc::from(iter.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl Default for Cc<str> {
+    /// An empty string.
+    ///
+    /// ```
+    /// let s: arcycle::Cc<str> = Default::default();
+    /// assert!(s.is_empty());
+    /// ```
+    fn default() -> Cc<str> {
+        Cc::from("")
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> Default for Cc<[T]> {
+    /// An empty slice.
+    ///
+    /// ```
+    /// let s: arcycle::Cc<[u8]> = Default::default();
+    /// assert!(s.is_empty());
+    /// ```
+    fn default() -> Cc<[T]> {
+        Cc::from(Vec::new())
+    }
+}
+
+impl<T: Trace + Default + Send + Sync + 'static> Default for Cc<T> {
+    /// `Cc::new(T::default())`.
+    fn default() -> Cc<T> {
+        Cc::new(T::default())
+    }
+}
+
+// ------------------------------------------------------------ std traits
+
+impl<T: ?Sized> AsRef<T> for Cc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Cc<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Cc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Cc::try_deref(self) {
+            Some(v) => fmt::Debug::fmt(v, f),
+            None => f.write_str("<collected>"),
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for Cc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> fmt::Pointer for Cc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Cc::as_ptr(self), f)
+    }
+}
+
+impl<T: ?Sized + std::error::Error> std::error::Error for Cc<T> {
+    /// The value's source.
+    ///
+    /// ```
+    /// use std::error::Error;
+    ///
+    /// #[derive(Debug)]
+    /// struct Oops;
+    /// impl std::fmt::Display for Oops {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("oops")
+    ///     }
+    /// }
+    /// impl Error for Oops {}
+    /// arcycle::leaf!(Oops);
+    ///
+    /// let e: Box<dyn Error> = Box::new(arcycle::Cc::new(Oops));
+    /// assert_eq!(e.to_string(), "oops");
+    /// assert!(e.source().is_none());
+    /// ```
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        (**self).source()
+    }
+}
+
+/// Compares the values. Unlike `Arc`, which (through unstable
+/// specialisation) answers `true` at once for two handles to the same
+/// allocation when `T: Eq`, this always compares the values: a type whose
+/// `==` is not reflexive (`f64::NAN`) compares as its values do.
+impl<T: ?Sized + PartialEq> PartialEq for Cc<T> {
+    fn eq(&self, other: &Cc<T>) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq> Eq for Cc<T> {}
+
+impl<T: ?Sized + PartialOrd> PartialOrd for Cc<T> {
+    fn partial_cmp(&self, other: &Cc<T>) -> Option<CmpOrdering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord> Ord for Cc<T> {
+    fn cmp(&self, other: &Cc<T>) -> CmpOrdering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Hash> Hash for Cc<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+// ------------------------------------------------------------ Weak's raw API
+
+impl<T: ?Sized> Weak<T> {
+    /// A pointer to the value (dangling for [`Weak::new`], and not to be
+    /// read once the value is gone), like `std::sync::Weak::as_ptr`.
+    ///
+    /// ```
+    /// let a = arcycle::Cc::new(3);
+    /// let w = arcycle::Cc::downgrade(&a);
+    /// assert_eq!(w.as_ptr(), arcycle::Cc::as_ptr(&a));
+    /// ```
+    pub fn as_ptr(&self) -> *const T {
+        match self.inner() {
+            Some(this) => CcBox::value_ptr(this).cast_const(),
+            // The sentinel itself, as `std` returns for `Weak::new()`.
+            None => self.raw_box().as_ptr() as *const T,
+        }
+    }
+
+    /// Give up the handle without dropping it; [`Weak::from_raw`] takes it
+    /// back. Like `std::sync::Weak::into_raw`.
+    ///
+    /// ```
+    /// let a = arcycle::Cc::new(3);
+    /// let p = arcycle::Cc::downgrade(&a).into_raw();
+    /// let w = unsafe { arcycle::Weak::from_raw(p) };
+    /// assert_eq!(*w.upgrade().unwrap(), 3);
+    /// ```
+    pub fn into_raw(self) -> *const T {
+        let p = self.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// Take back a handle given up by [`Weak::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Cc::from_raw`], with `Weak::into_raw`.
+    ///
+    /// ```
+    /// let p = arcycle::Weak::<u8>::new().into_raw();
+    /// let w = unsafe { arcycle::Weak::from_raw(p) };
+    /// assert!(w.upgrade().is_none());
+    /// ```
+    pub unsafe fn from_raw(ptr: *const T) -> Self {
+        if ptr.cast::<u8>().addr() == crate::weak::DANGLING {
+            // SAFETY: the sentinel, with its (possibly coerced) metadata.
+            return Weak::from_inner(unsafe { NonNull::new_unchecked(ptr as *mut CcBox<T>) });
+        }
+        // SAFETY: forwarded contract: the pointer is into a box that this
+        // handle's weak unit keeps allocated.
+        Weak::from_inner(unsafe { CcBox::from_value_ptr(ptr) })
+    }
+}
