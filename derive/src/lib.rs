@@ -18,52 +18,170 @@
 //! // expands to
 //!
 //! #[automatically_derived]
-//! unsafe impl<T: ::arcycle::Trace> ::arcycle::Trace for Node<T> {
+//! unsafe impl<T> ::arcycle::Trace for Node<T>
+//! where
+//!     T: ::arcycle::Trace,
+//! {
 //!     #[inline(always)]
 //!     fn may_have_edges() -> bool {
 //!         <T as ::arcycle::Trace>::may_have_edges()
-//!             || <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::may_have_edges()
+//!             || <Mutex<Option<Cc<()>>> as ::arcycle::Trace>::may_have_edges()
 //!     }
 //!     #[inline]
 //!     fn trace<'__arcycle_a>(&'__arcycle_a self, __tracer: &mut ::arcycle::Tracer<'__arcycle_a>) {
 //!         use ::arcycle::__private::{ProbeSkipped as _, ProbeTraced as _};
-//!         ::arcycle::Trace::trace(&self.value, __tracer);
+//!         <T as ::arcycle::Trace>::trace(&self.value, __tracer);
 //!         (&&&::arcycle::__private::Hidden(&self.value)).__arcycle_probe_traced(__tracer);
-//!         ::arcycle::Trace::trace(&self.next, __tracer);
+//!         <Mutex<Option<Cc<Node<T>>>> as ::arcycle::Trace>::trace(&self.next, __tracer);
 //!         (&&&::arcycle::__private::Hidden(&self.next)).__arcycle_probe_traced(__tracer);
 //!     }
 //! }
 //! ```
+//!
+//! Enums `match` on `self` and trace the fields of the active variant.
 //!
 //! The `__arcycle_probe_*` calls serve `arcycle::debug::collect_with_report`
 //! only: a field of type `std::sync::Arc<U>` (with `U: Trace`), or a
 //! `#[trace(skip)]` field of a `Trace` type, may hide edges from the
 //! collector, and a leak report names the survivors it holds that way. For
 //! every other field the probe resolves (by autoref specialisation) to an
-//! empty inline function, and outside a leak report it is one branch.
+//! empty inline function, and outside a leak report it is one branch. (In a
+//! generic impl, a skipped field whose type is a bare parameter is not
+//! known to be `Trace`, and is not probed.)
 //!
-//! Every type parameter gets an extra `::arcycle::Trace` bound; lifetimes,
-//! const generics and the original `where` clause are kept as they are. Enums
-//! `match` on `self` and trace the fields of the active variant.
+//! # Bounds
+//!
+//! The bounds come from the field types, not from the type parameters: each
+//! traced field type that mentions a type or lifetime parameter is bounded
+//! by `Trace` (`Vec<T>: Trace`, `PhantomData<T>: Trace` — which holds for
+//! every `T` —, `&'a str: Trace`, which holds for `'a = 'static`). Field
+//! types without a parameter are checked as they are, skipped fields add
+//! nothing, and the type's own bounds and `where` clause are kept.
+//!
+//! A field type that mentions the type being derived (by its name, or as
+//! `Self`) would make such a bound ask for the impl being defined, and the
+//! trait solver overflow; for those the derive bounds the parts that do not
+//! mention it instead: `Mutex<Vec<Cc<Node<T>>>>` needs nothing (the impl
+//! itself provides `Node<T>: Trace`), `Vec<(Self, Cc<X<T>>)>` needs
+//! `Cc<X<T>>: Trace`. So a self-referential generic type needs no `Trace`
+//! bound on the type itself:
+//!
+//! ```
+//! use arcycle::Trace;
+//! use std::marker::PhantomData;
+//!
+//! #[derive(Trace)]
+//! struct Tagged<T> {
+//!     _marker: PhantomData<T>,
+//!     x: u32,
+//! }
+//!
+//! #[derive(Trace)]
+//! struct List<T> {
+//!     value: T,
+//!     next: Option<Box<List<T>>>,
+//! }
+//!
+//! struct NotTrace;
+//! fn is_trace<T: Trace>() {}
+//! is_trace::<Tagged<NotTrace>>();
+//! assert!(!<List<u32> as Trace>::may_have_edges());
+//! assert!(<List<arcycle::Cc<u8>> as Trace>::may_have_edges());
+//! ```
+//!
+//! Where the inferred bounds are wrong, `#[trace(bound = "...")]` replaces
+//! them (see below).
+//!
+//! # `may_have_edges()` and types that contain themselves
+//!
+//! `may_have_edges()` is the OR of the traced field types' answers, with the
+//! type being derived (and `Self`) replaced by `()` inside them. For a type
+//! that contains itself without a `Cc` in between (`next: Option<Box<Self>>`)
+//! that is the right answer — it holds a `Cc` only if one of its other fields
+//! can — where asking the field type as written would call the function
+//! being defined, without end. A `Cc` (or `Weak`) in between was never a
+//! problem: those answer without looking at their pointee. A field that
+//! names the type where `()` cannot stand in for it (inside a qualified path
+//! such as `<Self as Tr>::Out`, or a macro) answers `true`, which is always
+//! allowed.
+//!
+//! The replacement cannot see *mutual* recursion: `A` holding
+//! `Option<Box<B>>` while `B` holds `Option<Box<A>>` makes `A`'s answer ask
+//! `B`'s, which asks `A`'s again. In debug builds the derived function of a
+//! type that names another type outside a `Cc` counts its nesting and
+//! panics with a message naming the type (at the first `Cc::new` of it);
+//! in release builds this would recurse until the stack overflows (or loop
+//! forever). Mark one of the types `#[trace(assume_edges)]` (its answer is
+//! then `true` without asking its fields), or `#[trace(leaf)]` if neither
+//! can hold a `Cc`:
+//!
+//! ```
+//! use arcycle::Trace;
+//!
+//! #[derive(Trace)]
+//! #[trace(assume_edges)]
+//! struct A {
+//!     b: Option<Box<B>>,
+//! }
+//!
+//! #[derive(Trace)]
+//! struct B {
+//!     a: Option<Box<A>>,
+//! }
+//!
+//! assert!(<A as Trace>::may_have_edges());
+//! assert!(<B as Trace>::may_have_edges());
+//! ```
 //!
 //! # Attributes
 //!
-//! * `#[trace(skip)]` on a field leaves it out of both `trace` and
-//!   `may_have_edges()` (only a leak report's probe looks at it).
-//! * `#[trace(leaf)]` on the struct or enum makes `may_have_edges()` `false` and
-//!   `trace` a no-op.
+//! * `#[trace(skip)]` on a field leaves it out of `trace`, `may_have_edges()`
+//!   and the bounds (only a leak report's probe looks at it).
+//! * `#[trace(leaf)]` on the struct or enum makes `may_have_edges()` `false`,
+//!   `trace` a no-op, and infers no bounds.
+//! * `#[trace(assume_edges)]` on the struct or enum makes `may_have_edges()`
+//!   `true` without asking the fields (their `Cc`s are still traced).
+//! * `#[trace(bound = "T: Trace, U: Clone")]` on the struct or enum replaces
+//!   the inferred bounds by these `where` predicates (`bound = ""` for none).
+//! * `#[trace(crate = path)]` (or `crate = "path"`) on the struct or enum
+//!   names the `arcycle` crate when it is not `::arcycle` (a renamed
+//!   dependency, or a re-export from a crate of your own); every path the
+//!   expansion emits starts with it.
 //!
-//! Both only ever *under*-report edges. That is memory safe: a cycle the
-//! collector cannot see is leaked, but live data is never freed.
+//! ```
+//! extern crate arcycle as gc;
 //!
-//! # Limitations
+//! #[derive(gc::Trace)]
+//! #[trace(crate = gc, bound = "T: gc::Trace")]
+//! struct Wrapper<T> {
+//!     inner: Option<T>,
+//! }
 //!
-//! `may_have_edges()` is computed from the field types, so a type that contains
-//! itself *without* a `Cc` in between (for example `next: Option<Box<Self>>`)
-//! makes the constant depend on itself and fails to compile with a
-//! const-evaluation cycle error. Going through a `Cc` (or a `Weak`) is fine,
-//! because those impls do not look into their pointee. For such a type,
-//! implement `Trace` by hand and keep the default `may_have_edges() = true`.
+//! assert!(<Wrapper<gc::Cc<u8>> as gc::Trace>::may_have_edges());
+//! ```
+//!
+//! `skip`, `leaf` and `assume_edges` only ever *under*-report edges (or
+//! claim edges that may not be there, which costs time, not safety). That is
+//! memory safe: a cycle the collector cannot see is leaked, but live data is
+//! never freed.
+//!
+//! # Errors
+//!
+//! A field whose type does not implement `Trace` is reported at the field,
+//! with what to do about it:
+//!
+//! ```compile_fail,E0277
+//! use arcycle::Trace;
+//!
+//! struct Foreign;
+//!
+//! #[derive(Trace)]
+//! struct Holder {
+//!     f: Foreign, // error: `Foreign` does not implement `arcycle::Trace`
+//! }
+//! ```
+//!
+//! Unions are rejected: the active field is unknown, so it cannot be traced.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -712,5 +830,80 @@ fn reject_trace_attrs(attrs: &[Attribute], position: &str) -> Result<()> {
             format!("#[trace] attributes are not supported on {position}"),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expanded(input: TokenStream) -> String {
+        expand(syn::parse2(input).unwrap()).unwrap().to_string()
+    }
+
+    /// The text of the impl's `where` clause (between `where` and `{`).
+    fn where_clause(out: &str) -> &str {
+        let start = out.find("where").map_or(0, |i| i + "where".len());
+        &out[start..out[start..].find('{').map_or(out.len(), |i| start + i)]
+    }
+
+    #[test]
+    fn crate_path_is_used_everywhere() {
+        for attr in [quote!(#[trace(crate = my::path)]), quote!(#[trace(crate = "my::path")])] {
+            let out = expanded(quote! {
+                #attr
+                struct S<T> { a: Vec<T>, #[trace(skip)] b: u8 }
+            });
+            assert!(!out.contains("arcycle ::"), "{out}");
+            assert!(out.contains("my :: path :: Trace"), "{out}");
+            assert!(out.contains("my :: path :: Tracer"), "{out}");
+            assert!(out.contains("my :: path :: __private"), "{out}");
+        }
+    }
+
+    #[test]
+    fn bounds_from_field_types() {
+        let out = expanded(quote! {
+            struct Tagged<T> { _m: PhantomData<T>, x: u32 }
+        });
+        assert_eq!(
+            where_clause(&out).trim(),
+            "PhantomData < T > : :: arcycle :: Trace"
+        );
+        let out = expanded(quote! {
+            struct Generic<T: Send + Sync + 'static> { inner: Mutex<Vec<Cc<Generic<T>>>>, val: T }
+        });
+        assert_eq!(where_clause(&out).trim(), "T : :: arcycle :: Trace");
+        let out = expanded(quote! {
+            struct Tree<T> where T: Clone { kids: Vec<(Self, Cc<X<T>>)> }
+        });
+        assert_eq!(
+            where_clause(&out).trim(),
+            "T : Clone , Cc < X < T > > : :: arcycle :: Trace"
+        );
+        let out = expanded(quote! {
+            #[trace(bound = "T: Foo")]
+            struct B<T> { t: T }
+        });
+        assert_eq!(where_clause(&out).trim(), "T : Foo");
+    }
+
+    #[test]
+    fn may_have_edges_replaces_the_type_itself() {
+        let out = expanded(quote! {
+            struct List { v: u32, next: Option<Box<List>>, other: Option<Box<Self>> }
+        });
+        assert!(out.contains("< Option < Box < () > > as :: arcycle :: Trace > :: may_have_edges ()"), "{out}");
+        assert!(!out.contains("Box < List >  as"), "{out}");
+        // No other type named outside a `Cc`: no recursion guard.
+        assert!(!out.contains("__ARCYCLE_DEPTH"), "{out}");
+        let out = expanded(quote! {
+            struct A { b: Option<Box<B>> }
+        });
+        assert!(out.contains("__ARCYCLE_DEPTH"), "{out}");
+        let out = expanded(quote! {
+            struct Q { q: <Self as Tr>::Out }
+        });
+        assert!(out.contains("fn may_have_edges () -> bool { true }"), "{out}");
     }
 }
