@@ -475,7 +475,7 @@ struct Tree {
 /// A leaf tree.
 #[derive(Trace)]
 struct LeafTree {
-    kids: Vec<Box<LeafTree>>,
+    kids: Vec<LeafTree>,
     names: Vec<String>,
 }
 

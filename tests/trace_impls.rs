@@ -67,7 +67,9 @@ fn leaves() {
     assert!(!edges::<fn(Cc<Node>) -> Cc<Node>>());
     assert!(!edges::<unsafe fn(u8, u16, u32) -> u64>());
     assert!(!edges::<extern "C" fn(i32) -> i32>());
-    assert!(!edges::<unsafe extern "C" fn(u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, u8)>());
+    assert!(!edges::<
+        unsafe extern "C" fn(u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, u8),
+    >());
 }
 
 #[test]

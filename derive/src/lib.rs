@@ -343,7 +343,11 @@ fn expand(mut input: DeriveInput) -> Result<TokenStream> {
     } else if options.assume_edges {
         (quote! { true }, body, quote! { __tracer })
     } else {
-        (may_have_edges_body(&traced, &subject, krate), body, quote! { __tracer })
+        (
+            may_have_edges_body(&traced, &subject, krate),
+            body,
+            quote! { __tracer },
+        )
     };
 
     // The bounds: the user's, or one per traced field type that mentions a
@@ -528,10 +532,8 @@ fn tokens_mention_param(tokens: TokenStream, subject: &Subject) -> bool {
                     return true;
                 }
             }
-            TokenTree::Group(group) => {
-                if tokens_mention_param(group.stream(), subject) {
-                    return true;
-                }
+            TokenTree::Group(group) if tokens_mention_param(group.stream(), subject) => {
+                return true;
             }
             _ => {}
         }
@@ -695,13 +697,61 @@ fn may_recurse(ty: &Type, subject: &Subject) -> bool {
     const STOPS: &[&str] = &["Cc", "Weak", "Arc", "PhantomData", "AtomicPtr"];
     /// Standard types whose answer depends on their type arguments only.
     const KNOWN: &[&str] = &[
-        "bool", "char", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
-        "i128", "isize", "f32", "f64", "str", "String", "Option", "Result", "Box", "Vec",
-        "VecDeque", "LinkedList", "BinaryHeap", "BTreeMap", "BTreeSet", "HashMap", "HashSet",
-        "Mutex", "RwLock", "OnceLock", "LazyLock", "Cow", "Pin", "ManuallyDrop", "Wrapping",
-        "Reverse", "AssertUnwindSafe", "Duration", "Instant", "SystemTime", "PathBuf", "Path",
-        "OsString", "OsStr", "CString", "CStr", "NonZero", "Condvar", "Barrier", "Sender",
-        "SyncSender", "Receiver", "RandomState",
+        "bool",
+        "char",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "isize",
+        "f32",
+        "f64",
+        "str",
+        "String",
+        "Option",
+        "Result",
+        "Box",
+        "Vec",
+        "VecDeque",
+        "LinkedList",
+        "BinaryHeap",
+        "BTreeMap",
+        "BTreeSet",
+        "HashMap",
+        "HashSet",
+        "Mutex",
+        "RwLock",
+        "OnceLock",
+        "LazyLock",
+        "Cow",
+        "Pin",
+        "ManuallyDrop",
+        "Wrapping",
+        "Reverse",
+        "AssertUnwindSafe",
+        "Duration",
+        "Instant",
+        "SystemTime",
+        "PathBuf",
+        "Path",
+        "OsString",
+        "OsStr",
+        "CString",
+        "CStr",
+        "NonZero",
+        "Condvar",
+        "Barrier",
+        "Sender",
+        "SyncSender",
+        "Receiver",
+        "RandomState",
     ];
     match ty {
         Type::Array(t) => may_recurse(&t.elem, subject),
@@ -849,7 +899,10 @@ mod tests {
 
     #[test]
     fn crate_path_is_used_everywhere() {
-        for attr in [quote!(#[trace(crate = my::path)]), quote!(#[trace(crate = "my::path")])] {
+        for attr in [
+            quote!(#[trace(crate = my::path)]),
+            quote!(#[trace(crate = "my::path")]),
+        ] {
             let out = expanded(quote! {
                 #attr
                 struct S<T> { a: Vec<T>, #[trace(skip)] b: u8 }
@@ -893,7 +946,10 @@ mod tests {
         let out = expanded(quote! {
             struct List { v: u32, next: Option<Box<List>>, other: Option<Box<Self>> }
         });
-        assert!(out.contains("< Option < Box < () > > as :: arcycle :: Trace > :: may_have_edges ()"), "{out}");
+        assert!(
+            out.contains("< Option < Box < () > > as :: arcycle :: Trace > :: may_have_edges ()"),
+            "{out}"
+        );
         assert!(!out.contains("Box < List >  as"), "{out}");
         // No other type named outside a `Cc`: no recursion guard.
         assert!(!out.contains("__ARCYCLE_DEPTH"), "{out}");
@@ -904,6 +960,9 @@ mod tests {
         let out = expanded(quote! {
             struct Q { q: <Self as Tr>::Out }
         });
-        assert!(out.contains("fn may_have_edges () -> bool { true }"), "{out}");
+        assert!(
+            out.contains("fn may_have_edges () -> bool { true }"),
+            "{out}"
+        );
     }
 }
