@@ -147,9 +147,10 @@ fn pin_cc(cc: Cc<Node>) -> Pin<Cc<Node>> {
 
 #[test]
 fn a_cycle_through_a_wrapper_is_collected() {
+    type Link = Reverse<Wrapping<AssertUnwindSafe<Cc<Wrapped>>>>;
     #[derive(Trace)]
     struct Wrapped {
-        next: Mutex<Option<Reverse<Wrapping<AssertUnwindSafe<Cc<Wrapped>>>>>>,
+        next: Mutex<Option<Link>>,
     }
     let a = Cc::new(Wrapped {
         next: Mutex::new(None),
