@@ -2,7 +2,10 @@
 //!
 //! Containers forward to their elements; locks try-lock and hand the guard
 //! to the tracer (or report themselves busy); leaves report nothing and
-//! declare `may_have_edges() == false`.
+//! declare `may_have_edges() == false`. A type is a leaf when it holds no
+//! `Cc`, and also when the `Cc`s it may hold are out of the collector's
+//! sight (a channel's contents, a `ManuallyDrop`'s value, what a `'static`
+//! reference or an `Arc` reaches): under-reporting can only leak.
 
 use crate::{Cc, Trace, Tracer, Weak};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
@@ -55,6 +58,20 @@ crate::leaf!(
     std::num::NonZeroUsize,
     std::num::NonZeroI32,
     std::num::NonZeroI64,
+    std::num::NonZeroU128,
+    std::num::NonZeroI8,
+    std::num::NonZeroI16,
+    std::num::NonZeroI128,
+    std::num::NonZeroIsize,
+    std::ffi::CString,
+    std::ffi::CStr,
+    Box<std::ffi::CStr>,
+    Box<std::ffi::OsStr>,
+    Box<std::path::Path>,
+    // Synchronisation primitives that hold no value of their own.
+    std::sync::Condvar,
+    std::sync::Barrier,
+    std::sync::Once,
 );
 
 // SAFETY: no edges: an atomic pointer is not an owning handle.
@@ -74,6 +91,184 @@ unsafe impl<T: ?Sized> Trace for PhantomData<T> {
     }
     fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
 }
+
+/// A `'static` reference is a leaf: what it reaches lives for the rest of
+/// the program (leaked or in a `static`), so no collection could free it
+/// anyway, and it is shared with every other holder of the reference.
+// SAFETY: reports nothing, which is always safe.
+unsafe impl<T: ?Sized + Sync> Trace for &'static T {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// The ends of a channel are leaves: the values in flight live inside the
+/// channel, shared by every sender and receiver, where the collector cannot
+/// see them (and could not count them). A `Cc` cycle through a channel
+/// leaks.
+// SAFETY: reports nothing, which is always safe.
+unsafe impl<T> Trace for std::sync::mpsc::Sender<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+// SAFETY: reports nothing (see `Sender`).
+unsafe impl<T> Trace for std::sync::mpsc::SyncSender<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+// SAFETY: reports nothing (see `Sender`).
+unsafe impl<T> Trace for std::sync::mpsc::Receiver<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// `ManuallyDrop<T>` is a leaf, whatever `T` is: its owner may have dropped
+/// the value by hand (`ManuallyDrop::drop`/`take`), which the type does not
+/// record, and tracing a dropped value would read freed memory. The `Cc`s
+/// inside one are never seen by the collector (cycles through them leak).
+// SAFETY: reports nothing, which is always safe.
+unsafe impl<T: ?Sized> Trace for std::mem::ManuallyDrop<T> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// `LazyLock<T, F>` is a leaf, for now: tracing it would need to know
+/// whether the value is initialised without initialising it, which
+/// `LazyLock::get` answers only in Rust releases newer than this crate's
+/// minimum (1.88). (Dereferencing instead could block on another thread's
+/// initialisation, and run it: `trace` must never block.) Use a `OnceLock`
+/// (traced once set) for a lazily set value that holds `Cc`s.
+// SAFETY: reports nothing, which is always safe.
+unsafe impl<T, F> Trace for std::sync::LazyLock<T, F> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+}
+
+/// Wrappers that own their one value and give shared access to it:
+/// forwarded.
+macro_rules! trace_wrapper {
+    ($($ty:ident),* $(,)?) => {$(
+        // SAFETY: forwards to the one value it owns.
+        unsafe impl<T: Trace> Trace for $ty<T> {
+            #[inline(always)]
+            fn may_have_edges() -> bool {
+                T::may_have_edges()
+            }
+            #[inline]
+            fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+                self.0.trace(tracer);
+            }
+        }
+    )*};
+}
+use std::cmp::Reverse;
+use std::num::Wrapping;
+use std::panic::AssertUnwindSafe;
+trace_wrapper!(AssertUnwindSafe, Wrapping, Reverse);
+
+/// A `Cow` traces its owned value; the borrowed one is a `&'static`
+/// reference, a leaf like any other.
+// SAFETY: forwards to the value it owns, if any; an owned value only
+// changes through `&mut`, never while the `Cow` is shared.
+unsafe impl<B> Trace for std::borrow::Cow<'static, B>
+where
+    B: ToOwned + ?Sized + 'static,
+    B::Owned: Trace,
+{
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        <B::Owned as Trace>::may_have_edges()
+    }
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if let std::borrow::Cow::Owned(owned) = self {
+            owned.trace(tracer);
+        }
+    }
+}
+
+/// `Pin<P>` traces the pointer `P` itself (so `Pin<Box<T>>` reaches the
+/// `T` the box owns, and `Pin<Cc<T>>` reports its handle); it never moves
+/// the pointee.
+// SAFETY: forwards to the pointer it wraps, through a shared reference:
+// `P`'s impl reports what `P` owns, and reading through `&P` cannot move
+// the pinned value.
+unsafe impl<P: Trace> Trace for std::pin::Pin<P> {
+    #[inline(always)]
+    fn may_have_edges() -> bool {
+        P::may_have_edges()
+    }
+    #[inline]
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        // SAFETY: `Pin<P>` is `repr(transparent)` over `P`, documented to
+        // have the same layout as `P`; a shared `&P` grants nothing that
+        // `Pin` forbids (no `&mut`, no move).
+        let pointer: &'a P = unsafe { &*(self as *const std::pin::Pin<P>).cast::<P>() };
+        pointer.trace(tracer);
+    }
+}
+
+/// Function pointers are leaves: code, no data (a closure's captures are
+/// not reachable through a `fn` pointer).
+macro_rules! trace_fn_pointers {
+    ($(($($arg:ident),*)),* $(,)?) => {$(
+        trace_fn_pointers!(@one fn($($arg),*) -> R; $($arg),*);
+        trace_fn_pointers!(@one unsafe fn($($arg),*) -> R; $($arg),*);
+        trace_fn_pointers!(@one extern "C" fn($($arg),*) -> R; $($arg),*);
+        trace_fn_pointers!(@one unsafe extern "C" fn($($arg),*) -> R; $($arg),*);
+    )*};
+    (@one $fn:ty; $($arg:ident),*) => {
+        // SAFETY: reports nothing, which is always safe.
+        unsafe impl<R, $($arg),*> Trace for $fn {
+            #[inline(always)]
+            fn may_have_edges() -> bool {
+                false
+            }
+            #[inline(always)]
+            fn trace<'a>(&'a self, _: &mut Tracer<'a>) {}
+        }
+    };
+}
+trace_fn_pointers!(
+    (),
+    (A),
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, F),
+    (A, B, C, D, E, F, G),
+    (A, B, C, D, E, F, G, H),
+    (A, B, C, D, E, F, G, H, I),
+    (A, B, C, D, E, F, G, H, I, J),
+    (A, B, C, D, E, F, G, H, I, J, K),
+    (A, B, C, D, E, F, G, H, I, J, K, L),
+);
 
 // SAFETY: reports its one handle, once. No bound on `T`: the allocation
 // recorded how to trace itself when it was made (so `Cc<dyn Any + Send +

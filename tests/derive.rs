@@ -4,6 +4,9 @@
 // Many types here exist only for their `may_have_edges()` constant.
 #![allow(dead_code)]
 
+// `#[trace(crate = ...)]`: arcycle under another name.
+extern crate arcycle as my_arcycle;
+
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -281,8 +284,8 @@ enum SkippedEnum {
     },
 }
 
-/// Generic parameters used only in skipped fields still get a bound, but do
-/// not count towards `may_have_edges()`.
+/// Generic parameters used only in skipped fields get no bound, and do not
+/// count towards `may_have_edges()`.
 #[derive(Trace)]
 struct SkipsParam<T> {
     #[trace(skip)]
@@ -309,6 +312,7 @@ fn attribute_constants() {
     assert!(!edges::<Skipped>());
     assert!(!edges::<SkippedEnum>());
     assert!(!edges::<SkipsParam<Cc<u8>>>());
+    assert!(!edges::<SkipsParam<NotTrace>>());
     assert!(!edges::<Opaque>());
     assert!(!edges::<OpaqueEnum<u8>>());
     assert!(!edges::<OpaqueEnum<Cc<u8>>>());
@@ -349,4 +353,284 @@ fn skipped_edge_cycle_leaks_until_broken_by_hand() {
     assert_eq!((a.id, b.id), (1, 2));
     drop((a, b));
     assert_eq!(SKIPPED_DROPS.load(Ordering::SeqCst), before + 2);
+}
+
+// ------------------------------------------------------------------ bounds
+
+/// Implements no `Trace`.
+struct NotTrace;
+
+/// `PhantomData<T>` is `Trace` for every `T`: no `T: Trace` needed.
+#[derive(Trace)]
+struct Tagged<T> {
+    _m: PhantomData<T>,
+    x: u32,
+}
+
+/// Only the parameter in a traced field is bounded.
+#[derive(Trace)]
+struct HalfTraced<T, U> {
+    traced: Vec<T>,
+    _u: PhantomData<fn() -> U>,
+}
+
+/// A lifetime parameter: `Trace` for `'static` only (`&'static T` is a
+/// leaf), which is what a `Cc` can hold anyway.
+#[derive(Trace)]
+struct Borrowing<'a> {
+    s: &'a str,
+}
+
+/// `#[trace(bound = "")]`: no inferred bound at all (`Weak<T>` is `Trace`
+/// for every `T`).
+#[derive(Trace)]
+#[trace(bound = "")]
+struct NoBound<T: Send + Sync + 'static> {
+    w: my_arcycle::Weak<T>,
+}
+
+/// `#[trace(bound = "...")]` replaces `Option<T>: Trace` by its own.
+#[derive(Trace)]
+#[trace(bound = "T: arcycle::Trace + Clone")]
+struct CustomBound<T> {
+    t: Option<T>,
+}
+
+fn is_trace<T: Trace>() {}
+
+#[test]
+fn bounds_come_from_traced_field_types() {
+    is_trace::<Tagged<NotTrace>>();
+    assert!(!edges::<Tagged<NotTrace>>());
+    is_trace::<HalfTraced<u8, NotTrace>>();
+    assert!(!edges::<HalfTraced<u8, NotTrace>>());
+    assert!(edges::<HalfTraced<Cc<u8>, NotTrace>>());
+    is_trace::<Borrowing<'static>>();
+    assert!(!edges::<Borrowing<'static>>());
+    is_trace::<NoBound<NotTrace>>();
+    assert!(!edges::<NoBound<NotTrace>>());
+    assert!(edges::<CustomBound<Cc<u8>>>());
+    assert!(!edges::<CustomBound<u8>>());
+}
+
+// ------------------------------------------------------------ crate path
+
+mod renamed {
+    use std::sync::Mutex;
+
+    use my_arcycle::Cc;
+
+    #[derive(my_arcycle::Trace)]
+    #[trace(crate = my_arcycle)]
+    pub struct ByPath {
+        pub next: Mutex<Option<Cc<ByPath>>>,
+    }
+
+    #[derive(my_arcycle::Trace)]
+    #[trace(crate = "::my_arcycle")]
+    pub enum ByString<T> {
+        A(T),
+        B(#[trace(skip)] Cc<u8>),
+    }
+}
+
+#[test]
+fn crate_path() {
+    let _guard = serialize();
+    assert!(edges::<renamed::ByPath>());
+    assert!(!edges::<renamed::ByString<u8>>());
+    assert!(edges::<renamed::ByString<Cc<u8>>>());
+    let a = Cc::new(renamed::ByPath {
+        next: Mutex::new(None),
+    });
+    *a.next.lock().unwrap() = Some(a.clone());
+    let weak = Cc::downgrade(&a);
+    drop(a);
+    assert!(arcycle::collect() >= 1);
+    assert!(weak.upgrade().is_none());
+}
+
+// ------------------------------------------------------ self-containing
+
+/// Contains itself through `Option<Box<Self>>`: no `Cc` anywhere.
+#[derive(Trace)]
+struct List {
+    val: u32,
+    next: Option<Box<List>>,
+}
+
+/// The same, spelled `Self`, with a `Cc` next to it.
+#[derive(Trace)]
+struct ListWithCc {
+    next: Option<Box<Self>>,
+    cc: Option<Cc<Node>>,
+}
+
+/// Itself inside a tuple in a `Vec`, next to an edge.
+#[derive(Trace)]
+struct Tree {
+    kids: Vec<(Tree, Cc<u8>)>,
+}
+
+/// A leaf tree.
+#[derive(Trace)]
+struct LeafTree {
+    kids: Vec<LeafTree>,
+    names: Vec<String>,
+}
+
+/// Generic, contains itself through `Box`; `T` needs no `Trace` on the
+/// struct.
+#[derive(Trace)]
+struct GList<T> {
+    val: T,
+    next: Option<Box<GList<T>>>,
+}
+
+/// An enum that contains itself.
+#[derive(Trace)]
+enum Expr<T> {
+    Lit(T),
+    Add(Box<Expr<T>>, Box<Self>),
+    Neg { inner: Box<Expr<T>> },
+}
+
+#[test]
+fn self_containing_types() {
+    assert!(!edges::<List>());
+    assert!(edges::<ListWithCc>());
+    assert!(edges::<Tree>());
+    assert!(!edges::<LeafTree>());
+    assert!(!edges::<GList<u8>>());
+    assert!(edges::<GList<Cc<Node>>>());
+    assert!(!edges::<Expr<i64>>());
+    assert!(edges::<Expr<Cc<u8>>>());
+}
+
+#[test]
+fn self_containing_values_are_traced() {
+    let _guard = serialize();
+    let target = Node::new("target");
+    let list = ListWithCc {
+        next: Some(Box::new(ListWithCc {
+            next: None,
+            cc: Some(target.clone()),
+        })),
+        cc: Some(target.clone()),
+    };
+    let report = arcycle::debug::TraceTest::new(&list)
+        .expect(&target)
+        .expect(&target)
+        .run()
+        .unwrap();
+    assert_eq!(report.edges.len(), 2);
+
+    let expr = Expr::Add(
+        Box::new(Expr::Lit(target.clone())),
+        Box::new(Expr::Neg {
+            inner: Box::new(Expr::Lit(target.clone())),
+        }),
+    );
+    let report = arcycle::debug::TraceTest::new(&expr)
+        .expect(&target)
+        .expect(&target)
+        .run()
+        .unwrap();
+    assert_eq!(report.edges.len(), 2);
+
+    let list = List {
+        val: 1,
+        next: Some(Box::new(List { val: 2, next: None })),
+    };
+    let cc = Cc::new(list);
+    assert_eq!(cc.next.as_ref().unwrap().val + cc.val, 3);
+}
+
+static GENERIC_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Generic, self-referential through `Cc`, with no `T: Trace` on the
+/// struct (the outside check of the core API compiles exactly this): the
+/// bound sits on the derived impl only.
+#[derive(Trace)]
+struct Generic<T: Send + Sync + 'static> {
+    inner: Mutex<Vec<Cc<Generic<T>>>>,
+    val: T,
+}
+
+impl<T: Send + Sync + 'static> Drop for Generic<T> {
+    fn drop(&mut self) {
+        GENERIC_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn generic_self_referential_cycle_is_collected() {
+    let _guard = serialize();
+    assert!(edges::<Generic<u8>>());
+    let a = Cc::new(Generic {
+        inner: Mutex::new(Vec::new()),
+        val: String::from("a"),
+    });
+    let b = Cc::new(Generic {
+        inner: Mutex::new(vec![a.clone()]),
+        val: String::from("b"),
+    });
+    a.inner.lock().unwrap().push(b.clone());
+    a.inner.lock().unwrap().push(a.clone());
+    assert_eq!(b.val, "b");
+    let before = GENERIC_DROPS.load(Ordering::SeqCst);
+    drop((a, b));
+    assert_eq!(GENERIC_DROPS.load(Ordering::SeqCst), before);
+    assert!(arcycle::collect() >= 2);
+    assert_eq!(GENERIC_DROPS.load(Ordering::SeqCst), before + 2);
+}
+
+// ----------------------------------------------------- mutual recursion
+
+/// `A` holds `B`, `B` holds `A`, neither through a `Cc`: the derive cannot
+/// see the cycle between the two `may_have_edges()`.
+#[derive(Trace)]
+struct MutualA {
+    b: Option<Box<MutualB>>,
+}
+
+#[derive(Trace)]
+struct MutualB {
+    a: Option<Box<MutualA>>,
+}
+
+/// The way out: one of them answers `true` without asking the other.
+#[derive(Trace)]
+#[trace(assume_edges)]
+struct AssumedA {
+    b: Option<Box<AssumedB>>,
+}
+
+#[derive(Trace)]
+struct AssumedB {
+    a: Option<Box<AssumedA>>,
+    n: u32,
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "calls itself without end")]
+fn mutual_recursion_panics_in_debug_builds() {
+    let _ = edges::<MutualA>();
+}
+
+#[test]
+fn assume_edges_breaks_mutual_recursion() {
+    assert!(edges::<AssumedA>());
+    assert!(edges::<AssumedB>());
+    let target = Node::new("t");
+    let _guard = serialize();
+    let b = AssumedB {
+        a: Some(Box::new(AssumedA { b: None })),
+        n: 1,
+    };
+    let report = arcycle::debug::TraceTest::new(&b).run().unwrap();
+    assert!(report.edges.is_empty());
+    assert_eq!(b.n, 1);
+    drop(target);
 }
