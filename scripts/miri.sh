@@ -22,7 +22,7 @@ SECONDS=0
 MIRIFLAGS="${MIRIFLAGS:-}" cargo +nightly miri test -p miri-tests \
     --test core --test destructors \
     --test regress_trace_panic_leak --test regress_trampoline_stall \
-    --test regress_nested_collect_held_twice
+    --test regress_nested_collect_held_twice --test unsized
 echo "miri: core + destructors + regressions ${SECONDS}s"
 
 # Multi-threaded churn: several schedules (seeds), still leak-checked.

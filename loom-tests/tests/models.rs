@@ -737,3 +737,101 @@ fn touched_component_spares_the_other() {
         assert_eq!(pa.drops(), 1, "the touched cycle is freed by the next one");
     });
 }
+
+// ---------------------------------------------------------------------------
+// Unsized values (issue #8)
+// ---------------------------------------------------------------------------
+
+/// An object-safe node trait: the models below hold nodes as
+/// `Cc<dyn Link>`, so every edge the collector follows is a `dyn` edge
+/// whose table it found through the allocation's type code.
+trait Link: arcycle::Trace + Send + Sync {
+    fn slot(&self) -> &loom::sync::Mutex<Option<Cc<dyn Link>>>;
+    fn probe(&self) -> &Probe;
+}
+
+#[derive(arcycle::Trace)]
+struct DynA {
+    #[trace(skip)]
+    probe: Probe,
+    next: loom::sync::Mutex<Option<Cc<dyn Link>>>,
+}
+
+/// A second concrete type, laid out differently (the edge is not the
+/// first field), so a table mix-up would misread it.
+#[derive(arcycle::Trace)]
+struct DynB {
+    #[trace(skip)]
+    pad: [u64; 3],
+    next: loom::sync::Mutex<Option<Cc<dyn Link>>>,
+    #[trace(skip)]
+    probe: Probe,
+}
+
+macro_rules! impl_link {
+    ($($t:ty),*) => {$(
+        impl Link for $t {
+            fn slot(&self) -> &loom::sync::Mutex<Option<Cc<dyn Link>>> {
+                &self.next
+            }
+            fn probe(&self) -> &Probe {
+                &self.probe
+            }
+        }
+        impl Drop for $t {
+            fn drop(&mut self) {
+                self.probe.on_drop();
+            }
+        }
+    )*};
+}
+impl_link!(DynA, DynB);
+
+fn check_dyn(cc: &Cc<dyn Link>) {
+    assert!(
+        !Cc::is_dead(cc),
+        "LIVE HANDLE TO COLLECTED OBJECT: the collector destroyed a value a handle still refers to"
+    );
+    cc.probe().check_alive();
+}
+
+/// Race: `validate_vs_move_out_of_mutex` with `dyn` edges: the collector
+/// validates a two-node cycle of different concrete types, held only as
+/// `Cc<dyn Link>`, while another thread moves a handle out of one member's
+/// `Mutex` and drops its own handle to that member.
+///
+/// Guards: "No object is freed while a handle to it ... exists" for
+/// objects reached through `dyn` edges (the collector traces each through
+/// its concrete type's table, recorded at allocation) and "Every object
+/// whose last handle is gone is freed".
+#[test]
+fn dyn_edge_cycle_vs_move() {
+    model("dyn_edge_cycle_vs_move", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let x: Cc<dyn Link> = arcycle::coerce!(Cc::new(DynA {
+            probe: px.clone(),
+            next: loom::sync::Mutex::new(None),
+        }));
+        let y: Cc<dyn Link> = arcycle::coerce!(Cc::new(DynB {
+            pad: [0; 3],
+            next: loom::sync::Mutex::new(None),
+            probe: py.clone(),
+        }));
+        *x.slot().lock().unwrap() = Some(y.clone());
+        *y.slot().lock().unwrap() = Some(x.clone());
+        let hx = x.clone();
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || {
+            let hy = hx.slot().lock().unwrap().take().expect("edge present");
+            drop(hx);
+            check_dyn(&hy);
+            let x2 = hy.slot().lock().unwrap().clone().expect("edge present");
+            check_dyn(&x2);
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(drops(&[&px, &py]), 2);
+    });
+}
