@@ -95,8 +95,10 @@ unsafe impl<T: ?Sized> Trace for PhantomData<T> {
 /// A `'static` reference is a leaf: what it reaches lives for the rest of
 /// the program (leaked or in a `static`), so no collection could free it
 /// anyway, and it is shared with every other holder of the reference.
+/// (`T: Trace` is asked only so that a field of a type without `Trace`
+/// gets the diagnostic naming the ways out, not a suggestion to borrow it.)
 // SAFETY: reports nothing, which is always safe.
-unsafe impl<T: ?Sized + Sync> Trace for &'static T {
+unsafe impl<T: ?Sized + Sync + Trace> Trace for &'static T {
     #[inline(always)]
     fn may_have_edges() -> bool {
         false
