@@ -1,6 +1,10 @@
 //! Fuzz target `graph_ops`: a decoded sequence of graph operations checked
 //! against a reference model that knows which nodes are reachable.
 //!
+//! Nodes are held as `Cc<dyn GObj>` (two concrete types with different
+//! layouts, alternating by id), so every edge the collector follows is a
+//! `dyn` edge traced through the table its allocation recorded.
+//!
 //! Operations: new node, add / remove an edge, move an edge from one node's
 //! `Mutex` to another's (or out to the stack), clone, drop, downgrade,
 //! upgrade, drop a weak, collect, change the automatic threshold, and run a
@@ -36,18 +40,58 @@ struct Record {
     dropped: Vec<AtomicU8>,
 }
 
+/// What the driver needs from a node, object-safe: nodes are `Cc<dyn GObj>`.
+trait GObj: Trace + Send + Sync {
+    fn id(&self) -> usize;
+    fn edges(&self) -> &Mutex<Vec<Cc<dyn GObj>>>;
+    fn check(&self);
+}
+
+/// A node; `P` bytes of padding in front make the two concrete types lay
+/// out their fields differently.
 #[derive(Trace)]
-struct GNode {
+struct GNode<const P: usize> {
+    #[trace(skip)]
+    pad: [u8; P],
     #[trace(skip)]
     id: usize,
     #[trace(skip)]
     canary: u64,
     #[trace(skip)]
     record: Arc<Record>,
-    edges: Mutex<Vec<Cc<GNode>>>,
+    edges: Mutex<Vec<Cc<dyn GObj>>>,
 }
 
-impl GNode {
+impl<const P: usize> GObj for GNode<P> {
+    fn id(&self) -> usize {
+        self.id
+    }
+    fn edges(&self) -> &Mutex<Vec<Cc<dyn GObj>>> {
+        &self.edges
+    }
+    fn check(&self) {
+        GNode::check(self)
+    }
+}
+
+fn new_node(id: usize, record: &Arc<Record>) -> Cc<dyn GObj> {
+    fn make<const P: usize>(id: usize, record: &Arc<Record>) -> GNode<P> {
+        GNode {
+            pad: [0x5A; P],
+            id,
+            canary: CANARY ^ id as u64,
+            record: record.clone(),
+            edges: Mutex::new(Vec::new()),
+        }
+    }
+    if id % 2 == 0 {
+        arcycle::coerce!(Cc::new(make::<0>(id, record)))
+    } else {
+        arcycle::coerce!(Cc::new(make::<24>(id, record)))
+    }
+}
+
+impl<const P: usize> GNode<P> {
     fn check(&self) {
         assert_eq!(
             self.canary,
@@ -64,7 +108,7 @@ impl GNode {
     }
 }
 
-impl Drop for GNode {
+impl<const P: usize> Drop for GNode<P> {
     fn drop(&mut self) {
         self.check();
         self.record.dropped[self.id].store(1, SeqCst);
@@ -112,8 +156,8 @@ fn decode(b: &mut Bytes<'_>, sub: bool) -> Op {
 /// The handles one thread holds, and their mirror in the model.
 #[derive(Default)]
 struct Hands {
-    roots: Vec<Cc<GNode>>,
-    weaks: Vec<(usize, Weak<GNode>)>,
+    roots: Vec<Cc<dyn GObj>>,
+    weaks: Vec<(usize, Weak<dyn GObj>)>,
     /// Upgrades that returned None while a collection may have been
     /// running: the node must be dropped once every collection returned.
     upgrade_none: Vec<usize>,
@@ -144,7 +188,7 @@ impl Model {
     /// Nothing reachable from `roots` is dropped; with `exact`, everything
     /// else is.
     fn check(&self, hands: &Hands, exact: bool, when: &str) {
-        let ids: Vec<usize> = hands.roots.iter().map(|r| r.id).collect();
+        let ids: Vec<usize> = hands.roots.iter().map(|r| r.id()).collect();
         for r in &hands.roots {
             r.check();
         }
@@ -189,21 +233,16 @@ fn apply(
             if edges.len() < MAX_NODES && hands.roots.len() < MAX_ROOTS {
                 let id = edges.len();
                 edges.push(Vec::new());
-                hands.roots.push(Cc::new(GNode {
-                    id,
-                    canary: CANARY ^ id as u64,
-                    record: record.clone(),
-                    edges: Mutex::new(Vec::new()),
-                }));
+                hands.roots.push(new_node(id, record));
             }
         }
         Op::AddEdge(i, j) => {
             if let (Some(i), Some(j)) = (pick(&hands.roots, i), pick(&hands.roots, j)) {
                 let (a, b) = (&hands.roots[i], &hands.roots[j]);
                 let mut edges = model_edges.lock().unwrap();
-                if edges[a.id].len() < 4 {
-                    a.edges.lock().unwrap().push(b.clone());
-                    edges[a.id].push(b.id);
+                if edges[a.id()].len() < 4 {
+                    a.edges().lock().unwrap().push(b.clone());
+                    edges[a.id()].push(b.id());
                 }
             }
         }
@@ -211,11 +250,11 @@ fn apply(
             if let Some(i) = pick(&hands.roots, i) {
                 let a = &hands.roots[i];
                 let removed = {
-                    let mut e = a.edges.lock().unwrap();
+                    let mut e = a.edges().lock().unwrap();
                     pick(&e, k).map(|k| (k, e.remove(k)))
                 };
                 if let Some((k, removed)) = removed {
-                    model_edges.lock().unwrap()[a.id].remove(k);
+                    model_edges.lock().unwrap()[a.id()].remove(k);
                     drop(removed);
                 }
             }
@@ -224,14 +263,14 @@ fn apply(
             if let (Some(i), Some(j)) = (pick(&hands.roots, i), pick(&hands.roots, j)) {
                 let (a, b) = (&hands.roots[i], &hands.roots[j]);
                 let moved = {
-                    let mut e = a.edges.lock().unwrap();
+                    let mut e = a.edges().lock().unwrap();
                     pick(&e, k).map(|k| (k, e.remove(k)))
                 };
                 if let Some((k, moved)) = moved {
                     let mut edges = model_edges.lock().unwrap();
-                    let to = edges[a.id].remove(k);
-                    edges[b.id].push(to);
-                    b.edges.lock().unwrap().push(moved);
+                    let to = edges[a.id()].remove(k);
+                    edges[b.id()].push(to);
+                    b.edges().lock().unwrap().push(moved);
                 }
             }
         }
@@ -239,11 +278,11 @@ fn apply(
             if let Some(i) = pick(&hands.roots, i) {
                 let a = &hands.roots[i];
                 let taken = {
-                    let mut e = a.edges.lock().unwrap();
+                    let mut e = a.edges().lock().unwrap();
                     pick(&e, k).map(|k| (k, e.remove(k)))
                 };
                 if let Some((k, taken)) = taken {
-                    model_edges.lock().unwrap()[a.id].remove(k);
+                    model_edges.lock().unwrap()[a.id()].remove(k);
                     taken.check();
                     hands.roots.push(taken);
                 }
@@ -266,7 +305,7 @@ fn apply(
             if let Some(i) = pick(&hands.roots, i) {
                 if hands.weaks.len() < MAX_WEAKS {
                     let r = &hands.roots[i];
-                    hands.weaks.push((r.id, Cc::downgrade(r)));
+                    hands.weaks.push((r.id(), Cc::downgrade(r)));
                 }
             }
         }
