@@ -84,7 +84,7 @@ fn new_node(id: usize, record: &Arc<Record>) -> Cc<dyn GObj> {
             edges: Mutex::new(Vec::new()),
         }
     }
-    if id % 2 == 0 {
+    if id.is_multiple_of(2) {
         arcycle::coerce!(Cc::new(make::<0>(id, record)))
     } else {
         arcycle::coerce!(Cc::new(make::<24>(id, record)))
