@@ -7,8 +7,8 @@
 //! collector's phases (`collector/discover.rs`, `validate.rs`,
 //! `commit.rs`), the collector thread and callbacks
 //! (`collector/worker.rs`, `callbacks.rs`), destruction (`destroy.rs`),
-//! the `Trace` machinery (`trace.rs`) and the handles (`cc.rs`,
-//! `weak.rs`).
+//! the `Trace` machinery (`trace.rs`), type erasure (`erased.rs`) and the
+//! handles (`cc/`, `weak.rs`).
 //!
 //! # How it works
 //!
@@ -20,6 +20,18 @@
 //! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
 //! the object to a global, sharded root buffer. Types that hold no `Cc`
 //! (declared with [`leaf!`](crate::leaf)) never buffer: their `Cc` *is* an `Arc`.
+//!
+//! **Type erasure.** `Cc<T>` has no `Trace` bound (like `Arc`), and the
+//! collector holds edges whose types it cannot name, so what each needs is
+//! recorded once, when the allocation is made (where `T: Trace` holds): in
+//! the upper half of the strong word, a *type code* — zero for a leaf,
+//! otherwise the compressed address of a static table of the allocation's
+//! type-erased operations (trace, drop, free) — and in bit 0 of every
+//! handle's pointer, whether the object is tracked, so that a leaf's
+//! `drop` needs no load before its single `fetch_sub`. A `Cc<dyn Trait>`
+//! unsized from a `Cc<Concrete>` keeps the concrete type's table; an
+//! unsized value whose concrete type was never known (a boxed `dyn`, a
+//! slice of handles) stores its own fat pointer in front of the header.
 //!
 //! **Collection** ([`collect`](crate::collect), or automatic once [`threshold`](crate::threshold) roots are
 //! buffered) is synchronous trial deletion run by one thread while all

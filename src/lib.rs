@@ -108,9 +108,44 @@
 //! test what a `Trace` impl reports. `examples/leak_hunt.rs` walks through
 //! it.
 //!
+//! # Unsized values, trait objects, type erasure
+//!
+//! `Cc<str>`, `Cc<[T]>` and `Cc<dyn Trait>` work as with `Arc`: build
+//! them with the `From` conversions and `collect()`, or unsize a `Cc<T>`
+//! with [`coerce!`]. Give your object-safe trait `Trace` as a supertrait,
+//! and a `Cc<dyn Trait>` is an edge like any other: the collector traces
+//! each value through its concrete type, recorded when it was allocated,
+//! so cycles through trait objects are freed. To hold a value of any type,
+//! use `Cc<dyn Any + Send + Sync>` and `downcast` it back:
+//!
+//! ```
+//! use arcycle::{Cc, Trace};
+//! use std::any::Any;
+//! use std::sync::Mutex;
+//!
+//! #[derive(Trace)]
+//! struct Slot {
+//!     held: Mutex<Option<Cc<dyn Any + Send + Sync>>>, // a traced, type-erased edge
+//! }
+//!
+//! let a = Cc::new(Slot { held: Mutex::new(None) });
+//! let erased: Cc<dyn Any + Send + Sync> = arcycle::coerce!(a.clone());
+//! *a.held.lock().unwrap() = Some(erased); // a cycle through `dyn Any`
+//! let back = a.held.lock().unwrap().clone().unwrap().downcast::<Slot>().ok().unwrap();
+//! assert!(Cc::ptr_eq(&back, &a));
+//! drop((a, back));
+//! assert!(arcycle::collect() >= 1);
+//! ```
+//!
 //! # Limits
 //!
-//! * `T` must be `Sized` (no `Cc<str>` or `Cc<[T]>` yet).
+//! * Allocating requires `T: Trace + Send + Sync + 'static` (see [`Cc`],
+//!   "`Send + Sync + 'static`"); `Cc<T>` and `Weak<T>` themselves put no
+//!   bound on `T`, as `Arc` does.
+//! * Unsizing is explicit: [`coerce!`] (stable Rust cannot implement
+//!   `CoerceUnsized`). `Cc<T> == Cc<T>` always compares values (`Arc`
+//!   short-cuts on pointer equality for `T: Eq` through unstable
+//!   specialisation).
 //! * At most about 2^27 strong handles and 2^31 weak handles to one object
 //!   (more aborts, as `Arc` does past `isize::MAX`).
 //! * A destruction nests inside the destructor that started it for up to
