@@ -365,6 +365,34 @@ impl From<Cc<str>> for Cc<[u8]> {
     }
 }
 
+impl<T, const N: usize> TryFrom<Cc<[T]>> for Cc<[T; N]> {
+    type Error = Cc<[T]>;
+
+    /// The same allocation as an array, if the slice has `N` elements
+    /// (like `Arc`'s); otherwise the handle back.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let s: Cc<[u32]> = vec![1, 2, 3].into();
+    /// let a: Cc<[u32; 3]> = s.clone().try_into().unwrap();
+    /// assert_eq!(*a, [1, 2, 3]);
+    /// assert!(Cc::<[u32; 2]>::try_from(s).is_err());
+    /// ```
+    fn try_from(slice: Cc<[T]>) -> Result<Cc<[T; N]>, Cc<[T]>> {
+        // The length is the pointer's metadata: no read of the value.
+        if Cc::as_ptr(&slice).len() != N {
+            return Err(slice);
+        }
+        let tracked = slice.is_tracked();
+        let ptr = slice.inner().cast::<CcBox<[T; N]>>();
+        std::mem::forget(slice);
+        // The same allocation and type code (a tracked one is still freed
+        // through its `[T]` table); `CcBox<[T; N]>` has the layout of a
+        // `CcBox<[T]>` of length `N`.
+        Ok(Cc::from_inner(ptr, tracked))
+    }
+}
+
 impl<T: Trace + Send + Sync + 'static> From<Vec<T>> for Cc<[T]> {
     /// Move the elements into a new allocation (the vector's buffer is
     /// given back).
