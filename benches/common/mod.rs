@@ -324,6 +324,7 @@ pub type FreedFn = Box<dyn Fn() -> Vec<(&'static str, f64)>>;
 /// Labels of the trait-object cases.
 pub const CC_DYN: &str = "`Cc<dyn Shape>`";
 pub const ARC_DYN: &str = "`Arc<dyn Shape>`";
+pub const CC_SIZED: &str = "sized `Cc<SizedLink>` (no vtable)";
 pub const CC_DYN_RING: &str = "`Cc<dyn Shape>` ring, drop + `collect()`";
 pub const CC_SIZED_RING: &str = "sized `Cc<SizedLink>` ring, drop + `collect()`";
 pub const ARC_DYN_CHAIN: &str = "`Arc<dyn Shape>` chain, drop (acyclic)";
@@ -365,6 +366,7 @@ pub fn dyn_workloads(scale: Scale) -> Vec<DynWorkload> {
             vec![
                 case(CC_DYN, |i| dyns::clone_drop(|| cc::link(1.0), i)),
                 case(ARC_DYN, |i| dyns::clone_drop(|| arc::link(1.0), i)),
+                case(CC_SIZED, |i| dyns::clone_drop(|| cc::sized_link(1.0), i)),
             ],
         ),
         micro(
@@ -388,6 +390,9 @@ pub fn dyn_workloads(scale: Scale) -> Vec<DynWorkload> {
                 }),
                 case(ARC_DYN, |i| {
                     dyns::deref_call(|| arc::link(1.0), |h| h.area(), i)
+                }),
+                case(CC_SIZED, |i| {
+                    dyns::deref_call(|| cc::sized_link(1.0), |h| h.r * h.r, i)
                 }),
             ],
         ),
