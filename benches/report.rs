@@ -4,6 +4,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml                  # ~1-2 minutes on 2 cores
 //! cargo run --release --manifest-path benches/Cargo.toml -- --docs        # also writes docs/report.{md,svg}
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only collect  # a subset
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only dyn      # `Cc<dyn Trait>` vs `Arc<dyn Trait>`
 //! cargo run --manifest-path benches/Cargo.toml -- --smoke                 # CI: every workload once, tiny
 //! ```
 //!
@@ -13,8 +14,14 @@
 //! noise hits all of them alike; ratios are the median of the per-
 //! repetition ratios. The long run is `cargo bench` (`compare.rs`).
 //!
+//! The trait-object table (issue #8; `--only dyn`, ids `dyn_*`) compares
+//! `Cc<dyn Shape>` with `Arc<dyn Shape>` (clone+drop, deref + virtual call)
+//! and a collected ring of `Cc<dyn Shape>` with the same ring of sized
+//! `Cc`s and an `Arc<dyn Shape>` chain; it is not in the chart.
+//!
 //! `--smoke` runs every workload and every extra once, at tiny sizes (any
-//! profile; seconds), checks that each produced its table rows and the
+//! profile; seconds), checks that each produced its table rows (the
+//! trait-object rows included, their rings freed) and the
 //! chart, and exits non-zero if not: CI runs it so this code cannot rot.
 //! Its numbers mean nothing; its chart goes to `benches/target/report-smoke.svg`.
 
@@ -32,6 +39,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The command that regenerates this report (shown in its header).
 const CMD: &str = "cargo run --release --manifest-path benches/Cargo.toml";
+
+/// The trait-object table's heading (issue #8).
+const DYN_HEADING: &str = "Trait objects: `Cc<dyn Trait>` against `Arc<dyn Trait>`";
 
 /// Per-iteration seconds, `[case][rep]`.
 struct Measured {
@@ -190,22 +200,7 @@ fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
         }
         eprint!("{:<28}", w.id);
         let t0 = Instant::now();
-        let mut samples = vec![Vec::with_capacity(w.reps); w.cases.len()];
-        // Warm up once (allocator, pools, lazily built fixtures).
-        for c in &w.cases {
-            if !smoke {
-                (c.run)(w.iters.div_ceil(10).max(1));
-            }
-        }
-        for rep in 0..w.reps {
-            // Interleave contenders, rotating who goes first.
-            let n = w.cases.len();
-            for k in 0..n {
-                let i = (k + rep) % n;
-                let d = (w.cases[i].run)(w.iters);
-                samples[i].push(d.as_secs_f64() / w.iters as f64);
-            }
-        }
+        let samples = sample(&w.cases, w.iters, w.reps, smoke);
         let mut leaks = Vec::new();
         if let Some(shape) = w.shape {
             for c in &w.cases {
@@ -223,6 +218,64 @@ fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
             unit: w.unit,
             group: w.group,
             shape: w.shape,
+            names: w.cases.iter().map(|c| c.contender).collect(),
+            samples,
+            leaks,
+        });
+    }
+    out
+}
+
+/// Per-iteration seconds of each case, `[case][rep]`: a warm-up run each
+/// (not in smoke mode), then `reps` repetitions, contenders interleaved.
+fn sample(cases: &[Case], iters: u64, reps: usize, smoke: bool) -> Vec<Vec<f64>> {
+    let mut samples = vec![Vec::with_capacity(reps); cases.len()];
+    // Warm up once (allocator, pools, lazily built fixtures).
+    for c in cases {
+        if !smoke {
+            (c.run)(iters.div_ceil(10).max(1));
+        }
+    }
+    for rep in 0..reps {
+        // Interleave contenders, rotating who goes first.
+        let n = cases.len();
+        for k in 0..n {
+            let i = (k + rep) % n;
+            let d = (cases[i].run)(iters);
+            samples[i].push(d.as_secs_f64() / iters as f64);
+        }
+    }
+    samples
+}
+
+/// The trait-object table's rows (`--only dyn`): per-object seconds, with
+/// `names[0]` arcycle's `Cc<dyn Shape>` and the rest its references.
+fn run_dyn(only: &Option<String>, smoke: bool) -> Vec<Measured> {
+    let mut out = Vec::new();
+    for mut w in dyn_workloads(if smoke { Scale::Tiny } else { Scale::Report }) {
+        if !wanted(only, w.id) {
+            continue;
+        }
+        if smoke {
+            w.reps = 1;
+            w.iters = w.iters.min(1_000);
+        }
+        eprint!("{:<28}", w.id);
+        let t0 = Instant::now();
+        let mut samples = sample(&w.cases, w.iters, w.reps, smoke);
+        for s in samples.iter_mut().flatten() {
+            *s /= w.objects as f64;
+        }
+        let leaks = w.freed.as_ref().map_or_else(Vec::new, |f| {
+            f().into_iter().filter(|(_, f)| *f < 0.99).collect()
+        });
+        eprintln!(" {:>6.1} s", t0.elapsed().as_secs_f64());
+        out.push(Measured {
+            title: w.title,
+            id: w.id,
+            unit: Unit::Op,
+            group: Group::Micro,
+            shape: None,
             names: w.cases.iter().map(|c| c.contender).collect(),
             samples,
             leaks,
@@ -249,6 +302,7 @@ fn main() {
 
     let load_before = loadavg();
     let measured = run_workloads(&a.only, a.smoke);
+    let dyn_rows = run_dyn(&a.only, a.smoke);
     let extras = wanted(&a.only, "memory");
     let memory = if extras {
         eprintln!("memory");
@@ -296,6 +350,7 @@ fn main() {
     let load = format!("load average {load_before} before, {} after", loadavg());
     let md = render(
         &measured,
+        &dyn_rows,
         &memory,
         &pauses,
         &mutator,
@@ -305,7 +360,11 @@ fn main() {
     print!("{md}");
 
     if measured.is_empty() {
-        // Nothing timed (e.g. `--only mutator`): keep the last chart.
+        // Nothing for the chart (e.g. `--only mutator`, `--only dyn`):
+        // keep the last one, but still check the tables.
+        if a.smoke {
+            smoke_exit(&a.only, &measured, &dyn_rows, &md, None, started);
+        }
         return;
     }
     let svg = match chart(&measured) {
@@ -326,19 +385,7 @@ fn main() {
         Err(e) => eprintln!("could not write {target_svg}: {e}"),
     }
     if a.smoke {
-        let problems = smoke_check(&a.only, &measured, &md, &svg);
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("report --smoke: {p}");
-            }
-            std::process::exit(1);
-        }
-        eprintln!(
-            "report --smoke: ok ({} workloads, chart {} bytes, {:.1} s)",
-            measured.len(),
-            svg.len(),
-            started.elapsed().as_secs_f64()
-        );
+        smoke_exit(&a.only, &measured, &dyn_rows, &md, Some(&svg), started);
         return;
     }
     if a.docs {
@@ -356,6 +403,31 @@ fn main() {
     }
 }
 
+/// Run [`smoke_check`]; report, and exit non-zero on any problem.
+fn smoke_exit(
+    only: &Option<String>,
+    measured: &[Measured],
+    dyn_rows: &[Measured],
+    md: &str,
+    svg: Option<&str>,
+    started: Instant,
+) {
+    let problems = smoke_check(only, measured, dyn_rows, md, svg);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("report --smoke: {p}");
+        }
+        std::process::exit(1);
+    }
+    eprintln!(
+        "report --smoke: ok ({} workloads, {} trait-object workloads, chart {}, {:.1} s)",
+        measured.len(),
+        dyn_rows.len(),
+        svg.map_or("not drawn".into(), |s| format!("{} bytes", s.len())),
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// The header of a table with one column per contender, after `first`.
 fn contender_header(w: &mut String, first: &str) {
     let _ = write!(w, "| {first} |");
@@ -371,6 +443,7 @@ fn contender_header(w: &mut String, first: &str) {
 
 fn render(
     measured: &[Measured],
+    dyn_rows: &[Measured],
     memory: &Option<Vec<(&'static str, f64, f64, f64)>>,
     pauses: &Option<Vec<(&'static str, Vec<Duration>)>>,
     mutator: &Option<Vec<(&'static str, MutatorRun)>>,
@@ -399,58 +472,61 @@ fn render(
          take part where `Weak` breaks the cycle.\n"
     );
 
-    // Times.
-    let _ = writeln!(
-        w,
-        "## Median time per iteration (lower is better)\n\n\
-         Per operation for single-thread rows; per round (every thread did one) for \
-         contended and walk rows; per structure for build and collect rows.\n"
-    );
-    contender_header(w, "workload");
-    for m in measured {
-        let _ = write!(w, "| {} |", m.title);
-        for c in CONTENDERS {
-            let cell = match m.median(c) {
-                Some(t) => {
-                    let leak = m.leaks.iter().find(|(n, _)| *n == c);
-                    match leak {
-                        Some((_, f)) => {
-                            format!("{} (freed {:.0}%)", fmt_time(t, m.unit), f * 100.0)
+    // Times and ratios (none for e.g. `--only dyn`).
+    if !measured.is_empty() {
+        // Times.
+        let _ = writeln!(
+            w,
+            "## Median time per iteration (lower is better)\n\n\
+             Per operation for single-thread rows; per round (every thread did one) for \
+             contended and walk rows; per structure for build and collect rows.\n"
+        );
+        contender_header(w, "workload");
+        for m in measured {
+            let _ = write!(w, "| {} |", m.title);
+            for c in CONTENDERS {
+                let cell = match m.median(c) {
+                    Some(t) => {
+                        let leak = m.leaks.iter().find(|(n, _)| *n == c);
+                        match leak {
+                            Some((_, f)) => {
+                                format!("{} (freed {:.0}%)", fmt_time(t, m.unit), f * 100.0)
+                            }
+                            None => fmt_time(t, m.unit),
                         }
-                        None => fmt_time(t, m.unit),
                     }
-                }
-                None => "—".into(),
-            };
-            let _ = write!(w, " {cell} |");
+                    None => "—".into(),
+                };
+                let _ = write!(w, " {cell} |");
+            }
+            let _ = writeln!(w);
         }
-        let _ = writeln!(w);
-    }
 
-    // Ratios.
-    let _ = writeln!(
-        w,
-        "\n## arcycle's time ÷ each contender's (same run, median of paired repetitions)\n\n\
-         Below 1: arcycle is faster. Above 1: arcycle is slower.\n"
-    );
-    let _ = write!(w, "| workload |");
-    for c in CONTENDERS.iter().filter(|c| **c != "arcycle") {
-        let _ = write!(w, " ÷ {c} |");
-    }
-    let _ = write!(w, "\n|---|");
-    for _ in 1..CONTENDERS.len() {
-        let _ = write!(w, "---:|");
-    }
-    let _ = writeln!(w);
-    for m in measured {
-        let _ = write!(w, "| {} |", m.title);
+        // Ratios.
+        let _ = writeln!(
+            w,
+            "\n## arcycle's time ÷ each contender's (same run, median of paired repetitions)\n\n\
+             Below 1: arcycle is faster. Above 1: arcycle is slower.\n"
+        );
+        let _ = write!(w, "| workload |");
         for c in CONTENDERS.iter().filter(|c| **c != "arcycle") {
-            let cell = m
-                .ratio("arcycle", c)
-                .map_or("—".into(), |r| format!("{r:.2}×"));
-            let _ = write!(w, " {cell} |");
+            let _ = write!(w, " ÷ {c} |");
+        }
+        let _ = write!(w, "\n|---|");
+        for _ in 1..CONTENDERS.len() {
+            let _ = write!(w, "---:|");
         }
         let _ = writeln!(w);
+        for m in measured {
+            let _ = write!(w, "| {} |", m.title);
+            for c in CONTENDERS.iter().filter(|c| **c != "arcycle") {
+                let cell = m
+                    .ratio("arcycle", c)
+                    .map_or("—".into(), |r| format!("{r:.2}×"));
+                let _ = write!(w, " {cell} |");
+            }
+            let _ = writeln!(w);
+        }
     }
 
     // Collection throughput.
@@ -474,6 +550,50 @@ fn render(
                 let _ = write!(w, " {cell} |");
             }
             let _ = writeln!(w);
+        }
+    }
+
+    if !dyn_rows.is_empty() {
+        let _ = writeln!(w, "\n## {DYN_HEADING}\n");
+        let _ = writeln!(
+            w,
+            "Each side has its own object-safe `Shape` trait (arcycle's is `Trace + Send + \
+             Sync`) over the same concrete types: `Circle(f64)`, a leaf (no edges: for arcycle \
+             exactly an `Arc`), and `Link`, an `f64` plus a `Mutex<Option<Cc<dyn Shape>>>` edge \
+             (cycle-capable: dropping a shared handle buffers a possible root). `SizedLink` is \
+             `Link` with a `Cc<SizedLink>` edge: the same layout without the vtable. Median time \
+             per operation, or per object freed for the ring (dropping the outside handles plus, \
+             for arcycle, one `collect()`, with automatic collection off; building is not \
+             timed; the `Arc` chain is the ring without its closing edge). Ratio: arcycle's \
+             time ÷ the reference's (same run, median of paired repetitions); against \
+             the sized `Cc<SizedLink>` rows it is what going through `dyn` costs.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| workload | arcycle | time | reference | time | ratio |"
+        );
+        let _ = writeln!(w, "|---|---|---:|---|---:|---:|");
+        let time = |m: &Measured, name: &str| {
+            let t = m.median(name).map_or("—".into(), |t| fmt_time(t, m.unit));
+            match m.leaks.iter().find(|(n, _)| *n == name) {
+                Some((_, f)) => format!("{t} (freed {:.0}%)", f * 100.0),
+                None => t,
+            }
+        };
+        for m in dyn_rows {
+            let ours = m.names[0];
+            for theirs in &m.names[1..] {
+                let ratio = m
+                    .ratio(ours, theirs)
+                    .map_or("—".into(), |r| format!("{r:.2}×"));
+                let _ = writeln!(
+                    w,
+                    "| {} | {ours} | {} | {theirs} | {} | {ratio} |",
+                    m.title,
+                    time(m, ours),
+                    time(m, theirs)
+                );
+            }
         }
     }
 
@@ -665,7 +785,13 @@ fn targets(
 /// What `--smoke` checks: every wanted workload ran every contender and
 /// has its rows in the tables, the extras have theirs, and the chart has a
 /// bar per (workload, contender other than arcycle).
-fn smoke_check(only: &Option<String>, measured: &[Measured], md: &str, svg: &str) -> Vec<String> {
+fn smoke_check(
+    only: &Option<String>,
+    measured: &[Measured],
+    dyn_rows: &[Measured],
+    md: &str,
+    svg: Option<&str>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let expected: Vec<Workload> = workloads(Scale::Tiny)
         .into_iter()
@@ -703,6 +829,49 @@ fn smoke_check(only: &Option<String>, measured: &[Measured], md: &str, svg: &str
             problems.push(format!("no {heading:?} table"));
         }
     }
+    // The trait-object table: every wanted workload, a row per reference,
+    // positive times, and the rings freed.
+    let expected: Vec<DynWorkload> = dyn_workloads(Scale::Tiny)
+        .into_iter()
+        .filter(|w| wanted(only, w.id))
+        .collect();
+    if !expected.is_empty() && !md.contains(&format!("## {DYN_HEADING}")) {
+        problems.push(format!("no {DYN_HEADING:?} table"));
+    }
+    for e in &expected {
+        let Some(m) = dyn_rows.iter().find(|m| m.id == e.id) else {
+            problems.push(format!("{}: not measured", e.id));
+            continue;
+        };
+        if m.names.len() != e.cases.len()
+            || m.samples
+                .iter()
+                .any(|s| s.is_empty() || !s.iter().all(|t| *t > 0.0))
+        {
+            problems.push(format!("{}: a case has no positive time", m.id));
+        }
+        let rows = md.matches(&format!("| {} |", m.title)).count();
+        let want = e.cases.len() - 1;
+        if rows != want {
+            problems.push(format!("{}: {rows} table rows, {want} expected", m.id));
+        }
+        for (name, f) in &m.leaks {
+            problems.push(format!("{}: {name} freed only {:.0}%", m.id, f * 100.0));
+        }
+    }
+    if dyn_rows.len() != expected.len() {
+        problems.push(format!(
+            "{} trait-object workloads measured, {} expected",
+            dyn_rows.len(),
+            expected.len()
+        ));
+    }
+    let Some(svg) = svg else {
+        if !measured.is_empty() {
+            problems.push("no chart".into());
+        }
+        return problems;
+    };
     if !svg.starts_with("<svg") || !svg.trim_end().ends_with("</svg>") {
         problems.push("the chart is not an SVG document".into());
     }

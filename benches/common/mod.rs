@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod contenders;
+pub mod dyns;
 pub mod workloads;
 
 use std::time::Duration;
@@ -294,6 +295,142 @@ pub fn workloads(scale: Scale) -> Vec<Workload> {
         });
     }
     w
+}
+
+/// A trait-object workload (issue #8): `cases[0]` is arcycle's
+/// `Cc<dyn Shape>`, every later case a reference it is compared against
+/// (one table row each). Times are per object: per iteration divided by
+/// `objects`.
+pub struct DynWorkload {
+    /// Table key (`--only dyn` selects them all).
+    pub id: &'static str,
+    /// Table row label.
+    pub title: String,
+    /// Iterations per repetition in the report.
+    pub iters: u64,
+    /// Repetitions in the report.
+    pub reps: usize,
+    /// Objects one iteration handles (1 for the micro rows).
+    pub objects: u64,
+    pub cases: Vec<Case>,
+    /// Untimed: the fraction of its allocations each case gave back, for
+    /// the structure rows (a `dyn` ring must be collected).
+    pub freed: Option<FreedFn>,
+}
+
+/// Each case's freed fraction, by label (see [`DynWorkload::freed`]).
+pub type FreedFn = Box<dyn Fn() -> Vec<(&'static str, f64)>>;
+
+/// Labels of the trait-object cases.
+pub const CC_DYN: &str = "`Cc<dyn Shape>`";
+pub const ARC_DYN: &str = "`Arc<dyn Shape>`";
+pub const CC_SIZED: &str = "sized `Cc<SizedLink>` (no vtable)";
+pub const CC_DYN_RING: &str = "`Cc<dyn Shape>` ring, drop + `collect()`";
+pub const CC_SIZED_RING: &str = "sized `Cc<SizedLink>` ring, drop + `collect()`";
+pub const ARC_DYN_CHAIN: &str = "`Arc<dyn Shape>` chain, drop (acyclic)";
+
+/// The trait-object workloads: clone+drop and deref+virtual call of a leaf
+/// and of a cycle-capable `Cc<dyn Shape>` against `Arc<dyn Shape>`, and a
+/// ring of `Cc<dyn Shape>` collected, against the sized ring and an `Arc`
+/// chain of the same length.
+pub fn dyn_workloads(scale: Scale) -> Vec<DynWorkload> {
+    use dyns::{arc, cc};
+    fn case(contender: &'static str, run: impl Fn(u64) -> Duration + 'static) -> Case {
+        Case {
+            contender,
+            run: Box::new(run),
+        }
+    }
+    let micro = |id, title: &str, cases| DynWorkload {
+        id,
+        title: title.to_string(),
+        iters: 1_000_000,
+        reps: 11,
+        objects: 1,
+        cases,
+        freed: None,
+    };
+    let n = sizes(scale).list_len;
+    vec![
+        micro(
+            "dyn_clone_drop_leaf",
+            "clone+drop, leaf `Circle`",
+            vec![
+                case(CC_DYN, |i| dyns::clone_drop(|| cc::circle(1.0), i)),
+                case(ARC_DYN, |i| dyns::clone_drop(|| arc::circle(1.0), i)),
+            ],
+        ),
+        micro(
+            "dyn_clone_drop_node",
+            "clone+drop, cycle-capable `Link`",
+            vec![
+                case(CC_DYN, |i| dyns::clone_drop(|| cc::link(1.0), i)),
+                case(ARC_DYN, |i| dyns::clone_drop(|| arc::link(1.0), i)),
+                case(CC_SIZED, |i| dyns::clone_drop(|| cc::sized_link(1.0), i)),
+            ],
+        ),
+        micro(
+            "dyn_deref_leaf",
+            "deref + virtual `area()`, leaf `Circle`",
+            vec![
+                case(CC_DYN, |i| {
+                    dyns::deref_call(|| cc::circle(1.0), |h| h.area(), i)
+                }),
+                case(ARC_DYN, |i| {
+                    dyns::deref_call(|| arc::circle(1.0), |h| h.area(), i)
+                }),
+            ],
+        ),
+        micro(
+            "dyn_deref_node",
+            "deref + virtual `area()`, cycle-capable `Link`",
+            vec![
+                case(CC_DYN, |i| {
+                    dyns::deref_call(|| cc::link(1.0), |h| h.area(), i)
+                }),
+                case(ARC_DYN, |i| {
+                    dyns::deref_call(|| arc::link(1.0), |h| h.area(), i)
+                }),
+                case(CC_SIZED, |i| {
+                    dyns::deref_call(|| cc::sized_link(1.0), |h| h.r * h.r, i)
+                }),
+            ],
+        ),
+        DynWorkload {
+            id: "dyn_ring",
+            title: format!("free a ring of {n} `Link`s, per object"),
+            iters: 1,
+            reps: 7,
+            objects: n as u64,
+            cases: vec![
+                case(CC_DYN_RING, move |i| {
+                    dyns::drop_collect(|| dyns::dyn_ring(n), true, i)
+                }),
+                case(CC_SIZED_RING, move |i| {
+                    dyns::drop_collect(|| dyns::sized_ring(n), true, i)
+                }),
+                case(ARC_DYN_CHAIN, move |i| {
+                    dyns::drop_collect(|| dyns::arc_chain(n), false, i)
+                }),
+            ],
+            freed: Some(Box::new(move || {
+                vec![
+                    (
+                        CC_DYN_RING,
+                        dyns::freed_fraction(|| dyns::dyn_ring(n), true),
+                    ),
+                    (
+                        CC_SIZED_RING,
+                        dyns::freed_fraction(|| dyns::sized_ring(n), true),
+                    ),
+                    (
+                        ARC_DYN_CHAIN,
+                        dyns::freed_fraction(|| dyns::arc_chain(n), false),
+                    ),
+                ]
+            })),
+        },
+    ]
 }
 
 /// `freed_fraction` for one contender by name.
