@@ -168,6 +168,7 @@ mod sync;
 mod trace;
 mod trace_impls;
 mod weak;
+pub mod weakref;
 
 pub use cc::Cc;
 #[cfg(arcycle_loom)]
@@ -184,6 +185,7 @@ pub use debug::census::{census, TypeCensus};
 pub use report::{reset_report_hook, set_report_hook, Report, ReportKind};
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;
+pub use weakref::{finalize, Finalizer, WeakKeyMap, WeakSet, WeakValueMap};
 
 /// `#[derive(Trace)]`: reports every field's edges; `#[trace(skip)]` on a
 /// field leaves it out, `#[trace(leaf)]` on the type declares it a leaf.
