@@ -82,7 +82,9 @@ fn finalizer_runs_once_after_last_drop_and_destructor() {
 fn finalizers_run_in_registration_order() {
     let log = Log::default();
     let a = Cc::new(1);
-    let fs: Vec<_> = (0..5).map(|i| finalize(&a, note(&log, &i.to_string()))).collect();
+    let fs: Vec<_> = (0..5)
+        .map(|i| finalize(&a, note(&log, &i.to_string())))
+        .collect();
     assert!(fs[2].detach());
     drop(a);
     assert_eq!(*log.lock().unwrap(), ["0", "1", "3", "4"]);
@@ -101,7 +103,11 @@ fn finalizer_detach_and_call() {
     assert!(g.detach());
     assert!(!g.detach());
     drop(a);
-    assert_eq!(n.load(SeqCst), 1, "called and detached finalizers never run again");
+    assert_eq!(
+        n.load(SeqCst),
+        1,
+        "called and detached finalizers never run again"
+    );
     assert!(format!("{f:?}").contains("alive: false"));
 }
 
@@ -245,7 +251,11 @@ fn finalizer_on_a_dead_object_runs_at_once() {
     *a.next.lock().unwrap() = Some(a.clone());
     drop(a);
     collect();
-    let dead = STASH.lock().unwrap().take().expect("the destructor stashed it");
+    let dead = STASH
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the destructor stashed it");
     assert!(Cc::is_dead(&dead));
     let n = counter();
     let f = finalize(&dead, bump(&n));
@@ -360,7 +370,9 @@ fn get_or_insert_with_builds_once_per_life() {
 #[test]
 fn get_or_insert_with_survives_a_panicking_constructor() {
     let m: WeakValueMap<u8, u8> = WeakValueMap::new();
-    let r = catch_unwind(AssertUnwindSafe(|| m.get_or_insert_with(1, || panic!("ctor"))));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.get_or_insert_with(1, || panic!("ctor"))
+    }));
     assert!(r.is_err());
     assert!(m.is_empty());
     assert!(m.get(&1).is_none());

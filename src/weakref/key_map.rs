@@ -48,8 +48,10 @@ pub(super) struct Shard<K, V> {
     next_id: u64,
 }
 
+type Shards<K, V> = Box<[CachePadded<RwLock<Shard<K, V>>>]>;
+
 pub(super) struct Inner<K, V> {
-    pub(super) shards: Box<[CachePadded<RwLock<Shard<K, V>>>]>,
+    pub(super) shards: Shards<K, V>,
     pub(super) len: AtomicUsize,
 }
 
@@ -234,7 +236,7 @@ impl<K: Trace + Send + Sync + 'static, V: Send + Sync + 'static> WeakKeyMap<K, V
     ///
     /// ```
     /// let m = arcycle::WeakKeyMap::new();
-    /// let k = arcycle::Cc::new("key");
+    /// let k = arcycle::Cc::new(String::from("key"));
     /// assert_eq!(m.insert(&k, 1), None);
     /// assert_eq!(m.insert(&k, 2), Some(1));
     /// ```
@@ -289,7 +291,9 @@ impl<K: Trace + Send + Sync + 'static, V: Send + Sync + 'static> WeakKeyMap<K, V
     {
         let (addr, hash) = Self::locate(key);
         let s = read(self.inner.shard(hash).1);
-        s.table.find(hash, |e| e.addr == addr).map(|e| e.value.clone())
+        s.table
+            .find(hash, |e| e.addr == addr)
+            .map(|e| e.value.clone())
     }
 
     /// A borrow of the value for `key`'s object (holding a read lock of

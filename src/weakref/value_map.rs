@@ -61,8 +61,10 @@ struct Shard<K, V> {
     next_id: u64,
 }
 
+type Shards<K, V> = Box<[CachePadded<RwLock<Shard<K, V>>>]>;
+
 struct Inner<K, V> {
-    shards: Box<[CachePadded<RwLock<Shard<K, V>>>]>,
+    shards: Shards<K, V>,
     len: AtomicUsize,
     hasher: RandomState,
 }
