@@ -316,7 +316,7 @@ fn value_map_methods() {
 #[test]
 fn value_map_retain_clear_extend() {
     let vals: Vec<_> = (0..10).map(Cc::new).collect();
-    let mut m: WeakValueMap<usize, usize> = vals.iter().enumerate().map(|(i, v)| (i, v)).collect();
+    let mut m: WeakValueMap<usize, usize> = vals.iter().enumerate().collect();
     assert_eq!(m.len(), 10);
     m.retain(|k, v| k % 2 == 0 && **v == *k);
     assert_eq!(m.len(), 5);
