@@ -87,6 +87,17 @@
 //! * `Cc::new` requires `T: Send + Sync + 'static`: the collector may
 //!   destroy a value on any thread, at any later time.
 //!
+//! # Weak collections and finalizers
+//!
+//! Python's `weakref`, made for threads ([`weakref`]):
+//! [`WeakValueMap`] (a cache that never keeps its objects alive, with
+//! [`get_or_insert_with`](WeakValueMap::get_or_insert_with) building each
+//! object once), [`WeakKeyMap`] (a side table keyed by object identity),
+//! [`WeakSet`] (observers, listeners) and [`finalize`] (a callback after an
+//! object dies, by last drop or collection, after its destructor). Their
+//! entries go when their objects die, with no rescans; an object with no
+//! finalizer and in no weak collection pays nothing for any of it.
+//!
 //! # Debugging a leak
 //!
 //! If memory grows although you drop your handles: call [`collect`] and

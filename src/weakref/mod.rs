@@ -10,7 +10,7 @@
 //!   record in the registry (a global table of `SHARDS` mutex-protected
 //!   hash maps keyed by the allocation's address) only when a finalizer is
 //!   registered on it or it enters a weak collection; registering sets the
-//!   weak word's [`REGISTERED`] bit. The death path runs only when the
+//!   weak word's `REGISTERED` bit. The death path runs only when the
 //!   strong side's release of the weak word (`Header::release_strong_side`,
 //!   a `fetch_sub` every death makes anyway) *returns* a word with that bit:
 //!   no extra atomic operation, only a test of a register, on every other
@@ -23,8 +23,8 @@
 //!   or the collector marking the object `DEAD`: from then on
 //!   `Weak::upgrade`, and so every map and set (they read liveness with
 //!   `upgrade`, or with the strong count), no longer return it. Then the
-//!   object's destructor runs; then, in [`on_death`] (last drop) or
-//!   [`after_destructors`] (collection: after *every* destructor of the
+//!   object's destructor runs; then, in `on_death` (last drop) or
+//!   `after_destructors` (collection: after *every* destructor of the
 //!   freed set), its registrations run: first the weak collections purge
 //!   their entries for it (their `len` stops counting it), then its
 //!   finalizers, in registration order.
@@ -50,6 +50,51 @@
 //! only its allocation), then every destructor runs, then the weak
 //! collections forget the objects, then the finalizers run — after the
 //! destructors, and with no access to the object.
+//!
+//! # Example: an event emitter whose listeners are held weakly
+//!
+//! Listeners register themselves; the emitter must not keep them alive,
+//! and a listener that is dropped (or collected with a cycle it is on)
+//! simply stops being called — no unsubscribe, no stale entries.
+//!
+//! ```
+//! use arcycle::{Cc, WeakSet};
+//! use std::sync::Mutex;
+//!
+//! struct Listener { name: &'static str, heard: Mutex<Vec<String>> }
+//! arcycle::leaf!(Listener);
+//!
+//! #[derive(Default)]
+//! struct Emitter { listeners: WeakSet<Listener> }
+//!
+//! impl Emitter {
+//!     fn subscribe(&self, l: &Cc<Listener>) { self.listeners.insert(l); }
+//!     fn emit(&self, event: &str) -> usize {
+//!         let live = self.listeners.to_vec(); // a snapshot: no lock held below
+//!         for l in &live {
+//!             l.heard.lock().unwrap().push(event.to_string());
+//!         }
+//!         live.len()
+//!     }
+//! }
+//!
+//! let emitter = Emitter::default();
+//! let ui = Cc::new(Listener { name: "ui", heard: Mutex::new(vec![]) });
+//! let log = Cc::new(Listener { name: "log", heard: Mutex::new(vec![]) });
+//! emitter.subscribe(&ui);
+//! emitter.subscribe(&log);
+//! assert_eq!(emitter.emit("open"), 2);
+//!
+//! // The log listener goes away: it is purged from the emitter by itself,
+//! // and a finalizer can say goodbye.
+//! let bye = arcycle::finalize(&log, || println!("log listener gone"));
+//! drop(log);
+//! assert!(!bye.alive());
+//! assert_eq!(emitter.listeners.len(), 1);
+//! assert_eq!(emitter.emit("close"), 1);
+//! assert_eq!(ui.name, "ui");
+//! assert_eq!(*ui.heard.lock().unwrap(), ["open", "close"]);
+//! ```
 //!
 //! Guarded by the loom models `finalize_vs_last_drop`,
 //! `value_map_get_vs_last_drop` and `purge_vs_reinsert` (loom-tests/), and
