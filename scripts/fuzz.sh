@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 secs="${FUZZ_SECONDS:-60}"
-for t in ${FUZZ_TARGETS:-graph_ops drop_chaos}; do
+for t in ${FUZZ_TARGETS:-graph_ops drop_chaos weak_maps}; do
     mkdir -p "corpus/$t"
     echo "=== $t: ${secs}s"
     # -s none: no sanitizer (about 4x the exec/s of ASan); the targets check

@@ -65,10 +65,10 @@
 //! # The weak word
 //!
 //! ```text
-//!   63                           32   31      30               0
-//! +--------------------------------+------+--------------------+
-//! |  root-buffer entries           |LOCKED|  weak count        |
-//! +--------------------------------+------+--------------------+
+//!   63                           32   31       30        29          0
+//! +--------------------------------+------+----------+--------------+
+//! |  root-buffer entries           |LOCKED|REGISTERED|  weak count  |
+//! +--------------------------------+------+----------+--------------+
 //! ```
 //!
 //! * The weak count is the number of `Weak`s plus one held collectively by
@@ -77,6 +77,13 @@
 //!   `HELD`" (after the value is gone).
 //! * `LOCKED` is `get_mut`'s lock against a concurrent `downgrade`, as in
 //!   `Arc::is_unique`.
+//! * [`REGISTERED`]: the object has (or had) finalizers or weak-collection
+//!   entries in `crate::weakref`'s registry. It is also a claim on the
+//!   allocation (the word cannot reach zero while it is set), so the
+//!   registry's record, keyed by address, is removed before the address
+//!   can be reused. Its death path runs only when the strong side's
+//!   release finds it in the value its `fetch_sub` returns: an object
+//!   without registrations pays no extra atomic operation.
 //! * Every root-buffer entry (and the collector's quarantine list) owns one
 //!   unit of the entry field, so an entry never outlives its allocation.
 //! * The allocation is freed by whoever brings the whole word to zero.
@@ -123,8 +130,17 @@ pub(crate) const CLONE_SLOW: u64 = FROZEN | (1 << 26);
 // `Header::decremented` moves FROZEN onto TOUCHED with a shift.
 const _: () = assert!(TOUCHED == FROZEN >> 2);
 
-/// Weak count field (the `Weak`s plus the strong side's one).
-pub(crate) const WEAK_MASK: u64 = (1 << 31) - 1;
+/// Weak count field (the `Weak`s plus the strong side's one). Bounded by
+/// [`MAX_COUNT`] (checked by `downgrade` and `Weak::clone`), far below the
+/// field's 2^30.
+pub(crate) const WEAK_MASK: u64 = (1 << 30) - 1;
+/// The object has (or had) registrations in `crate::weakref`'s registry
+/// (finalizers, weak-collection entries). Set only under the registry
+/// shard lock of the object's address, by a thread that holds a strong
+/// handle; cleared only by the death path (`crate::weakref`), after the
+/// record is out of the registry. While set it counts as a claim on the
+/// allocation: no release of weak units sees the word reach zero.
+pub(crate) const REGISTERED: u64 = 1 << 30;
 /// `get_mut`'s lock against `downgrade`.
 pub(crate) const WEAK_LOCKED: u64 = 1 << 31;
 /// One root-buffer entry's claim on the allocation.
@@ -196,9 +212,28 @@ impl Header {
 
     /// Give back the strong side's unit of the weak count (after the value
     /// is gone). Returns true when the caller must free the allocation.
+    ///
+    /// If the object has registrations (`REGISTERED` in the word the
+    /// `fetch_sub` returned: no extra atomic operation otherwise), this is
+    /// its death: `crate::weakref::on_death` takes its record out of the
+    /// registry, frees the allocation if nothing else holds it, and then
+    /// runs its weak-collection notifications and finalizers (a finalizer's
+    /// panic is resumed from here, after the allocation is dealt with).
     #[inline]
     pub(crate) fn release_strong_side(&self) -> bool {
-        self.release_weak_units(1)
+        // Release: as in `release_weak_units`.
+        let old = self.weak.fetch_sub(1, Release);
+        if old == 1 {
+            acquire_fence(&self.weak);
+            true
+        } else if old & REGISTERED != 0 {
+            // SAFETY: REGISTERED is still set, so it keeps the allocation
+            // (header included) alive until `on_death` clears it.
+            unsafe { crate::weakref::on_death(self) };
+            false
+        } else {
+            false
+        }
     }
 
     /// loom-tests: an unsynchronised access to both words just before the

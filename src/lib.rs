@@ -87,6 +87,17 @@
 //! * `Cc::new` requires `T: Send + Sync + 'static`: the collector may
 //!   destroy a value on any thread, at any later time.
 //!
+//! # Weak collections and finalizers
+//!
+//! Python's `weakref`, made for threads ([`weakref`]):
+//! [`WeakValueMap`] (a cache that never keeps its objects alive, with
+//! [`get_or_insert_with`](WeakValueMap::get_or_insert_with) building each
+//! object once), [`WeakKeyMap`] (a side table keyed by object identity),
+//! [`WeakSet`] (observers, listeners) and [`finalize`] (a callback after an
+//! object dies, by last drop or collection, after its destructor). Their
+//! entries go when their objects die, with no rescans; an object with no
+//! finalizer and in no weak collection pays nothing for any of it.
+//!
 //! # Debugging a leak
 //!
 //! If memory grows although you drop your handles: call [`collect`] and
@@ -204,6 +215,7 @@ mod sync;
 mod trace;
 mod trace_impls;
 mod weak;
+pub mod weakref;
 
 pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
@@ -220,6 +232,7 @@ pub use debug::census::{census, TypeCensus};
 pub use report::{reset_report_hook, set_report_hook, Report, ReportKind};
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;
+pub use weakref::{finalize, Finalizer, WeakKeyMap, WeakSet, WeakValueMap};
 
 /// `#[derive(Trace)]`: reports every field's edges; `#[trace(skip)]` on a
 /// field leaves it out, `#[trace(leaf)]` on the type declares it a leaf.

@@ -10,12 +10,12 @@
 #[cfg(not(arcycle_loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(not(arcycle_loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(arcycle_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(arcycle_loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 // Parking, for the collector thread (`collector::worker`): a parked thread
 // sleeps until another unparks it (a token, so an unpark that comes first
@@ -59,6 +59,30 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     #[cfg(arcycle_loom)]
     {
         m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Read-lock an `RwLock` of the crate's own, ignoring poison (as [`lock`]).
+pub(crate) fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    #[cfg(not(arcycle_loom))]
+    {
+        m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    #[cfg(arcycle_loom)]
+    {
+        m.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Write-lock an `RwLock` of the crate's own, ignoring poison (as [`lock`]).
+pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    #[cfg(not(arcycle_loom))]
+    {
+        m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    #[cfg(arcycle_loom)]
+    {
+        m.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -22,6 +22,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub mod drop_chaos;
 pub mod graph_ops;
+pub mod weak_maps;
 
 /// Serialise runs of the targets within one process.
 pub fn serialize() -> MutexGuard<'static, ()> {

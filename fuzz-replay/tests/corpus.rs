@@ -80,3 +80,13 @@ fn drop_chaos_generated_masked() {
         fuzz_replay::drop_chaos::run_masked,
     );
 }
+
+#[test]
+fn weak_maps_corpus() {
+    replay("weak_maps", fuzz_replay::weak_maps::run);
+}
+
+#[test]
+fn weak_maps_generated() {
+    generated(0xA076_1D64_78BD_642F, 300, fuzz_replay::weak_maps::run);
+}

@@ -144,6 +144,10 @@ impl Outcome {
                 super::keep_panic(&mut panic, p);
             }
         }
+        // Every value of the garbage is gone: weak collections forget the
+        // members and their finalizers run (after every destructor of the
+        // set; still holding every member, so no allocation goes away).
+        crate::weakref::after_destructors(&self.dead, &mut panic);
         for n in &self.dead {
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
