@@ -110,6 +110,7 @@ pub use key_map::{Ref, WeakKeyMap};
 pub use set::WeakSet;
 pub use value_map::WeakValueMap;
 
+use crate::cc::CcBox;
 use crate::header::{Header, DEAD, REGISTERED};
 use crate::sync::{lock, Mutex};
 use crate::trace::{Node, Trace};
@@ -119,6 +120,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
 
 /// Registry shards (a power of two).
@@ -156,8 +158,23 @@ pub(crate) enum Reg {
 /// Everything registered on one object, and how to free its allocation
 /// (the death path may be the last claim on it).
 struct Record {
-    node: Node,
+    /// The object's header, and how to give its allocation back (the
+    /// registrant knew the type; the death path may be the last claim).
+    header: NonNull<Header>,
+    free: unsafe fn(NonNull<Header>),
     regs: Vec<Reg>,
+}
+
+// SAFETY: the header pointer is only used by the death path, which owns
+// the allocation's last claim (see `on_death`); the rest is `Send`.
+unsafe impl Send for Record {}
+
+/// # Safety
+/// `h` heads a `CcBox<T>` whose weak word reached zero, value gone.
+unsafe fn free_box<T>(h: NonNull<Header>) {
+    // SAFETY: forwarded contract; `free` reads the type code to find the
+    // allocation's layout.
+    unsafe { CcBox::<T>::free(h.cast()) }
 }
 
 /// A multiplicative hash of an address: addresses are already unique.
@@ -227,9 +244,10 @@ fn shard_of(addr: usize) -> &'static Shard {
 /// cycle cloned): its registrations have run or are about to, so this one
 /// would never run.
 pub(crate) fn register<T: Trace>(cc: &Cc<T>, reg: Reg) -> Result<(), Reg> {
-    let node = Node::of(cc);
-    let h = node.header();
-    let mut shard = lock(shard_of(node.addr()));
+    let header = cc.header_ptr();
+    let addr = header.as_ptr() as usize;
+    let h = cc.header();
+    let mut shard = lock(shard_of(addr));
     // Relaxed: a handle to a dead object was cloned by a destructor the
     // collector ran after setting DEAD (or passed on from there), which
     // orders the flag before this load (as in `Cc::deref`).
@@ -237,9 +255,10 @@ pub(crate) fn register<T: Trace>(cc: &Cc<T>, reg: Reg) -> Result<(), Reg> {
         return Err(reg);
     }
     shard
-        .entry(node.addr())
+        .entry(addr)
         .or_insert_with(|| Record {
-            node,
+            header,
+            free: free_box::<T>,
             regs: Vec::new(),
         })
         .regs
@@ -320,7 +339,7 @@ pub(crate) unsafe fn on_death(h: &Header) {
     if old == REGISTERED {
         // SAFETY: the weak word is zero: nothing refers to the allocation,
         // and the value is gone (the strong side was released).
-        unsafe { (record.node.vtable.dealloc)(record.node.header) }
+        unsafe { (record.free)(record.header) }
     }
     if let Some(payload) = run(record.regs) {
         if std::thread::panicking() {
@@ -401,7 +420,7 @@ fn run(regs: Vec<Reg>) -> Option<Box<dyn Any + Send>> {
 /// The registry's address of `cc`'s object.
 #[inline]
 pub(crate) fn addr_of<T: Trace>(cc: &Cc<T>) -> usize {
-    Node::of(cc).addr()
+    cc.header_ptr().as_ptr() as usize
 }
 
 /// Whether `cc`'s object was destroyed by the collector (a handle a
