@@ -155,6 +155,7 @@ compile_error!(
 // Lets the derive's `::arcycle::` paths work inside this crate's own tests.
 extern crate self as arcycle;
 
+mod atomic;
 mod buffer;
 mod cc;
 mod collector;
@@ -169,6 +170,7 @@ mod trace;
 mod trace_impls;
 mod weak;
 
+pub use atomic::{AtomicCc, AtomicCcGuard, AtomicOptionCc};
 pub use cc::Cc;
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
