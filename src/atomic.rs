@@ -211,11 +211,15 @@ impl<T: Trace> RawSlot<T> {
     /// one that failed `expect`.
     fn replace_if(&self, new: Raw<T>, expect: impl Fn(Raw<T>) -> bool) -> Result<Raw<T>, Raw<T>> {
         let wait = Wait::new();
-        let mut cur = self.ptr.load(Relaxed);
+        // Acquire (here, after a wait, and on a failed CAS): a pointer that
+        // fails `expect` is handed back to `compare_exchange`, which clones
+        // it: its allocation must be visible (pairs with the Release of the
+        // CAS that stored it). Loom found the Relaxed version's race.
+        let mut cur = self.ptr.load(Acquire);
         loop {
             if is_frozen(cur) {
                 thaw_wait(&wait);
-                cur = self.ptr.load(Relaxed);
+                cur = self.ptr.load(Acquire);
                 continue;
             }
             if !expect(cur) {
@@ -226,7 +230,7 @@ impl<T: Trace> RawSlot<T> {
             // publisher's writes happen-before our use of it. Expecting an
             // unfrozen word is what makes the collector's freeze exclude
             // every write (module docs).
-            match self.ptr.compare_exchange_weak(cur, new, AcqRel, Relaxed) {
+            match self.ptr.compare_exchange_weak(cur, new, AcqRel, Acquire) {
                 Ok(old) => return Ok(old),
                 Err(x) => cur = x,
             }
