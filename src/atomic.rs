@@ -186,9 +186,7 @@ impl<T: Trace> RawSlot<T> {
         // Acquire: pairs with the Release of the writer's CAS that stored
         // the pointer, so the allocation's header and value (written
         // before the handle was given to the slot) are visible.
-        self.ptr
-            .load(Acquire)
-            .map_addr(|a| a & !FROZEN)
+        self.ptr.load(Acquire).map_addr(|a| a & !FROZEN)
     }
 
     /// A borrowed read: the current value, without a count change.
@@ -307,7 +305,7 @@ impl<T: Trace> RawSlot<T> {
         let p = self.ptr.swap(ptr::null_mut(), Acquire);
         debug_assert!(!is_frozen(p), "a slot was taken apart while frozen");
         drop(self); // finds the word null; releases retired handles (loom)
-        // SAFETY: the slot owned this handle.
+                    // SAFETY: the slot owned this handle.
         unsafe { from_raw(p) }
     }
 

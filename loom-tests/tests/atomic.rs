@@ -91,7 +91,11 @@ fn atomic_load_vs_swap_vs_last_drop() {
         old.probe.check_alive();
         drop(old);
         t.join().unwrap();
-        assert_eq!(pa.drops(), 1, "the old value is released once readers are done");
+        assert_eq!(
+            pa.drops(),
+            1,
+            "the old value is released once readers are done"
+        );
         assert_eq!(pb.drops(), 0);
         drop(slot);
         assert_eq!(pb.drops(), 1);
@@ -169,7 +173,11 @@ fn atomic_compare_exchange_aba() {
         let last = slot.into_inner();
         last.probe.check_alive();
         drop(last);
-        assert_eq!(drops(&[&pa, &pb, &pc]), 3, "every value dropped exactly once");
+        assert_eq!(
+            drops(&[&pa, &pb, &pc]),
+            3,
+            "every value dropped exactly once"
+        );
     });
 }
 

@@ -131,9 +131,7 @@ impl<T: Trace + Send + Sync + 'static> AtomicCc<T> {
     /// assert_eq!((*old, *slot.load()), (1, 2));
     /// ```
     pub fn swap(&self, cc: Cc<T>) -> Cc<T> {
-        self.raw
-            .swap(Some(cc))
-            .expect("an AtomicCc is never empty")
+        self.raw.swap(Some(cc)).expect("an AtomicCc is never empty")
     }
 
     /// Replace the value with `new` if the slot holds `current` (the same
