@@ -100,7 +100,8 @@ fn churn_with_collector() {
                         1 => {
                             let g = slots[i].load_borrowed();
                             g.probe.check();
-                            if let Some(n) = g.next.load_borrowed().as_ref() {
+                            let next = g.next.load_borrowed();
+                            if let Some(n) = next.as_ref() {
                                 n.probe.check();
                             }
                         }
