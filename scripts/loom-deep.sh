@@ -15,18 +15,21 @@ cd "$(dirname "$0")/.."
 bound="${DEEP_BOUND:-6}"
 export RUSTFLAGS="--cfg arcycle_loom${RUSTFLAGS:+ $RUSTFLAGS}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
-cargo test -p loom-tests --release --test models --no-run
 status=0
-models=$(cargo test -p loom-tests --release --test models -- --list 2>/dev/null | sed -n 's/: test$//p')
-for m in $models; do
-    echo "=== $m (preemption bound $bound)"
-    SECONDS=0
-    if ! LOOM_MAX_PREEMPTIONS="$bound" cargo test -q -p loom-tests --release --test models -- \
-        --exact "$m" --nocapture; then
-        echo "!!! $m FAILED at bound $bound"
-        status=1
-    fi
-    echo "=== $m: ${SECONDS}s"
+# models.rs (the core protocol), atomic.rs (AtomicCc slots), weakref.rs.
+for file in models atomic weakref; do
+    cargo test -p loom-tests --release --test "$file" --no-run
+    models=$(cargo test -p loom-tests --release --test "$file" -- --list 2>/dev/null | sed -n 's/: test$//p')
+    for m in $models; do
+        echo "=== $m (preemption bound $bound)"
+        SECONDS=0
+        if ! LOOM_MAX_PREEMPTIONS="$bound" cargo test -q -p loom-tests --release --test "$file" -- \
+            --exact "$m" --nocapture; then
+            echo "!!! $m FAILED at bound $bound"
+            status=1
+        fi
+        echo "=== $m: ${SECONDS}s"
+    done
 done
 # Unbounded: the bounded models whose state space may still finish (the
 # small models already run exhaustively in every run).

@@ -1,46 +1,60 @@
 #!/usr/bin/env bash
 # Teeth for the loom suite: build arcycle with a deliberately broken
-# validation (`--cfg arcycle_broken`: the freeze-and-verify step 4, the
-# re-read of every frozen word, is skipped; see src/collector/validate.rs)
-# and assert that loom CATCHES it: the ABA model must fail, with the panic
-# of a handle that outlived its collected object.
+# protocol and assert that loom CATCHES it, once per broken part:
 #
-#   scripts/loom-teeth.sh            # bound 2 (the broken run needs 2 preemptions)
+#   1. `--cfg arcycle_broken`: the freeze-and-verify step 4 (the re-read of
+#      every frozen word) is skipped (src/collector/validate.rs); the ABA
+#      model `validate_vs_clone_drop_aba` must fail.
+#   2. `--cfg arcycle_broken_atomic`: the trace of an `AtomicCc` slot reads
+#      its edge without freezing the slot (src/atomic.rs), i.e. a collector
+#      that ignores atomic slots; the "moves change no count" model
+#      `atomic_validate_vs_swap_out` must fail.
 #
-# Exit status 0 means "loom caught the broken protocol", as it must.
+# Each must fail with the panic of a handle that outlived its collected
+# object (or loom's race report of the same).
+#
+#   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
+#
+# Exit status 0 means "loom caught every broken protocol", as it must.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bound="${LOOM_MAX_PREEMPTIONS:-2}"
-target="${CARGO_TARGET_DIR:-target}/loom-broken"
+base="${CARGO_TARGET_DIR:-target}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
-SECONDS=0
-RUSTFLAGS="--cfg arcycle_loom --cfg arcycle_broken" LOOM_MAX_PREEMPTIONS="$bound" \
-    CARGO_TARGET_DIR="$target" \
-    cargo test -p loom-tests --release --test models -- \
-    --exact validate_vs_clone_drop_aba --test-threads=1 --nocapture >"$log" 2>&1
-rc=$?
-
-# The failures loom may report for the broken protocol: the model's own
+# The failures loom may report for a broken protocol: the models' own
 # assertions, arcycle's dead-deref panic, or loom's race detection.
 expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation'
 
-if [ "$rc" -eq 0 ]; then
-    tail -n 30 "$log"
-    echo "loom-teeth: FAIL: the broken protocol passed the ABA model (loom has no teeth)" >&2
-    exit 1
-fi
-if ! grep -q 'test validate_vs_clone_drop_aba' "$log"; then
-    tail -n 30 "$log"
-    echo "loom-teeth: FAIL: the model did not run (build error?), rc=$rc" >&2
-    exit 1
-fi
-if ! grep -Eq "$expected" "$log"; then
-    tail -n 30 "$log"
-    echo "loom-teeth: FAIL: the model failed, but not with the expected panic" >&2
-    exit 1
-fi
-echo "loom-teeth: ok: loom caught the broken protocol (bound $bound, ${SECONDS}s):"
-grep -E "$expected" "$log" | head -n 3 | sed 's/^/    /'
+# teeth CFG TARGET_SUFFIX TEST MODEL
+teeth() {
+    local cfg="$1" dir="$2" test="$3" model="$4"
+    SECONDS=0
+    RUSTFLAGS="--cfg arcycle_loom --cfg $cfg" LOOM_MAX_PREEMPTIONS="$bound" \
+        CARGO_TARGET_DIR="$base/$dir" \
+        cargo test -p loom-tests --release --test "$test" -- \
+        --exact "$model" --test-threads=1 --nocapture >"$log" 2>&1
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
+        tail -n 30 "$log"
+        echo "loom-teeth: FAIL: the broken protocol ($cfg) passed $model (loom has no teeth)" >&2
+        exit 1
+    fi
+    if ! grep -q "test $model" "$log"; then
+        tail -n 30 "$log"
+        echo "loom-teeth: FAIL: $model did not run (build error?), rc=$rc" >&2
+        exit 1
+    fi
+    if ! grep -Eq "$expected" "$log"; then
+        tail -n 30 "$log"
+        echo "loom-teeth: FAIL: $model failed under $cfg, but not with the expected panic" >&2
+        exit 1
+    fi
+    echo "loom-teeth: ok: loom caught $cfg in $model (bound $bound, ${SECONDS}s):"
+    grep -E "$expected" "$log" | head -n 3 | sed 's/^/    /'
+}
+
+teeth arcycle_broken loom-broken models validate_vs_clone_drop_aba
+teeth arcycle_broken_atomic loom-broken-atomic atomic atomic_validate_vs_swap_out

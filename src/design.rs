@@ -62,6 +62,15 @@
 //!    concurrent `collect()` returns only after this garbage is gone; a
 //!    destructor's own `collect()` runs nested on the same thread.
 //!
+//! **Atomic edges** (`AtomicCc`, `AtomicOptionCc`; `atomic.rs`) have no
+//! lock to hold, so their trace *freezes* the slot instead: a tag bit in
+//! the pointer word, set by CAS and cleared by the guard the tracer holds
+//! until the component's decision. Writers CAS against an unfrozen word,
+//! so none lands inside the window (they wait for it: bounded, no user
+//! code runs in it); readers ignore the tag and only add handles, which
+//! `TOUCHED` witnesses. Replaced handles are released through
+//! crossbeam-epoch once no reader can still be turning them into a `Cc`.
+//!
 //! The collector never blocks while it holds a lock a mutator may want: it
 //! only try-locks user locks, and a lock it cannot take marks that object
 //! as in use. No mutator operation takes the collector's lock: a thread

@@ -201,6 +201,7 @@ compile_error!(
 // Lets the derive's `::arcycle::` paths work inside this crate's own tests.
 extern crate self as arcycle;
 
+mod atomic;
 mod buffer;
 mod cc;
 mod collector;
@@ -217,6 +218,7 @@ mod trace_impls;
 mod weak;
 pub mod weakref;
 
+pub use atomic::{AtomicCc, AtomicCcGuard, AtomicOptionCc};
 pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
 #[doc(hidden)]

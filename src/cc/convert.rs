@@ -24,7 +24,6 @@
 use super::alloc::{allocate_from_box, allocate_slice, allocate_str};
 use super::{Cc, CcBox};
 use crate::collector;
-use crate::header::*;
 use crate::trace::Trace;
 use crate::weak::Weak;
 use std::any::Any;
@@ -35,7 +34,6 @@ use std::hash::{Hash, Hasher};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::Relaxed;
 
 // ------------------------------------------------------------ raw pointers
 
@@ -74,12 +72,7 @@ impl<T: ?Sized> Cc<T> {
     /// ```
     pub unsafe fn from_raw(ptr: *const T) -> Self {
         // SAFETY: forwarded contract: a value inside a live box.
-        let this = unsafe { CcBox::from_value_ptr(ptr) };
-        // Relaxed: the code never changes, and the handle we take back
-        // orders its write before.
-        // SAFETY: a live box.
-        let s = unsafe { &(*this.as_ptr()).header }.strong.load(Relaxed);
-        Cc::from_inner(this, type_code(s) != 0)
+        Cc::from_box(unsafe { CcBox::from_value_ptr(ptr) })
     }
 
     /// Add a strong handle to the allocation behind `ptr` (from

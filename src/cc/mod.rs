@@ -239,6 +239,17 @@ impl<T: ?Sized> Cc<T> {
         }
     }
 
+    /// A handle to `ptr` (untagged), tagged as its type code says. The
+    /// caller owns the strong unit the handle stands for.
+    #[inline(always)]
+    pub(crate) fn from_box(ptr: NonNull<CcBox<T>>) -> Cc<T> {
+        // Relaxed: the code never changes; the strong unit the caller owns
+        // ordered its write before.
+        // SAFETY: the caller's unit keeps the box alive.
+        let s = unsafe { &(*ptr.as_ptr()).header }.strong.load(Relaxed);
+        Cc::from_inner(ptr, type_code(s) != 0)
+    }
+
     /// The box, untagged.
     #[inline(always)]
     pub(crate) fn inner(&self) -> NonNull<CcBox<T>> {
