@@ -130,6 +130,33 @@ pub(crate) fn decrement(header: NonNull<Header>) -> u64 {
     }
 }
 
+/// The common cases of [`decrement`], small enough to inline into every
+/// drop: one CAS, exactly as the loop in [`decrement_inner`] would do it,
+/// when others keep the object alive and an entry already stands for it
+/// (or it is dead), or when this is the last handle and the collector does
+/// not hold the object. Returns the word before the decrement, or `None`
+/// (nothing changed) otherwise or if the CAS lost a race: the caller then
+/// goes the whole way.
+#[inline(always)]
+pub(crate) fn decrement_fast(h: &Header) -> Option<u64> {
+    let s = h.strong.load(Relaxed);
+    let plain = if count(s) == 1 {
+        s & HELD == 0
+    } else {
+        s & (ACTIVE | DEAD) != 0
+    };
+    // Release, as in `decrement_inner`.
+    if plain
+        && h.strong
+            .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
+            .is_ok()
+    {
+        Some(s)
+    } else {
+        None
+    }
+}
+
 /// [`decrement`], except that with `refuse_last` it changes nothing and
 /// returns `None` when this is the last handle (for `Cc::into_inner`).
 ///
