@@ -68,6 +68,41 @@
 //! frozen tag found by a trace belongs to someone else's trace
 //! (`debug::referents` on another thread): the owner is reported busy.
 //!
+//! # Unsized values: the cell
+//!
+//! A slot stays one word whatever `T` is. For a sized `T` (a thin box
+//! pointer: `is_thin`, a constant per monomorphisation) the word is the
+//! box's address, exactly as above. For an unsized `T` (`dyn Trait`,
+//! `[T]`, `str`) the box pointer is two words, so the word is instead the
+//! address of a `FatCell` holding it — pointer-aligned, so bit 0 is free
+//! for the freeze tag, and the protocol above is unchanged: it is about
+//! the word. The cell belongs to the handle stored in the slot:
+//!
+//! * it is allocated and written when the handle enters a slot
+//!   (`into_raw`), before the Release CAS that publishes the word, and is
+//!   never written again: whoever reads the word with Acquire (a reader,
+//!   a writer's CAS, the collector's freeze) sees its contents;
+//! * it is freed only when the handle leaves the slot for good
+//!   (`from_raw`): a replaced handle is retired *as its word* (`Retired`),
+//!   so its cell is freed together with the handle, after every reader that
+//!   may have loaded the word has unpinned; a handle taken out by
+//!   `into_inner` or the slot's drop had no reader (`self`, `&mut self`);
+//!   a `new` word whose CAS failed was never published;
+//! * it is read only by a holder that keeps it from being freed: a reader
+//!   under its pin (the cell is freed after the pin), `compare_exchange`'s
+//!   comparison under the pin it holds across the CAS loop (every word it
+//!   compares was loaded while pinned), the collector's trace under its
+//!   freeze (no writer can take the handle out until the thaw), and a
+//!   writer, of the word its own CAS took out.
+//!
+//! Cells are never reused while their handle lives, so a cell's address
+//! names one handle for as long as any of these holders can compare it:
+//! the writers' CAS on the word has no ABA problem a sized slot lacks.
+//! Under loom each cell records its reads against its free (`ValueTrack`),
+//! so a cell freed early is a reported race
+//! (`atomic_dyn_load_vs_swap_vs_last_drop` catches a writer that frees the
+//! cell at its CAS instead of retiring it).
+//!
 //! # Under loom
 //!
 //! Loom checks the freeze protocol (the tag, the writers' wait, the
@@ -79,17 +114,21 @@
 //!
 //! Guarded by the loom models in `loom-tests/tests/atomic.rs`
 //! (`atomic_load_vs_swap_vs_last_drop`, `atomic_validate_vs_swap_out`,
-//! `atomic_compare_exchange_aba`), by `scripts/loom-teeth.sh` (a build
+//! `atomic_compare_exchange_aba`, and on the fat path
+//! `atomic_dyn_load_vs_swap_vs_last_drop`,
+//! `atomic_dyn_compare_exchange_vs_swap`), by `scripts/loom-teeth.sh` (a build
 //! whose trace ignores the freeze, `--cfg arcycle_broken_atomic`, must be
 //! caught), and by `tests/atomic.rs` (threads loading, swapping and
 //! compare-exchanging while another collects; a ring of slots collected;
-//! `take` against `store`).
+//! `take` against `store`; the same for `dyn`, `str` and slice slots), and
+//! by the Miri cases in `miri-tests/tests/atomic.rs`.
 
 mod reclaim;
 
 use crate::cc::{Cc, CcBox};
 use crate::collector;
-use crate::sync::{AtomicPtr, Wait};
+use crate::header::Header;
+use crate::sync::{AtomicPtr, ValueTrack, Wait};
 use crate::trace::{Trace, Tracer};
 use reclaim::{Grace, ReadPin};
 use std::fmt;
@@ -108,58 +147,168 @@ const FROZEN: usize = 1;
 /// written that often is in use.
 const FREEZE_TRIES: usize = 4;
 
-type Raw<T> = *mut CcBox<T>;
+/// A slot's pointer word, untyped: the box's address for a sized `T`, the
+/// address of the handle's [`FatCell`] for an unsized one (see "Unsized
+/// values" in the module docs); null for an empty slot; `FROZEN` in bit 0
+/// while the collector has the slot frozen.
+type Word = *mut u8;
+
+/// Whether a box pointer of `T` is one word (every sized `T`): then the
+/// slot stores the box's address itself. A constant per monomorphisation,
+/// so every branch on it folds away.
+#[inline(always)]
+const fn is_thin<T: ?Sized>() -> bool {
+    mem::size_of::<*mut CcBox<T>>() == mem::size_of::<Word>()
+}
+
+/// Where a slot keeps the fat box pointer of a handle to an unsized value
+/// (`Cc<str>`, `Cc<[T]>`, `Cc<dyn Trait>`): the slot's word is the cell's
+/// address. Owned by that handle: allocated when the handle enters a slot
+/// (`into_raw`), never written again, and freed when the handle leaves it
+/// for good (`from_raw`: the take-back of a handle a writer moved out, run
+/// only once no reader can still read the cell). Pointer-aligned, so bit 0
+/// of its address is free for the freeze tag.
+struct FatCell<T: ?Sized> {
+    /// Loom's record of the reads of `ptr` against the cell's free (zero
+    /// sized outside loom): loom cannot see a `Box` going away.
+    track: ValueTrack,
+    ptr: NonNull<CcBox<T>>,
+}
 
 #[inline(always)]
-fn is_frozen<T>(p: Raw<T>) -> bool {
+fn is_frozen(p: Word) -> bool {
     p.addr() & FROZEN != 0
 }
 
-/// The handle a (possibly null) raw pointer owns, without taking it.
+/// The box an untagged, non-null word names.
 ///
 /// # Safety
-/// `p` is null or untagged and owned by a slot (or a handle) that keeps
-/// it alive while the result is used.
+/// `w` is an untagged word from `into_raw::<T>` whose handle is still
+/// owned (by a slot, a retired handle, or the caller), and will stay so
+/// while this runs (for an unsized `T`, it reads the handle's cell).
 #[inline(always)]
-unsafe fn borrow_raw<T: Trace>(p: Raw<T>) -> Option<ManuallyDrop<Cc<T>>> {
-    // SAFETY: per the contract, a non-null `p` came from `into_raw`.
-    NonNull::new(p).map(|p| ManuallyDrop::new(Cc::from_box(p)))
-}
-
-/// Give up a handle for its raw pointer (null for `None`).
-#[inline(always)]
-fn into_raw<T: Trace>(cc: Option<Cc<T>>) -> Raw<T> {
-    const { assert!(std::mem::align_of::<CcBox<T>>() > FROZEN) };
-    match cc {
-        None => ptr::null_mut(),
-        Some(cc) => {
-            // The header is the first field of the `repr(C)` box.
-            let p = cc.header_ptr().cast::<CcBox<T>>().as_ptr();
-            mem::forget(cc);
-            p
+unsafe fn box_of<T: ?Sized>(w: NonNull<u8>) -> NonNull<CcBox<T>> {
+    if is_thin::<T>() {
+        // SAFETY: `*mut CcBox<T>` is one word here (checked just above), so
+        // this is the pointer `into_raw` cast to a word, cast back: same
+        // address, same provenance, no metadata.
+        unsafe { mem::transmute_copy::<NonNull<u8>, NonNull<CcBox<T>>>(&w) }
+    } else {
+        let cell = w.cast::<FatCell<T>>();
+        // SAFETY: a fat word is the address of a live cell (per the
+        // contract, its handle, which owns it, is still owned), written
+        // once before the word was published and never again.
+        unsafe {
+            cell.as_ref().track.read();
+            cell.as_ref().ptr
         }
     }
 }
 
-/// Take back the handle a raw pointer owns.
+/// The address of the allocation a (possibly null) untagged word names,
+/// for a comparison by identity (`Cc::ptr_eq`: addresses only).
 ///
 /// # Safety
-/// `p` is null or an untagged pointer from `into_raw` whose handle the
-/// caller now owns.
+/// As for [`box_of`], if `w` is not null.
 #[inline(always)]
-unsafe fn from_raw<T: Trace>(p: Raw<T>) -> Option<Cc<T>> {
-    NonNull::new(p).map(Cc::from_box)
+unsafe fn box_addr<T: ?Sized>(w: Word) -> usize {
+    match NonNull::new(w) {
+        None => 0,
+        // SAFETY: forwarded contract.
+        Some(w) => unsafe { box_of::<T>(w) }.cast::<u8>().addr().get(),
+    }
+}
+
+/// The handle a (possibly null) word owns, without taking it.
+///
+/// # Safety
+/// `p` is null or untagged and owned by a slot (or a handle) that keeps
+/// it (and, for an unsized `T`, its cell) alive while the result is used.
+#[inline(always)]
+unsafe fn borrow_raw<T: ?Sized>(p: Word) -> Option<ManuallyDrop<Cc<T>>> {
+    // SAFETY: per the contract, a non-null `p` came from `into_raw` and
+    // its handle is still owned.
+    NonNull::new(p).map(|p| ManuallyDrop::new(Cc::from_box(unsafe { box_of::<T>(p) })))
+}
+
+/// Give up a handle for its word (null for `None`). For an unsized `T`
+/// this allocates the handle's cell.
+#[inline(always)]
+fn into_raw<T: ?Sized>(cc: Option<Cc<T>>) -> Word {
+    // The header is the first field of the `repr(C)` box, so a box is at
+    // least as aligned as it: bit 0 of its address is free.
+    const { assert!(mem::align_of::<Header>() > FROZEN) };
+    const { assert!(mem::align_of::<FatCell<T>>() > FROZEN) };
+    match cc {
+        None => ptr::null_mut(),
+        Some(cc) => {
+            let b = cc.inner();
+            mem::forget(cc);
+            if is_thin::<T>() {
+                b.as_ptr().cast::<u8>()
+            } else {
+                let cell = Box::new(FatCell {
+                    track: ValueTrack::new(),
+                    ptr: b,
+                });
+                Box::into_raw(cell).cast::<u8>()
+            }
+        }
+    }
+}
+
+/// Take back the handle a word owns (and free its cell, for an unsized
+/// `T`).
+///
+/// # Safety
+/// `p` is null or an untagged word from `into_raw` whose handle the caller
+/// now owns, and (for an unsized `T`) that no other thread can still read:
+/// its cell is freed here.
+#[inline(always)]
+unsafe fn from_raw<T: ?Sized>(p: Word) -> Option<Cc<T>> {
+    NonNull::new(p).map(|w| {
+        if is_thin::<T>() {
+            // SAFETY: forwarded contract (a sized box reads no cell).
+            Cc::from_box(unsafe { box_of::<T>(w) })
+        } else {
+            // SAFETY: the cell `into_raw` leaked for this handle, which the
+            // caller now owns, and which nobody else can still read.
+            let cell = unsafe { Box::from_raw(w.cast::<FatCell<T>>().as_ptr()) };
+            cell.track.write();
+            Cc::from_box(cell.ptr)
+        }
+    })
+}
+
+/// A handle a writer moved out of a slot, as its word: what a slot retires
+/// for an unsized `T`, so that the handle's cell is freed (`from_raw`) with
+/// the handle, after every reader that may have loaded the word is done.
+struct Retired<T: ?Sized> {
+    word: NonNull<u8>,
+    _owns: PhantomData<Cc<T>>,
+}
+
+// SAFETY: it owns a `Cc<T>` (and its cell, which only its drop touches):
+// it may move to another thread exactly when that handle may.
+unsafe impl<T: ?Sized> Send for Retired<T> where Cc<T>: Send {}
+
+impl<T: ?Sized> Drop for Retired<T> {
+    fn drop(&mut self) {
+        // SAFETY: the word's handle is ours (a writer's CAS took it out of
+        // the slot) and the grace period is over: no reader still reads it.
+        drop(unsafe { from_raw::<T>(self.word.as_ptr()) });
+    }
 }
 
 /// The shared machinery of both slot types: a pointer word owning one
 /// handle (or none, when null), and its reclamation.
-struct RawSlot<T: Trace> {
-    ptr: AtomicPtr<CcBox<T>>,
+struct RawSlot<T: ?Sized> {
+    ptr: AtomicPtr<u8>,
     grace: Grace,
     _owns: PhantomData<Cc<T>>,
 }
 
-impl<T: Trace> RawSlot<T> {
+impl<T: ?Sized + Trace> RawSlot<T> {
     fn new(cc: Option<Cc<T>>) -> Self {
         RawSlot {
             ptr: AtomicPtr::new(into_raw(cc)),
@@ -174,18 +323,20 @@ impl<T: Trace> RawSlot<T> {
         let pin = self.grace.pin();
         let p = self.current();
         // SAFETY: `p` was loaded while pinned: the slot's handle to it, or
-        // the retired one (dropped only after `pin`), keeps it alive.
-        let cc = unsafe { borrow_raw(p) }.map(|cc| Cc::clone(&cc));
+        // the retired one (dropped, with its cell, only after `pin`), keeps
+        // it alive.
+        let cc = unsafe { borrow_raw::<T>(p) }.map(|cc| Cc::clone(&cc));
         drop(pin);
         cc
     }
 
-    /// The current pointer, untagged. The caller is pinned.
+    /// The current word, untagged. The caller is pinned.
     #[inline(always)]
-    fn current(&self) -> Raw<T> {
+    fn current(&self) -> Word {
         // Acquire: pairs with the Release of the writer's CAS that stored
-        // the pointer, so the allocation's header and value (written
-        // before the handle was given to the slot) are visible.
+        // the word, so the allocation's header and value (written before
+        // the handle was given to the slot), and the handle's cell, are
+        // visible.
         self.ptr.load(Acquire).map_addr(|a| a & !FROZEN)
     }
 
@@ -195,24 +346,27 @@ impl<T: Trace> RawSlot<T> {
         let pin = self.grace.pin();
         let p = self.current();
         // SAFETY: as in `load`; the guard keeps the pin as long as it
-        // lends the handle out, and never drops it (`ManuallyDrop`).
-        let cc = unsafe { borrow_raw(p) }.map(ManuallyDrop::into_inner);
+        // lends the handle out, and never drops it (`ManuallyDrop`). The
+        // handle lent is a copy of the box pointer: the cell is read here,
+        // under the pin, and not after.
+        let cc = unsafe { borrow_raw::<T>(p) }.map(ManuallyDrop::into_inner);
         AtomicCcGuard {
             value: ManuallyDrop::new(wrap(cc)),
             _pin: pin,
         }
     }
 
-    /// Replace the value with `new` if the current pointer satisfies
-    /// `expect`, waiting while the collector has the slot frozen. Returns
-    /// the replaced pointer (its handle now the caller's), or the current
-    /// one that failed `expect`.
-    fn replace_if(&self, new: Raw<T>, expect: impl Fn(Raw<T>) -> bool) -> Result<Raw<T>, Raw<T>> {
+    /// Replace the word with `new` if the current one satisfies `expect`,
+    /// waiting while the collector has the slot frozen. Returns the
+    /// replaced word (its handle now the caller's), or the current one
+    /// that failed `expect`. `expect` is given untagged words only.
+    fn replace_if(&self, new: Word, expect: impl Fn(Word) -> bool) -> Result<Word, Word> {
         let wait = Wait::new();
-        // Acquire (here, after a wait, and on a failed CAS): a pointer that
+        // Acquire (here, after a wait, and on a failed CAS): a word that
         // fails `expect` is handed back to `compare_exchange`, which clones
-        // it: its allocation must be visible (pairs with the Release of the
-        // CAS that stored it). Loom found the Relaxed version's race.
+        // its handle, and `expect` may read its cell: the allocation and
+        // the cell must be visible (pairs with the Release of the CAS that
+        // stored it). Loom found the Relaxed version's race.
         let mut cur = self.ptr.load(Acquire);
         loop {
             if is_frozen(cur) {
@@ -223,15 +377,64 @@ impl<T: Trace> RawSlot<T> {
             if !expect(cur) {
                 return Err(cur);
             }
-            // Release: publishes `new`'s allocation to readers (Acquire in
-            // `current`). Acquire: the replaced handle is now ours; its
-            // publisher's writes happen-before our use of it. Expecting an
-            // unfrozen word is what makes the collector's freeze exclude
-            // every write (module docs).
+            // Release: publishes `new`'s allocation (and cell) to readers
+            // (Acquire in `current`). Acquire: the replaced handle is now
+            // ours; its publisher's writes happen-before our use of it.
+            // Expecting an unfrozen word is what makes the collector's
+            // freeze exclude every write (module docs).
             match self.ptr.compare_exchange_weak(cur, new, AcqRel, Acquire) {
                 Ok(old) => return Ok(old),
                 Err(x) => cur = x,
             }
+        }
+    }
+
+    /// Retire the handle a writer's CAS took out of the slot: it (and its
+    /// cell) is released once no reader can still be reading it.
+    #[inline]
+    fn retire(&self, old: NonNull<u8>)
+    where
+        T: Send + Sync + 'static,
+    {
+        if is_thin::<T>() {
+            // SAFETY: the CAS took the slot's handle: it is ours. A sized
+            // word has no cell, so taking the handle back now frees nothing
+            // a reader could still read; the handle itself waits.
+            let old = unsafe { from_raw::<T>(old.as_ptr()) };
+            self.grace.retire(old);
+        } else {
+            // The cell must wait with the handle: a reader may have loaded
+            // the word and not yet read the cell.
+            self.grace.retire(Retired::<T> {
+                word: old,
+                _owns: PhantomData,
+            });
+        }
+    }
+
+    /// A handle of the caller's own to the value a writer's CAS took out of
+    /// the slot, whose slot handle is retired: a reader may still be
+    /// turning the old word into a handle, so the slot's handle must wait
+    /// for it.
+    #[inline]
+    fn take_old(&self, old: Word) -> Option<Cc<T>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let old = NonNull::new(old)?;
+        if is_thin::<T>() {
+            // SAFETY: the CAS took the slot's handle: it is ours (no cell).
+            let slots = unsafe { from_raw::<T>(old.as_ptr()) }?;
+            let mine = slots.clone();
+            self.grace.retire(slots);
+            Some(mine)
+        } else {
+            // SAFETY: the CAS took the slot's handle: it is ours, and its
+            // cell stays until `retire` releases it with the handle.
+            let slots = ManuallyDrop::new(Cc::from_box(unsafe { box_of::<T>(old) }));
+            let mine = Cc::clone(&slots);
+            self.retire(old);
+            Some(mine)
         }
     }
 
@@ -241,9 +444,8 @@ impl<T: Trace> RawSlot<T> {
         T: Send + Sync + 'static,
     {
         let old = self.replace_if(into_raw(new), |_| true);
-        // SAFETY: the CAS took the slot's handle: it is ours.
-        if let Some(old) = unsafe { from_raw(old.unwrap_or_else(|p| p)) } {
-            self.grace.retire(old);
+        if let Some(old) = NonNull::new(old.unwrap_or_else(|p| p)) {
+            self.retire(old);
         }
     }
 
@@ -254,46 +456,39 @@ impl<T: Trace> RawSlot<T> {
         T: Send + Sync + 'static,
     {
         let old = self.replace_if(into_raw(new), |_| true);
-        // SAFETY: as in `store`.
-        let old = unsafe { from_raw(old.unwrap_or_else(|p| p)) };
-        old.map(|old| {
-            // A reader may still be turning the old pointer into a handle:
-            // the slot's handle must wait for it. The caller gets its own.
-            let mine = old.clone();
-            self.grace.retire(old);
-            mine
-        })
+        self.take_old(old.unwrap_or_else(|p| p))
     }
 
+    /// Replace the value with `new` if the slot holds the allocation at
+    /// address `current` (0 for none).
     fn compare_exchange(
         &self,
-        current: Raw<T>,
+        current: usize,
         new: Option<Cc<T>>,
     ) -> Result<Option<Cc<T>>, Option<Cc<T>>>
     where
         T: Send + Sync + 'static,
     {
         // Pinned across the comparison, so that a failed one can return a
-        // handle to the value it found.
+        // handle to the value it found, and so that every word `expect`
+        // reads a cell of was loaded while pinned (its cell stays).
         let pin = self.grace.pin();
         let raw_new = into_raw(new);
-        match self.replace_if(raw_new, |p| p == current) {
+        // SAFETY: `replace_if` gives `expect` untagged words it loaded
+        // while we are pinned: in the slot then, or retired after our pin.
+        let expect = |w: Word| unsafe { box_addr::<T>(w) } == current;
+        match self.replace_if(raw_new, expect) {
             Ok(old) => {
                 drop(pin);
-                // SAFETY: as in `store`.
-                let old = unsafe { from_raw(old) };
-                Ok(old.map(|old| {
-                    let mine = old.clone();
-                    self.grace.retire(old);
-                    mine
-                }))
+                Ok(self.take_old(old))
             }
             Err(found) => {
                 // SAFETY: `found` was in the slot while we were pinned.
-                let actual = unsafe { borrow_raw(found) }.map(|cc| Cc::clone(&cc));
+                let actual = unsafe { borrow_raw::<T>(found) }.map(|cc| Cc::clone(&cc));
                 drop(pin);
-                // SAFETY: `raw_new` never reached the slot: still ours.
-                drop(unsafe { from_raw(raw_new) });
+                // SAFETY: `raw_new` never reached the slot: still ours, and
+                // no other thread ever saw its cell.
+                drop(unsafe { from_raw::<T>(raw_new) });
                 Err(actual)
             }
         }
@@ -305,8 +500,9 @@ impl<T: Trace> RawSlot<T> {
         let p = self.ptr.swap(ptr::null_mut(), Acquire);
         debug_assert!(!is_frozen(p), "a slot was taken apart while frozen");
         drop(self); // finds the word null; releases retired handles (loom)
-                    // SAFETY: the slot owned this handle.
-        unsafe { from_raw(p) }
+                    // SAFETY: the slot owned this handle; nobody else can
+                    // read its cell (`self` was owned).
+        unsafe { from_raw::<T>(p) }
     }
 
     /// The collector's trace: freeze, report, hold the thaw.
@@ -317,7 +513,7 @@ impl<T: Trace> RawSlot<T> {
             // freeze (reads the edge like an immutable field).
             let p = self.current();
             // SAFETY: deliberately unsound build (loom teeth only).
-            if let Some(cc) = unsafe { borrow_raw(p) } {
+            if let Some(cc) = unsafe { borrow_raw::<T>(p) } {
                 tracer.edge(&cc);
             }
         }
@@ -326,9 +522,10 @@ impl<T: Trace> RawSlot<T> {
             let Some(p) = self.freeze() else {
                 return tracer.busy();
             };
-            // SAFETY: frozen, the slot keeps its handle until the thaw,
-            // which the tracer holds past every use of the edge.
-            if let Some(cc) = unsafe { borrow_raw(p) } {
+            // SAFETY: frozen, the slot keeps its handle (and the handle its
+            // cell) until the thaw, which the tracer holds past every use
+            // of the edge.
+            if let Some(cc) = unsafe { borrow_raw::<T>(p) } {
                 tracer.edge(&cc);
             }
             tracer.hold(Thaw {
@@ -338,18 +535,18 @@ impl<T: Trace> RawSlot<T> {
         }
     }
 
-    /// Set the freeze tag; returns the untagged pointer, or `None` if the
+    /// Set the freeze tag; returns the untagged word, or `None` if the
     /// slot is frozen already or keeps changing.
     #[cfg(not(arcycle_broken_atomic))]
-    fn freeze(&self) -> Option<Raw<T>> {
+    fn freeze(&self) -> Option<Word> {
         let mut cur = self.ptr.load(Relaxed);
         for _ in 0..FREEZE_TRIES {
             if is_frozen(cur) {
                 return None;
             }
-            // Acquire: the collector reads the handle's header next (and
-            // holds the object): pairs with the writer's Release CAS that
-            // published it.
+            // Acquire: the collector reads the handle's header (and cell)
+            // next, and holds the object: pairs with the writer's Release
+            // CAS that published them.
             match self
                 .ptr
                 .compare_exchange(cur, cur.map_addr(|a| a | FROZEN), Acquire, Relaxed)
@@ -375,25 +572,26 @@ fn thaw_wait(wait: &Wait) {
     wait.pause();
 }
 
-impl<T: Trace> Drop for RawSlot<T> {
+impl<T: ?Sized> Drop for RawSlot<T> {
     fn drop(&mut self) {
         // Acquire: the handle was published by a Release CAS. No reader or
         // writer can be inside (`&mut self`), and the collector releases
         // its freeze before any value it traced can be dropped.
         let p = self.ptr.swap(ptr::null_mut(), Acquire);
         debug_assert!(!is_frozen(p), "a slot was dropped while frozen");
-        // SAFETY: the slot owned this handle.
-        drop(unsafe { from_raw(p) });
+        // SAFETY: the slot owned this handle; nobody else can read its
+        // cell (`&mut self`).
+        drop(unsafe { from_raw::<T>(p) });
     }
 }
 
 /// The collector's freeze on a slot; dropping it thaws the slot.
-struct Thaw<'a, T> {
-    ptr: &'a AtomicPtr<CcBox<T>>,
-    value: Raw<T>,
+struct Thaw<'a> {
+    ptr: &'a AtomicPtr<u8>,
+    value: Word,
 }
 
-impl<T> Drop for Thaw<'_, T> {
+impl Drop for Thaw<'_> {
     fn drop(&mut self) {
         // A plain store: while frozen nobody else changes the word (writers
         // expect it unfrozen, other tracers find it frozen and give up).

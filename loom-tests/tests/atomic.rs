@@ -205,3 +205,131 @@ fn atomic_take_vs_store() {
         assert_eq!(drops(&[&pa, &pb]), 2);
     });
 }
+
+/// A trait for the fat-pointer models: `AtomicCc<dyn Labelled>`.
+trait Labelled: Trace + Send + Sync {
+    fn label(&self) -> u8;
+    fn probe(&self) -> &Probe;
+}
+
+impl Labelled for Tag {
+    fn label(&self) -> u8 {
+        self.label
+    }
+    fn probe(&self) -> &Probe {
+        &self.probe
+    }
+}
+
+/// A second concrete type, so a wrong vtable would be noticed.
+struct Wide {
+    probe: Probe,
+    label: u8,
+    pad: [u64; 2],
+}
+arcycle::leaf!(Wide);
+
+impl Drop for Wide {
+    fn drop(&mut self) {
+        self.probe.on_drop();
+    }
+}
+
+impl Labelled for Wide {
+    fn label(&self) -> u8 {
+        assert_eq!(self.pad, [5, 6]);
+        self.label
+    }
+    fn probe(&self) -> &Probe {
+        &self.probe
+    }
+}
+
+fn dyn_tag(probe: &Probe, label: u8) -> Cc<dyn Labelled> {
+    arcycle::coerce!(tag(probe, label))
+}
+
+fn dyn_wide(probe: &Probe, label: u8) -> Cc<dyn Labelled> {
+    arcycle::coerce!(Cc::new(Wide {
+        probe: probe.clone(),
+        label,
+        pad: [5, 6],
+    }))
+}
+
+/// `atomic_load_vs_swap_vs_last_drop` on the fat path: `AtomicCc<dyn _>`,
+/// whose word names a cell owned by the handle. The reader loads the word
+/// and then reads the cell; the swapper's old handle (and with it the old
+/// cell) is released by whoever leaves the grace period last.
+///
+/// Guards: "No object is freed while a handle to it, or a borrow derived
+/// from one, exists", for the cell as for the value: a cell freed before a
+/// reader that loaded its word has read it is a loom-reported race (its
+/// reads and its free are tracked); every value dropped exactly once.
+#[test]
+fn atomic_dyn_load_vs_swap_vs_last_drop() {
+    model("atomic_dyn_load_vs_swap_vs_last_drop", || {
+        let (pa, pb) = (Probe::new(), Probe::new());
+        let slot: Arc<AtomicCc<dyn Labelled>> = Arc::new(AtomicCc::new(dyn_tag(&pa, 1)));
+        let reader = slot.clone();
+        let t = thread::spawn(move || {
+            let v = reader.load();
+            v.probe().check_alive();
+            assert!(v.label() == 1 || v.label() == 2);
+            drop(v);
+            let g = reader.load_borrowed();
+            g.probe().check_alive();
+            assert!(g.label() == 1 || g.label() == 2);
+        });
+        let old = slot.swap(dyn_wide(&pb, 2));
+        assert_eq!(old.label(), 1);
+        old.probe().check_alive();
+        drop(old);
+        t.join().unwrap();
+        assert_eq!(
+            pa.drops(),
+            1,
+            "the old value is released once readers are done"
+        );
+        assert_eq!(pb.drops(), 0);
+        drop(slot);
+        assert_eq!(pb.drops(), 1);
+    });
+}
+
+/// `compare_exchange` on the fat path reads the cell of every word it
+/// compares: against a thread that swaps the value out and drops it (the
+/// replaced handle and its cell retired), the comparison must never read a
+/// freed cell, and compares by allocation.
+///
+/// Guards: no cell (or value) used after it is freed; success only if the
+/// slot held `A` itself; every value dropped exactly once.
+#[test]
+fn atomic_dyn_compare_exchange_vs_swap() {
+    model("atomic_dyn_compare_exchange_vs_swap", || {
+        let (pa, pb, pc) = (Probe::new(), Probe::new(), Probe::new());
+        let a = dyn_tag(&pa, 1);
+        let slot: Arc<AtomicCc<dyn Labelled>> = Arc::new(AtomicCc::new(a.clone()));
+        let (s2, pb2) = (slot.clone(), pb.clone());
+        let t = thread::spawn(move || {
+            let old = s2.swap(dyn_wide(&pb2, 2));
+            old.probe().check_alive();
+        });
+        match slot.compare_exchange(&a, dyn_tag(&pc, 3)) {
+            Ok(prev) => assert!(Cc::ptr_eq(&prev, &a), "success returns the value compared"),
+            Err(actual) => {
+                assert_eq!(actual.label(), 2, "failure only once B is in the slot");
+                actual.probe().check_alive();
+            }
+        }
+        t.join().unwrap();
+        drop(a);
+        let slot = Arc::try_unwrap(slot).unwrap_or_else(|_| panic!("one owner left"));
+        drop(slot.into_inner());
+        assert_eq!(
+            drops(&[&pa, &pb, &pc]),
+            3,
+            "every value dropped exactly once"
+        );
+    });
+}

@@ -5,7 +5,6 @@ use super::{AtomicCcGuard, RawSlot};
 use crate::cc::Cc;
 use crate::trace::{Trace, Tracer};
 use std::fmt;
-use std::ptr;
 
 /// A [`Cc<T>`] that threads can load and replace atomically, without a
 /// lock — and that the cycle collector can trace.
@@ -61,12 +60,40 @@ use std::ptr;
 ///
 /// # Unsized values
 ///
-/// `T` must be `Sized` for now: the slot is one pointer word.
-pub struct AtomicCc<T: Trace> {
+/// `T` may be unsized: `AtomicCc<dyn Trait>`, `AtomicCc<str>`,
+/// `AtomicCc<[T]>`, with the same operations and guarantees. The slot stays
+/// one word: for an unsized `T` it names a small heap cell holding the fat
+/// pointer, so every `store`, `swap` and `compare_exchange` allocates one
+/// word-sized cell (freed with the handle it carries), and a `load` reads
+/// it (one more dependent load). A sized `T` has no cell: its slot holds
+/// the allocation's address, as `ArcSwap` does.
+///
+/// ```
+/// use arcycle::{AtomicCc, Cc, Trace};
+///
+/// trait Shape: Trace + Send + Sync {
+///     fn area(&self) -> f64;
+/// }
+/// #[derive(Trace)]
+/// struct Square(f64);
+/// impl Shape for Square {
+///     fn area(&self) -> f64 { self.0 * self.0 }
+/// }
+///
+/// let slot: AtomicCc<dyn Shape> = AtomicCc::new(arcycle::coerce!(Cc::new(Square(2.0))));
+/// assert_eq!(slot.load().area(), 4.0);
+/// slot.store(arcycle::coerce!(Cc::new(Square(3.0))));
+/// assert_eq!(slot.load_borrowed().area(), 9.0);
+///
+/// let name: AtomicCc<str> = AtomicCc::new(Cc::from("old"));
+/// name.store(Cc::from("new"));
+/// assert_eq!(&*name.load(), "new");
+/// ```
+pub struct AtomicCc<T: ?Sized + Trace> {
     raw: RawSlot<T>,
 }
 
-impl<T: Trace + Send + Sync + 'static> AtomicCc<T> {
+impl<T: ?Sized + Trace + Send + Sync + 'static> AtomicCc<T> {
     /// A slot holding `cc`.
     ///
     /// ```
@@ -156,7 +183,7 @@ impl<T: Trace + Send + Sync + 'static> AtomicCc<T> {
     /// assert_eq!(*slot.load(), 2);
     /// ```
     pub fn compare_exchange(&self, current: &Cc<T>, new: Cc<T>) -> Result<Cc<T>, Cc<T>> {
-        let current = current.header_ptr().cast().as_ptr();
+        let current = current.header_ptr().addr().get();
         match self.raw.compare_exchange(current, Some(new)) {
             Ok(old) => Ok(old.expect("an AtomicCc is never empty")),
             Err(actual) => Err(actual.expect("an AtomicCc is never empty")),
@@ -179,13 +206,13 @@ impl<T: Trace + Send + Sync + 'static> AtomicCc<T> {
 // SAFETY: reports the one handle the slot owns, read under the slot's
 // freeze, which the tracer holds until the collector's decision (see the
 // module docs); a slot that cannot be frozen is reported busy.
-unsafe impl<T: Trace> Trace for AtomicCc<T> {
+unsafe impl<T: ?Sized + Trace> Trace for AtomicCc<T> {
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         self.raw.trace(tracer);
     }
 }
 
-impl<T: Trace + Send + Sync + 'static> From<Cc<T>> for AtomicCc<T> {
+impl<T: ?Sized + Trace + Send + Sync + 'static> From<Cc<T>> for AtomicCc<T> {
     /// `AtomicCc::new`.
     ///
     /// ```
@@ -198,7 +225,7 @@ impl<T: Trace + Send + Sync + 'static> From<Cc<T>> for AtomicCc<T> {
     }
 }
 
-impl<T: Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicCc<T> {
+impl<T: ?Sized + Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicCc<T> {
     /// The current value.
     ///
     /// ```
@@ -207,7 +234,7 @@ impl<T: Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicCc<T> {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AtomicCc")
-            .field(&**self.load_borrowed())
+            .field(&&**self.load_borrowed())
             .finish()
     }
 }
@@ -233,11 +260,11 @@ impl<T: Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicCc<T> {
 /// drop((a, b, c));
 /// assert!(arcycle::collect() >= 3);
 /// ```
-pub struct AtomicOptionCc<T: Trace> {
+pub struct AtomicOptionCc<T: ?Sized + Trace> {
     raw: RawSlot<T>,
 }
 
-impl<T: Trace + Send + Sync + 'static> AtomicOptionCc<T> {
+impl<T: ?Sized + Trace + Send + Sync + 'static> AtomicOptionCc<T> {
     /// A slot holding `cc`.
     ///
     /// ```
@@ -340,7 +367,7 @@ impl<T: Trace + Send + Sync + 'static> AtomicOptionCc<T> {
         current: Option<&Cc<T>>,
         new: Option<Cc<T>>,
     ) -> Result<Option<Cc<T>>, Option<Cc<T>>> {
-        let current = current.map_or(ptr::null_mut(), |c| c.header_ptr().cast().as_ptr());
+        let current = current.map_or(0, |c| c.header_ptr().addr().get());
         self.raw.compare_exchange(current, new)
     }
 
@@ -357,13 +384,13 @@ impl<T: Trace + Send + Sync + 'static> AtomicOptionCc<T> {
 }
 
 // SAFETY: as for `AtomicCc`: the handle (if any) is read under the freeze.
-unsafe impl<T: Trace> Trace for AtomicOptionCc<T> {
+unsafe impl<T: ?Sized + Trace> Trace for AtomicOptionCc<T> {
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
         self.raw.trace(tracer);
     }
 }
 
-impl<T: Trace + Send + Sync + 'static> Default for AtomicOptionCc<T> {
+impl<T: ?Sized + Trace + Send + Sync + 'static> Default for AtomicOptionCc<T> {
     /// An empty slot.
     ///
     /// ```
@@ -375,7 +402,7 @@ impl<T: Trace + Send + Sync + 'static> Default for AtomicOptionCc<T> {
     }
 }
 
-impl<T: Trace + Send + Sync + 'static> From<Option<Cc<T>>> for AtomicOptionCc<T> {
+impl<T: ?Sized + Trace + Send + Sync + 'static> From<Option<Cc<T>>> for AtomicOptionCc<T> {
     /// `AtomicOptionCc::new`.
     ///
     /// ```
@@ -388,7 +415,7 @@ impl<T: Trace + Send + Sync + 'static> From<Option<Cc<T>>> for AtomicOptionCc<T>
     }
 }
 
-impl<T: Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicOptionCc<T> {
+impl<T: ?Sized + Trace + fmt::Debug + Send + Sync + 'static> fmt::Debug for AtomicOptionCc<T> {
     /// The current value.
     ///
     /// ```
