@@ -5,6 +5,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- --docs        # also writes docs/report.{md,svg}
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only collect  # a subset
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only dyn      # `Cc<dyn Trait>` vs `Arc<dyn Trait>`
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap # cost against a growing live heap
 //! cargo run --manifest-path benches/Cargo.toml -- --smoke                 # CI: every workload once, tiny
 //! ```
 //!
@@ -19,6 +20,13 @@
 //! and a collected ring of `Cc<dyn Shape>` with the same ring of sized
 //! `Cc`s and an `Arc<dyn Shape>` chain; it is not in the chart.
 //!
+//! The live-heap tables (issue #9; `--only liveheap`) churn garbage
+//! 2-cycles and clones of live handles against a live random graph of 10k,
+//! 100k and 1M nodes, with automatic collection off and one timed
+//! `collect()` (explicit), and at every library's defaults (automatic);
+//! each run panics if it leaves garbage or frees a live node (drop
+//! counters in the nodes). About 35 s on 2 cores.
+//!
 //! `--smoke` runs every workload and every extra once, at tiny sizes (any
 //! profile; seconds), checks that each produced its table rows (the
 //! trait-object rows included, their rings freed) and the
@@ -27,7 +35,7 @@
 
 mod common;
 
-use common::workloads::{cores, MutatorRun};
+use common::workloads::{cores, LiveRun, MutatorRun, LIVE_TOUCHES};
 use common::*;
 use hdrhistogram::Histogram;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -42,6 +50,23 @@ const CMD: &str = "cargo run --release --manifest-path benches/Cargo.toml";
 
 /// The trait-object table's heading (issue #8).
 const DYN_HEADING: &str = "Trait objects: `Cc<dyn Trait>` against `Arc<dyn Trait>`";
+
+/// The live-heap tables' heading (issue #9; `--only liveheap`).
+const LIVE_HEADING: &str = "Live-heap scaling: garbage churn against a live random graph";
+
+/// Live-heap sizes, churn rounds per run, and runs per mode (by size),
+/// for the report and for `--smoke`.
+const LIVE_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+const LIVE_ROUNDS: usize = 20_000;
+fn live_reps(live: usize) -> usize {
+    if live <= 100_000 {
+        3
+    } else {
+        1
+    }
+}
+const LIVE_SIZES_SMOKE: [usize; 2] = [1_000, 4_000];
+const LIVE_ROUNDS_SMOKE: usize = 500;
 
 /// Per-iteration seconds, `[case][rep]`.
 struct Measured {
@@ -320,6 +345,15 @@ fn main() {
     } else {
         None
     };
+    let live = if wanted(&a.only, "liveheap") {
+        Some(if a.smoke {
+            live_table(&LIVE_SIZES_SMOKE, LIVE_ROUNDS_SMOKE, |_| 1)
+        } else {
+            live_table(&LIVE_SIZES, LIVE_ROUNDS, live_reps)
+        })
+    } else {
+        None
+    };
     let mutator = if wanted(&a.only, "mutator") {
         eprintln!("mutator");
         // Three runs each, interleaved; the median run by "kept".
@@ -348,22 +382,28 @@ fn main() {
     };
 
     let load = format!("load average {load_before} before, {} after", loadavg());
-    let md = render(
-        &measured,
-        &dyn_rows,
-        &memory,
-        &pauses,
-        &mutator,
-        started.elapsed(),
-        &load,
-    );
+    let extras = Extras {
+        memory,
+        pauses,
+        live,
+        mutator,
+    };
+    let md = render(&measured, &dyn_rows, &extras, started.elapsed(), &load);
     print!("{md}");
 
     if measured.is_empty() {
         // Nothing for the chart (e.g. `--only mutator`, `--only dyn`):
         // keep the last one, but still check the tables.
         if a.smoke {
-            smoke_exit(&a.only, &measured, &dyn_rows, &md, None, started);
+            smoke_exit(
+                &a.only,
+                &measured,
+                &dyn_rows,
+                &extras.live,
+                &md,
+                None,
+                started,
+            );
         }
         return;
     }
@@ -385,7 +425,15 @@ fn main() {
         Err(e) => eprintln!("could not write {target_svg}: {e}"),
     }
     if a.smoke {
-        smoke_exit(&a.only, &measured, &dyn_rows, &md, Some(&svg), started);
+        smoke_exit(
+            &a.only,
+            &measured,
+            &dyn_rows,
+            &extras.live,
+            &md,
+            Some(&svg),
+            started,
+        );
         return;
     }
     if a.docs {
@@ -408,11 +456,12 @@ fn smoke_exit(
     only: &Option<String>,
     measured: &[Measured],
     dyn_rows: &[Measured],
+    live: &Option<Vec<LiveRow>>,
     md: &str,
     svg: Option<&str>,
     started: Instant,
 ) {
-    let problems = smoke_check(only, measured, dyn_rows, md, svg);
+    let problems = smoke_check(only, measured, dyn_rows, live, md, svg);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("report --smoke: {p}");
@@ -441,15 +490,27 @@ fn contender_header(w: &mut String, first: &str) {
     let _ = writeln!(w);
 }
 
+/// The tables outside the timed workloads (`None`: not wanted).
+struct Extras {
+    memory: Option<Vec<(&'static str, f64, f64, f64)>>,
+    pauses: Option<Vec<(&'static str, Vec<Duration>)>>,
+    live: Option<Vec<LiveRow>>,
+    mutator: Option<Vec<(&'static str, MutatorRun)>>,
+}
+
 fn render(
     measured: &[Measured],
     dyn_rows: &[Measured],
-    memory: &Option<Vec<(&'static str, f64, f64, f64)>>,
-    pauses: &Option<Vec<(&'static str, Vec<Duration>)>>,
-    mutator: &Option<Vec<(&'static str, MutatorRun)>>,
+    extras: &Extras,
     took: Duration,
     load: &str,
 ) -> String {
+    let Extras {
+        memory,
+        pauses,
+        live,
+        mutator,
+    } = extras;
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(w, "# arcycle vs Arc and peers\n");
@@ -636,6 +697,10 @@ fn render(
         }
     }
 
+    if let Some(rows) = live {
+        render_live(w, rows);
+    }
+
     if let Some(mu) = mutator {
         let _ = writeln!(
             w,
@@ -789,10 +854,14 @@ fn smoke_check(
     only: &Option<String>,
     measured: &[Measured],
     dyn_rows: &[Measured],
+    live: &Option<Vec<LiveRow>>,
     md: &str,
     svg: Option<&str>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    if wanted(only, "liveheap") {
+        live_check(live, md, &mut problems);
+    }
     let expected: Vec<Workload> = workloads(Scale::Tiny)
         .into_iter()
         .filter(|w| wanted(only, w.id))
@@ -1056,4 +1125,190 @@ fn chart(measured: &[Measured]) -> Result<String, Box<dyn std::error::Error>> {
         root.present()?;
     }
     Ok(svg)
+}
+
+/// The live-heap tables' row labels, by live-heap size: the explicit
+/// table's, then the automatic table's.
+fn live_labels(live: usize) -> ([String; 2], [String; 4]) {
+    (
+        [
+            format!("{live} live: `collect()`, ms"),
+            format!("{live} live: `collect()` per garbage object freed, ns"),
+        ],
+        [
+            format!("{live} live: churn + `collect()` per garbage object, ns"),
+            format!("{live} live: collector's own cost per garbage object (− `Arc`), ns"),
+            format!("{live} live: garbage waiting at the end of the churn, % of live heap"),
+            format!("{live} live: peak garbage waiting (sampled every round), % of live heap"),
+        ],
+    )
+}
+
+/// The median over runs of `f`, for one contender at one size.
+fn live_median(runs: &[LiveRun], f: impl Fn(&LiveRun) -> f64) -> Option<f64> {
+    if runs.is_empty() {
+        return None;
+    }
+    let v: Vec<f64> = runs.iter().map(f).collect();
+    let mut sorted = v.clone();
+    sorted.sort_by(f64::total_cmp);
+    // Odd counts (1 or 3): the middle one; the waiting fractions can be 0,
+    // which `median` (positive samples) does not take.
+    Some(sorted[sorted.len() / 2])
+}
+
+/// The live-heap tables (issue #9).
+fn render_live(w: &mut String, rows: &[LiveRow]) {
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.live).collect();
+    sizes.dedup();
+    let Some(first) = rows.first() else { return };
+    let rounds = first.automatic.first().map_or(0, |r| r.garbage / 2);
+    let reps: Vec<String> = sizes
+        .iter()
+        .map(|s| {
+            let n = rows
+                .iter()
+                .find(|r| r.live == *s)
+                .map_or(0, |r| r.automatic.len());
+            format!("{n} at {s}")
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "\n## {LIVE_HEADING}\n\n\
+         A live random graph (`Node`s, 3 random edges each, kept by the driver) of each size; \
+         then {rounds} churn rounds, each (a) hanging a garbage 2-cycle off a random live node \
+         and detaching it (for `Arc` a 2-node chain), (b) cloning and dropping handles to {} \
+         random live nodes (so a collector buffers live nodes as possible roots): {} garbage \
+         objects per run, the same at every size. Every run checks (drop counters in the \
+         nodes) that all its garbage was freed and no live node was; the graph is built and \
+         collected once per contender and size, untimed. Medians of runs ({}); the \
+         contenders run one after another, not interleaved.\n",
+        LIVE_TOUCHES,
+        2 * rounds,
+        reps.join(", ")
+    );
+    let cell = |live: usize, name: &str, f: &dyn Fn(&LiveRow) -> Option<f64>, prec: usize| {
+        rows.iter()
+            .find(|r| r.live == live && r.name == name)
+            .and_then(f)
+            .map_or("—".into(), |x| format!("{x:.prec$}"))
+    };
+    type Measure<'a> = (&'a dyn Fn(&LiveRow) -> Option<f64>, usize);
+    let table = |w: &mut String, labels: &dyn Fn(usize) -> Vec<String>, fs: &[Measure]| {
+        contender_header(w, "live heap: measure");
+        for &live in &sizes {
+            for (label, (f, prec)) in labels(live).iter().zip(fs) {
+                let _ = write!(w, "| {label} |");
+                for c in CONTENDERS {
+                    let _ = write!(w, " {} |", cell(live, c, *f, *prec));
+                }
+                let _ = writeln!(w);
+            }
+        }
+    };
+    let _ = writeln!(
+        w,
+        "### Explicit: automatic collection off, churn, one timed `collect()`\n"
+    );
+    let collect_ms = |r: &LiveRow| live_median(&r.explicit, |x| x.collect.as_secs_f64() * 1e3);
+    let per_freed = |r: &LiveRow| {
+        live_median(&r.explicit, |x| {
+            x.collect.as_secs_f64() * 1e9 / x.garbage as f64
+        })
+    };
+    table(
+        w,
+        &|live| live_labels(live).0.to_vec(),
+        &[(&collect_ms, 2), (&per_freed, 1)],
+    );
+    let _ = writeln!(
+        w,
+        "\n### Automatic: every library at its defaults, churn + a final `collect()`\n\n\
+         Total time (churn and final `collect()`) per garbage object; the collector's own \
+         cost is that minus what `Arc` pays for the same churn (garbage as a chain, freed \
+         by counting). Waiting garbage: garbage made but not yet freed, as a fraction of the \
+         live heap. gcmodule and bacon_rajan_cc have no automatic collection: all their \
+         garbage waits for the final `collect()`.\n"
+    );
+    let total_ns = |r: &LiveRow| {
+        live_median(&r.automatic, |x| {
+            (x.churn + x.collect).as_secs_f64() * 1e9 / x.garbage as f64
+        })
+    };
+    let own = |r: &LiveRow| {
+        let arc = rows
+            .iter()
+            .find(|a| a.live == r.live && a.name == "Arc")
+            .and_then(total_ns)?;
+        (r.name != "Arc").then(|| total_ns(r).map(|t| t - arc))?
+    };
+    let end = |r: &LiveRow| {
+        live_median(&r.automatic, |x| {
+            x.waiting_end as f64 * 100.0 / r.live as f64
+        })
+    };
+    let peak = |r: &LiveRow| {
+        live_median(&r.automatic, |x| {
+            x.waiting_peak as f64 * 100.0 / r.live as f64
+        })
+    };
+    table(
+        w,
+        &|live| live_labels(live).1.to_vec(),
+        &[(&total_ns, 1), (&own, 1), (&end, 2), (&peak, 2)],
+    );
+    let colls: Vec<String> = rows
+        .iter()
+        .filter(|r| r.name == "arcycle")
+        .filter_map(|r| {
+            live_median(&r.automatic, |x| x.arcycle_collections as f64)
+                .map(|c| format!("{c:.0} at {}", r.live))
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "\narcycle's collections per automatic run (the final `collect()` included): {}.",
+        colls.join(", ")
+    );
+}
+
+/// `--smoke`'s checks of the live-heap tables: every size has every
+/// contender's runs (explicit ones for the collectors), positive times, and
+/// every row in the markdown. (The runs themselves panic if garbage is
+/// left or a live node freed.)
+fn live_check(live: &Option<Vec<LiveRow>>, md: &str, problems: &mut Vec<String>) {
+    let Some(rows) = live else {
+        problems.push("liveheap: not measured".into());
+        return;
+    };
+    if !md.contains(&format!("## {LIVE_HEADING}")) {
+        problems.push(format!("no {LIVE_HEADING:?} table"));
+    }
+    for &size in &LIVE_SIZES_SMOKE {
+        for c in CONTENDERS {
+            let Some(r) = rows.iter().find(|r| r.live == size && r.name == c) else {
+                problems.push(format!("liveheap {size}: {c} not measured"));
+                continue;
+            };
+            let collects = c != "Arc";
+            if r.automatic.is_empty() || (collects && r.explicit.is_empty()) {
+                problems.push(format!("liveheap {size}: {c} has no runs"));
+            }
+            if r.automatic
+                .iter()
+                .chain(&r.explicit)
+                .any(|x| x.churn.is_zero() || x.garbage == 0)
+            {
+                problems.push(format!("liveheap {size}: {c} has an empty run"));
+            }
+        }
+        let (explicit, automatic) = live_labels(size);
+        for label in explicit.iter().chain(&automatic) {
+            let n = md.matches(&format!("| {label} |")).count();
+            if n != 1 {
+                problems.push(format!("liveheap: {n} rows {label:?}, 1 expected"));
+            }
+        }
+    }
 }

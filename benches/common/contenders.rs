@@ -29,6 +29,8 @@ pub trait Contender: 'static {
     fn node_get(h: &Self::Node) -> u64;
     /// Add a strong edge `from -> to`.
     fn link(from: &Self::Node, to: &Self::Node);
+    /// Remove the edge `from` added last, and hand it back.
+    fn pop_edge(from: &Self::Node) -> Option<Self::Node>;
     /// Run a full cycle collection (a no-op for `Arc`).
     fn collect();
     /// Turn automatic collection on or off, where the contender has a knob.
@@ -59,6 +61,45 @@ pub fn random_adjacency(n: usize, seed: u64) -> Vec<[u32; 3]> {
         .collect()
 }
 
+/// Drop tallies for the live-heap case (issue #9): every contender's
+/// `Node` reports its drop here, and nodes whose value carries a tag bit
+/// are counted. Every other workload's nodes have small values and pay
+/// one untaken branch per drop, the same for every contender.
+pub mod tally {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Tag of a live-heap node's value.
+    pub const LIVE: u64 = 1 << 62;
+    /// Tag of a garbage node's value.
+    pub const GARBAGE: u64 = 1 << 63;
+    /// Live-heap nodes dropped.
+    pub static LIVE_DROPS: AtomicU64 = AtomicU64::new(0);
+    /// Garbage nodes dropped.
+    pub static GARBAGE_DROPS: AtomicU64 = AtomicU64::new(0);
+
+    #[inline(always)]
+    pub fn note(val: u64) {
+        if val >= LIVE {
+            tagged(val);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tagged(val: u64) {
+        if val & GARBAGE != 0 {
+            GARBAGE_DROPS.fetch_add(1, Relaxed);
+        } else {
+            LIVE_DROPS.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// (live, garbage) drops so far.
+    pub fn read() -> (u64, u64) {
+        (LIVE_DROPS.load(Relaxed), GARBAGE_DROPS.load(Relaxed))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // std::sync::Arc
 // ---------------------------------------------------------------------------
@@ -70,6 +111,12 @@ pub mod arc {
     pub struct Node {
         pub val: u64,
         pub edges: Mutex<Vec<Arc<Node>>>,
+    }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
     }
     pub struct Tree {
         pub val: u64,
@@ -138,6 +185,9 @@ pub mod arc {
         }
         fn link(from: &Self::Node, to: &Self::Node) {
             from.edges.lock().unwrap().push(to.clone());
+        }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.edges.lock().unwrap().pop()
         }
         fn collect() {}
         fn tree(depth: u32) -> Self::Tree {
@@ -210,6 +260,12 @@ pub mod arcy {
         pub val: u64,
         pub edges: Mutex<Vec<Cc<Node>>>,
     }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
+    }
     #[derive(Trace)]
     pub struct Tree {
         pub val: u64,
@@ -281,6 +337,9 @@ pub mod arcy {
         }
         fn link(from: &Self::Node, to: &Self::Node) {
             from.edges.lock().unwrap().push(to.clone());
+        }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.edges.lock().unwrap().pop()
         }
         fn collect() {
             arcycle::collect();
@@ -363,6 +422,12 @@ pub mod dump {
         pub val: u64,
         pub edges: Mutex<Vec<Gc<Node>>>,
     }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
+    }
     #[derive(Trace)]
     pub struct Tree {
         pub val: u64,
@@ -438,6 +503,9 @@ pub mod dump {
         }
         fn link(from: &Self::Node, to: &Self::Node) {
             from.edges.lock().unwrap().push(to.clone());
+        }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.edges.lock().unwrap().pop()
         }
         fn collect() {
             dumpster::sync::collect();
@@ -521,6 +589,12 @@ pub mod gcm {
     pub struct Node {
         pub val: u64,
         pub edges: Mutex<Vec<ThreadedCc<Node>>>,
+    }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
     }
     impl Trace for Node {
         fn trace(&self, t: &mut Tracer) {
@@ -636,6 +710,9 @@ pub mod gcm {
         fn link(from: &Self::Node, to: &Self::Node) {
             from.borrow().edges.lock().unwrap().push(to.clone());
         }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.borrow().edges.lock().unwrap().pop()
+        }
         fn collect() {
             SPACE.collect_cycles();
         }
@@ -709,6 +786,12 @@ pub mod rcc {
     pub struct Node {
         pub val: u64,
         pub edges: RefCell<Vec<Cc<Node>>>,
+    }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
     }
     // SAFETY: traces exactly the handles the node owns.
     unsafe impl Trace for Node {
@@ -819,6 +902,9 @@ pub mod rcc {
         fn link(from: &Self::Node, to: &Self::Node) {
             from.edges.borrow_mut().push(to.clone());
         }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.edges.borrow_mut().pop()
+        }
         fn collect() {
             rust_cc::collect_cycles();
         }
@@ -893,6 +979,12 @@ pub mod brc {
     pub struct Node {
         pub val: u64,
         pub edges: RefCell<Vec<Cc<Node>>>,
+    }
+    impl Drop for Node {
+        #[inline]
+        fn drop(&mut self) {
+            super::tally::note(self.val);
+        }
     }
     impl Trace for Node {
         fn trace(&self, t: &mut Tracer) {
@@ -1002,6 +1094,9 @@ pub mod brc {
         }
         fn link(from: &Self::Node, to: &Self::Node) {
             from.edges.borrow_mut().push(to.clone());
+        }
+        fn pop_edge(from: &Self::Node) -> Option<Self::Node> {
+            from.edges.borrow_mut().pop()
         }
         fn collect() {
             bacon_rajan_cc::collect_cycles();

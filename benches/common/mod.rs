@@ -532,3 +532,43 @@ pub fn histogram_ns(d: &[Duration]) -> hdrhistogram::Histogram<u64> {
 
 /// The control row of [`mutator_runs`].
 pub const MUTATOR_CONTROL: &str = "control: Arc mutator, arcycle collecting";
+
+/// One contender's runs of the live-heap case (issue #9) at one size.
+pub struct LiveRow {
+    /// Live nodes.
+    pub live: usize,
+    pub name: &'static str,
+    /// Automatic collection off, one timed `collect()` (none for `Arc`).
+    pub explicit: Vec<LiveRun>,
+    /// Every library at its defaults.
+    pub automatic: Vec<LiveRun>,
+}
+
+/// The live-heap case for every contender at each of `sizes` live nodes:
+/// `rounds` churn rounds per run, `reps(size)` runs per mode (see
+/// [`live_heap`]; it panics if a run frees a live node or leaves garbage).
+pub fn live_table(sizes: &[usize], rounds: usize, reps: impl Fn(usize) -> usize) -> Vec<LiveRow> {
+    fn row<C: Contender>(live: usize, rounds: usize, reps: usize) -> LiveRow {
+        let (explicit, automatic) = live_heap::<C>(live, rounds, reps);
+        LiveRow {
+            live,
+            name: C::NAME,
+            explicit,
+            automatic,
+        }
+    }
+    let mut out = Vec::new();
+    for &live in sizes {
+        let reps = reps(live);
+        eprint!("liveheap {live:>8}");
+        let t0 = std::time::Instant::now();
+        out.push(row::<ArcC>(live, rounds, reps));
+        out.push(row::<ArcycleC>(live, rounds, reps));
+        out.push(row::<DumpsterC>(live, rounds, reps));
+        out.push(row::<GcmoduleC>(live, rounds, reps));
+        out.push(row::<RustCcC>(live, rounds, reps));
+        out.push(row::<BaconRajanC>(live, rounds, reps));
+        eprintln!("        {:>6.1} s", t0.elapsed().as_secs_f64());
+    }
+    out
+}

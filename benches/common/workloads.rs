@@ -3,7 +3,7 @@
 //! criterion (`iter_custom`) and the report can drive it.
 
 use super::alloc;
-use super::contenders::{random_adjacency, Contender};
+use super::contenders::{random_adjacency, tally, Contender};
 use rayon::ThreadPool;
 use std::cell::OnceCell;
 use std::hint::black_box;
@@ -273,9 +273,15 @@ pub fn build<C: Contender>(shape: Shape) -> Built<C> {
 }
 
 /// Time dropping the outside handles and collecting, `iters` times (on a
-/// big-stack thread: some collectors recurse).
+/// big-stack thread: some collectors recurse). Automatic collection is off
+/// from before the untimed build until after the timed `collect()`, so no
+/// automatic collection (arcycle's runs on its own thread) started by the
+/// build overlaps the timed part; a `collect()` first settles what earlier
+/// work left buffered (and waits for a collection in progress).
 pub fn collect_shape<C: Contender>(shape: Shape, iters: u64) -> Duration {
     big_stack(|| {
+        C::set_auto(false);
+        C::collect();
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             let built = build::<C>(shape);
@@ -284,6 +290,7 @@ pub fn collect_shape<C: Contender>(shape: Shape, iters: u64) -> Duration {
             C::collect();
             total += t.elapsed();
         }
+        C::set_auto(true);
         total
     })
 }
@@ -315,8 +322,12 @@ pub fn freed_fraction<C: Contender>(shape: Shape) -> f64 {
 
 /// `rounds` collections of `garbage_rings` rings of 10 while `live` nodes
 /// (a random graph) stay reachable. Returns each collect() call's length.
+/// Automatic collection is off throughout (as in [`collect_shape`]), so no
+/// automatic collection overlaps a timed `collect()`.
 pub fn pauses<C: Contender>(live: usize, garbage_rings: usize, rounds: usize) -> Vec<Duration> {
     big_stack(|| {
+        C::set_auto(false);
+        C::collect();
         let heap = build::<C>(Shape::Random(live));
         C::collect();
         let mut out = Vec::with_capacity(rounds);
@@ -329,6 +340,7 @@ pub fn pauses<C: Contender>(live: usize, garbage_rings: usize, rounds: usize) ->
         }
         drop(heap);
         C::collect();
+        C::set_auto(true);
         out
     })
 }
@@ -574,5 +586,183 @@ impl<C: Contender> GraphFixture<C> {
     pub fn get(&self) -> &[C::GNode] {
         self.0
             .get_or_init(|| C::graph(&random_adjacency(GRAPH_NODES, 0xBEEF)))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// live-heap scaling (issue #9): garbage churn against a large live graph
+// ---------------------------------------------------------------------------
+
+/// Live nodes whose handles are cloned and dropped per churn round.
+pub const LIVE_TOUCHES: usize = 4;
+
+/// One churn run against the live heap (see [`live_heap`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LiveRun {
+    /// The churn (with the mode's automatic collection).
+    pub churn: Duration,
+    /// The final `collect()`.
+    pub collect: Duration,
+    /// Garbage objects the churn made (all freed when the run returns).
+    pub garbage: u64,
+    /// Garbage not yet freed when the churn ended (before the final
+    /// `collect()`).
+    pub waiting_end: u64,
+    /// The most garbage waiting at the end of any round.
+    pub waiting_peak: u64,
+    /// Collections arcycle ran during the run (0 for the others).
+    pub arcycle_collections: u64,
+}
+
+/// A live random graph of `live` nodes (3 random edges each, from
+/// [`random_adjacency`]; `Node`s, whose edges can change), each node's
+/// value tagged [`tally::LIVE`] so its drop is counted.
+pub fn live_graph<C: Contender>(live: usize) -> Vec<C::Node> {
+    let adj = random_adjacency(live, 0x11FE_4EA9);
+    let nodes: Vec<C::Node> = (0..live as u64).map(|i| C::node(tally::LIVE | i)).collect();
+    for (n, a) in nodes.iter().zip(&adj) {
+        for &j in a {
+            C::link(n, &nodes[j as usize]);
+        }
+    }
+    nodes
+}
+
+/// The live-heap case (issue #9), `reps` times in each mode, on one live
+/// graph of `live` nodes built once (on a big-stack thread: the
+/// single-threaded peers keep their state per thread, and some collectors
+/// recurse). Returns the (explicit, automatic) runs; `Arc` runs only the
+/// automatic mode (it has nothing to collect).
+///
+/// Each run settles the collector (automatic collection off, a
+/// `collect()`), then churns `rounds` rounds: (a) two garbage nodes
+/// linked into a 2-cycle (for `Arc` a 2-node chain) are hung off a random
+/// live node and detached again, so they become unreachable garbage; (b)
+/// handles to [`LIVE_TOUCHES`] random live nodes are cloned and dropped,
+/// so a cycle collector buffers live nodes as possible roots. Explicit
+/// mode churns with automatic collection off; automatic mode turns it on
+/// (every library at its defaults) for the churn. Either way one final
+/// `collect()` follows, timed on its own.
+///
+/// # Panics
+///
+/// If a run leaves garbage unfreed, frees a live node, or (explicit mode)
+/// frees garbage before the final `collect()`; or if the live graph is not
+/// freed after the runs.
+pub fn live_heap<C: Contender>(
+    live: usize,
+    rounds: usize,
+    reps: usize,
+) -> (Vec<LiveRun>, Vec<LiveRun>) {
+    big_stack(|| {
+        C::set_auto(false);
+        C::collect();
+        let (live0, _) = tally::read();
+        let nodes = live_graph::<C>(live);
+        // The build's possible roots are not the churn's.
+        C::collect();
+        let mut rng = fastrand::Rng::with_seed(0x11FE);
+        let (mut explicit, mut automatic) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            if C::COLLECTS {
+                explicit.push(live_churn::<C>(&nodes, rounds, false, &mut rng));
+            }
+            automatic.push(live_churn::<C>(&nodes, rounds, true, &mut rng));
+        }
+        // Untimed teardown: break the graph's cycles, so every contender
+        // (`Arc` too) frees it by counting.
+        for n in &nodes {
+            while C::pop_edge(n).is_some() {}
+        }
+        drop(nodes);
+        C::collect();
+        C::set_auto(true);
+        let freed = tally::read().0 - live0;
+        assert_eq!(
+            freed,
+            live as u64,
+            "live-heap case, {}: {freed} of the {live} live nodes freed after teardown",
+            C::NAME
+        );
+        (explicit, automatic)
+    })
+}
+
+fn live_churn<C: Contender>(
+    nodes: &[C::Node],
+    rounds: usize,
+    auto: bool,
+    rng: &mut fastrand::Rng,
+) -> LiveRun {
+    let mode = if auto { "automatic" } else { "explicit" };
+    let live = nodes.len();
+    // Random choices drawn up front: the host, then the touched nodes.
+    let per = 1 + LIVE_TOUCHES;
+    let picks: Vec<u32> = (0..rounds * per).map(|_| rng.u32(..live as u32)).collect();
+    C::set_auto(false);
+    C::collect();
+    let (live0, garbage0) = tally::read();
+    let collections0 = arcycle::stats().collections;
+    C::set_auto(auto);
+    let mut peak = 0u64;
+    let t = Instant::now();
+    for (r, p) in picks.chunks_exact(per).enumerate() {
+        let host = &nodes[p[0] as usize];
+        let g = tally::GARBAGE | (2 * r as u64);
+        let a = C::node(g);
+        let b = C::node(g + 1);
+        C::link(&a, &b);
+        if C::COLLECTS {
+            C::link(&b, &a);
+        }
+        C::link(host, &a);
+        drop(a);
+        drop(b);
+        drop(black_box(C::pop_edge(host)));
+        for &k in &p[1..] {
+            drop(black_box(nodes[k as usize].clone()));
+        }
+        let freed = tally::GARBAGE_DROPS.load(Relaxed) - garbage0;
+        peak = peak.max(2 * (r as u64 + 1) - freed);
+    }
+    let churn = t.elapsed();
+    let garbage = 2 * rounds as u64;
+    let waiting_end = garbage - (tally::GARBAGE_DROPS.load(Relaxed) - garbage0);
+    let t = Instant::now();
+    C::collect();
+    let collect = t.elapsed();
+    C::set_auto(false);
+    let (live1, garbage1) = tally::read();
+    let name = C::NAME;
+    assert_eq!(
+        garbage1 - garbage0,
+        garbage,
+        "live-heap case ({live} live, {mode}), {name}: {} of {garbage} garbage objects freed",
+        garbage1 - garbage0
+    );
+    assert_eq!(
+        live1 - live0,
+        0,
+        "live-heap case ({live} live, {mode}), {name}: {} live nodes freed",
+        live1 - live0
+    );
+    if !auto && C::COLLECTS {
+        assert_eq!(
+            waiting_end, garbage,
+            "live-heap case ({live} live, explicit), {name}: garbage freed with automatic \
+             collection off"
+        );
+    }
+    LiveRun {
+        churn,
+        collect,
+        garbage,
+        waiting_end,
+        waiting_peak: peak,
+        arcycle_collections: if name == "arcycle" {
+            arcycle::stats().collections - collections0
+        } else {
+            0
+        },
     }
 }
