@@ -267,6 +267,31 @@ mod registry {
 
 // ------------------------------------------------------------ edges
 
+/// The hash of an allocation's address (the collector's graph index, the
+/// weak collections' identity tables and registry): addresses are
+/// distinct; drop the alignment bits (every box is at least 8-aligned),
+/// then spread.
+#[inline]
+pub(crate) fn mix(addr: usize) -> u64 {
+    ((addr as u64) >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A `Hasher` for address keys ([`mix`]).
+#[derive(Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("AddrHasher only hashes usize")
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = mix(n);
+    }
+}
+
 /// A type-erased pointer to a cycle-capable allocation, with its table.
 #[derive(Clone, Copy)]
 pub(crate) struct Node {

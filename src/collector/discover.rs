@@ -40,11 +40,12 @@
 //! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
 use crate::buffer;
+use crate::erased::AddrHasher;
 use crate::header::*;
 use crate::trace::{HiddenEdge, Node, Tracer};
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 
@@ -68,23 +69,6 @@ pub(crate) struct Visited {
     pub(crate) root: bool,
     /// A root whose component failed validation: buffer it again.
     pub(crate) retry: bool,
-}
-
-/// Hashes a header address: addresses are distinct and well spread after
-/// dropping the alignment bits.
-#[derive(Default)]
-pub(crate) struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("AddrHasher only hashes usize")
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = ((n as u64) >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 #[derive(Default)]

@@ -118,7 +118,7 @@ use crate::Cc;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
@@ -177,30 +177,7 @@ unsafe fn free_box<T>(h: NonNull<Header>) {
     unsafe { CcBox::<T>::free(h.cast()) }
 }
 
-/// A multiplicative hash of an address: addresses are already unique.
-#[derive(Default)]
-pub(crate) struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = mix(n);
-    }
-}
-
-/// The hash of an allocation address (also used by the identity tables).
-#[inline]
-pub(crate) fn mix(addr: usize) -> u64 {
-    // Allocations are at least 8-aligned: drop the zero bits, then spread.
-    ((addr as u64) >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
+pub(crate) use crate::erased::{mix, AddrHasher};
 
 type Shard = Mutex<HashMap<usize, Record, BuildHasherDefault<AddrHasher>>>;
 
