@@ -18,7 +18,7 @@
 //!   slot changes no count: exactly the race (`DESIGN.md`, "moves are
 //!   free") that the collector closes for `Mutex` fields by holding their
 //!   guards while it validates. A slot has no lock, so its trace *freezes*
-//!   it instead: it sets the `FROZEN` tag (bit 0 of the pointer word) with
+//!   it instead: it sets the `FROZEN` tag (bit 1 of the pointer word) with
 //!   a CAS, reports the edge, and hands the collector a guard
 //!   (`Tracer::hold`) whose drop clears the tag. Writers (`store`, `swap`,
 //!   `compare_exchange`, `take`) never change a frozen word: they wait until
@@ -74,9 +74,9 @@
 //! pointer: `is_thin`, a constant per monomorphisation) the word is the
 //! box's address, exactly as above. For an unsized `T` (`dyn Trait`,
 //! `[T]`, `str`) the box pointer is two words, so the word is instead the
-//! address of a `FatCell` holding it — pointer-aligned, so bit 0 is free
-//! for the freeze tag, and the protocol above is unchanged: it is about
-//! the word. The cell belongs to the handle stored in the slot:
+//! address of a `FatCell` holding it (with the handle's tracked tag) —
+//! pointer-aligned, so bit 1 is free for the freeze tag, and the protocol
+//! above is unchanged: it is about the word. The cell belongs to the handle stored in the slot:
 //!
 //! * it is allocated and written when the handle enters a slot
 //!   (`into_raw`), before the Release CAS that publishes the word, and is
@@ -138,9 +138,15 @@ use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::*;
 
-/// The collector's freeze tag, in the pointer word's lowest bit (a
-/// `CcBox` is at least 8-aligned: its header is two `u64` words).
-const FROZEN: usize = 1;
+/// The collector's freeze tag, in the pointer word's bit 1 (a `CcBox` is
+/// at least 8-aligned: its header is two `u64` words). Bit 0 is the stored
+/// handle's own tracked tag (see `cc`), kept in the word so that a reader
+/// rebuilds the handle without loading the header (the borrowed read
+/// touches nothing but the slot).
+const FROZEN: usize = 2;
+
+/// The handle's tracked tag (bit 0 of a `Cc`'s pointer), kept in the word.
+const TRACKED_TAG: usize = 1;
 
 /// How often a trace retries the freezing CAS against writers before it
 /// reports the slot busy. The collector must not wait on mutators: a slot
@@ -149,7 +155,8 @@ const FREEZE_TRIES: usize = 4;
 
 /// A slot's pointer word, untyped: the box's address for a sized `T`, the
 /// address of the handle's [`FatCell`] for an unsized one (see "Unsized
-/// values" in the module docs); null for an empty slot; `FROZEN` in bit 0
+/// values" in the module docs); null for an empty slot. Bit 0 is the
+/// handle's tracked tag (part of the word's value); `FROZEN` (bit 1) is set
 /// while the collector has the slot frozen.
 type Word = *mut u8;
 
@@ -166,8 +173,8 @@ const fn is_thin<T: ?Sized>() -> bool {
 /// address. Owned by that handle: allocated when the handle enters a slot
 /// (`into_raw`), never written again, and freed when the handle leaves it
 /// for good (`from_raw`: the take-back of a handle a writer moved out, run
-/// only once no reader can still read the cell). Pointer-aligned, so bit 0
-/// of its address is free for the freeze tag.
+/// only once no reader can still read the cell). Pointer-aligned, so bits
+/// 0 and 1 of its address are free (bit 1 for the freeze tag).
 struct FatCell<T: ?Sized> {
     /// Loom's record of the reads of `ptr` against the cell's free (zero
     /// sized outside loom): loom cannot see a `Box` going away.
@@ -180,7 +187,8 @@ fn is_frozen(p: Word) -> bool {
     p.addr() & FROZEN != 0
 }
 
-/// The box an untagged, non-null word names.
+/// The handle pointer (the box's address with the handle's tracked tag,
+/// as `Cc::into_tagged` gave it) that an unfrozen, non-null word names.
 ///
 /// # Safety
 /// `w` is an untagged word from `into_raw::<T>` whose handle is still
@@ -215,7 +223,7 @@ unsafe fn box_addr<T: ?Sized>(w: Word) -> usize {
     match NonNull::new(w) {
         None => 0,
         // SAFETY: forwarded contract.
-        Some(w) => unsafe { box_of::<T>(w) }.cast::<u8>().addr().get(),
+        Some(w) => unsafe { box_of::<T>(w) }.cast::<u8>().addr().get() & !TRACKED_TAG,
     }
 }
 
@@ -228,7 +236,9 @@ unsafe fn box_addr<T: ?Sized>(w: Word) -> usize {
 unsafe fn borrow_raw<T: ?Sized>(p: Word) -> Option<ManuallyDrop<Cc<T>>> {
     // SAFETY: per the contract, a non-null `p` came from `into_raw` and
     // its handle is still owned.
-    NonNull::new(p).map(|p| ManuallyDrop::new(Cc::from_box(unsafe { box_of::<T>(p) })))
+    // SAFETY (`from_tagged`): the pointer `into_raw` took from a handle
+    // with `into_tagged`; the handle is lent, never dropped (`ManuallyDrop`).
+    NonNull::new(p).map(|p| ManuallyDrop::new(unsafe { Cc::from_tagged(box_of::<T>(p)) }))
 }
 
 /// Give up a handle for its word (null for `None`). For an unsized `T`
@@ -236,14 +246,14 @@ unsafe fn borrow_raw<T: ?Sized>(p: Word) -> Option<ManuallyDrop<Cc<T>>> {
 #[inline(always)]
 fn into_raw<T: ?Sized>(cc: Option<Cc<T>>) -> Word {
     // The header is the first field of the `repr(C)` box, so a box is at
-    // least as aligned as it: bit 0 of its address is free.
-    const { assert!(mem::align_of::<Header>() > FROZEN) };
-    const { assert!(mem::align_of::<FatCell<T>>() > FROZEN) };
+    // least as aligned as it: bits 0 (the handle's tag) and 1 (the freeze
+    // tag) of its address are free.
+    const { assert!(mem::align_of::<Header>() > (FROZEN | TRACKED_TAG)) };
+    const { assert!(mem::align_of::<FatCell<T>>() > (FROZEN | TRACKED_TAG)) };
     match cc {
         None => ptr::null_mut(),
         Some(cc) => {
-            let b = cc.inner();
-            mem::forget(cc);
+            let b = Cc::into_tagged(cc);
             if is_thin::<T>() {
                 b.as_ptr().cast::<u8>()
             } else {
@@ -268,14 +278,16 @@ fn into_raw<T: ?Sized>(cc: Option<Cc<T>>) -> Word {
 unsafe fn from_raw<T: ?Sized>(p: Word) -> Option<Cc<T>> {
     NonNull::new(p).map(|w| {
         if is_thin::<T>() {
-            // SAFETY: forwarded contract (a sized box reads no cell).
-            Cc::from_box(unsafe { box_of::<T>(w) })
+            // SAFETY: forwarded contract (a sized box reads no cell); the
+            // pointer came from `into_tagged`, and its unit is now ours.
+            unsafe { Cc::from_tagged(box_of::<T>(w)) }
         } else {
             // SAFETY: the cell `into_raw` leaked for this handle, which the
             // caller now owns, and which nobody else can still read.
             let cell = unsafe { Box::from_raw(w.cast::<FatCell<T>>().as_ptr()) };
             cell.track.write();
-            Cc::from_box(cell.ptr)
+            // SAFETY: the cell holds what `into_tagged` gave; ours now.
+            unsafe { Cc::from_tagged(cell.ptr) }
         }
     })
 }
@@ -431,7 +443,7 @@ impl<T: ?Sized + Trace> RawSlot<T> {
         } else {
             // SAFETY: the CAS took the slot's handle: it is ours, and its
             // cell stays until `retire` releases it with the handle.
-            let slots = ManuallyDrop::new(Cc::from_box(unsafe { box_of::<T>(old) }));
+            let slots = ManuallyDrop::new(unsafe { Cc::from_tagged(box_of::<T>(old)) });
             let mine = Cc::clone(&slots);
             self.retire(old);
             Some(mine)

@@ -250,6 +250,28 @@ impl<T: ?Sized> Cc<T> {
         Cc::from_inner(ptr, type_code(s) != 0)
     }
 
+    /// Give up the handle for its pointer *with* its tracked tag (bit 0),
+    /// for a holder that keeps it as a word (`AtomicCc`'s slot): taking it
+    /// back with [`from_tagged`](Cc::from_tagged) needs no load.
+    #[inline(always)]
+    pub(crate) fn into_tagged(this: Self) -> NonNull<CcBox<T>> {
+        let p = this.ptr;
+        std::mem::forget(this);
+        p
+    }
+
+    /// Take back a handle given up by [`into_tagged`](Cc::into_tagged).
+    ///
+    /// # Safety
+    /// `p` came from `into_tagged` and its strong unit is the caller's.
+    #[inline(always)]
+    pub(crate) unsafe fn from_tagged(p: NonNull<CcBox<T>>) -> Cc<T> {
+        Cc {
+            ptr: p,
+            _owns: PhantomData,
+        }
+    }
+
     /// The box, untagged.
     #[inline(always)]
     pub(crate) fn inner(&self) -> NonNull<CcBox<T>> {
