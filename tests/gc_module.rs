@@ -1040,4 +1040,42 @@ mod census_tests {
         let c = arcycle::census();
         assert!(c.windows(2).all(|w| w[0].bytes >= w[1].bytes));
     }
+
+    /// Unsized allocations are counted by their own size, and a slice
+    /// whose construction panics (a `Clone` that fails midway) is counted
+    /// out again: the census stays balanced.
+    #[test]
+    fn census_counts_unsized_allocations_and_panicking_builds() {
+        let _s = serial();
+        struct Boom(bool);
+        impl Clone for Boom {
+            fn clone(&self) -> Boom {
+                assert!(self.0, "this Boom refuses to be cloned");
+                Boom(true)
+            }
+        }
+        arcycle::leaf!(Boom);
+        fn live() -> usize {
+            arcycle::census()
+                .into_iter()
+                .find(|t| t.type_name == std::any::type_name::<[Boom]>())
+                .map_or(0, |t| t.live)
+        }
+        let items = [Boom(true), Boom(false)];
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Cc::<[Boom]>::from(&items[..])
+        }));
+        assert!(built.is_err());
+        assert_eq!(live(), 0, "a panicking build is counted out");
+        let ok: Cc<[Boom]> = vec![Boom(true), Boom(true), Boom(true)].into();
+        assert_eq!(live(), 1);
+        let s: Cc<str> = "census".into();
+        let r = arcycle::census()
+            .into_iter()
+            .find(|t| t.type_name == "str")
+            .expect("a str row");
+        assert!(r.live >= 1 && r.bytes >= 16 + 6);
+        drop((ok, s));
+        assert_eq!(live(), 0);
+    }
 }

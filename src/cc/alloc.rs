@@ -300,6 +300,10 @@ pub(crate) fn allocate_slice<E: Trace>(
             }
         }
     }
+    // Counted now, so that a panicking `fill` (whose clean-up frees the
+    // allocation, counting it out) leaves the census balanced.
+    #[cfg(feature = "census")]
+    crate::debug::census::on_alloc::<[E]>(Described::<[E]>::total(this, described));
     let mut partial = Partial {
         this,
         written: 0,
@@ -312,9 +316,25 @@ pub(crate) fn allocate_slice<E: Trace>(
         // SAFETY: made with `described`.
         unsafe { describe(this) };
     }
-    #[cfg(feature = "census")]
-    crate::debug::census::on_alloc::<[E]>(Described::<[E]>::total(this, described));
     this
+}
+
+/// The census counts a leaf under the type its handle frees it as (a
+/// tracked allocation is freed through its own table, under the type it
+/// was made with): when a leaf's handle changes type, move its count.
+/// A no-op without the `census` feature.
+#[cfg_attr(not(feature = "census"), allow(clippy::extra_unused_type_parameters))]
+#[inline(always)]
+pub(crate) fn census_retype<A: ?Sized, B: ?Sized>(this: NonNull<CcBox<A>>, tracked: bool) {
+    #[cfg(feature = "census")]
+    if !tracked {
+        // SAFETY: a live box (the caller holds a handle to it).
+        let bytes = unsafe { CcBox::layout_of(this) }.size();
+        crate::debug::census::on_free::<A>(bytes);
+        crate::debug::census::on_alloc::<B>(bytes);
+    }
+    #[cfg(not(feature = "census"))]
+    let _ = (this, tracked);
 }
 
 /// A `str` box holding a copy of `s` (a leaf).
@@ -324,6 +344,7 @@ pub(crate) fn allocate_str(s: &str) -> NonNull<CcBox<str>> {
         unsafe { ptr::copy_nonoverlapping(s.as_ptr(), dst, s.len()) };
         *written = s.len();
     });
+    census_retype::<[u8], str>(bytes, false);
     // SAFETY: same metadata (a length); the bytes are valid UTF-8.
     unsafe { NonNull::new_unchecked(bytes.as_ptr() as *mut CcBox<str>) }
 }

@@ -21,7 +21,7 @@
 //! `tests/std_arc.rs`, the `compile_fail` doc tests on `coerce!`, and
 //! `miri-tests/tests/unsized.rs`.
 
-use super::alloc::{allocate_from_box, allocate_slice, allocate_str};
+use super::alloc::{allocate_from_box, allocate_slice, allocate_str, census_retype};
 use super::{Cc, CcBox};
 use crate::collector;
 use crate::trace::Trace;
@@ -218,6 +218,7 @@ macro_rules! downcast {
             pub fn downcast<T: Any + Send + Sync>(self) -> Result<Cc<T>, Self> {
                 if (*self).is::<T>() {
                     let tracked = self.is_tracked();
+                    census_retype::<$any, T>(self.inner(), tracked);
                     let ptr = self.inner().cast::<CcBox<T>>();
                     std::mem::forget(self);
                     Ok(Cc::from_inner(ptr, tracked))
@@ -281,6 +282,7 @@ impl<T: Send + Sync + 'static> Cc<MaybeUninit<T>> {
     /// assert_eq!(*unsafe { x.assume_init() }, "hi");
     /// ```
     pub unsafe fn assume_init(self) -> Cc<T> {
+        census_retype::<MaybeUninit<T>, T>(self.inner(), false);
         let ptr = self.inner().cast::<CcBox<T>>();
         std::mem::forget(self);
         // A leaf allocation stays one (see `new_uninit`).
@@ -351,6 +353,7 @@ impl From<Cc<str>> for Cc<[u8]> {
     /// ```
     fn from(s: Cc<str>) -> Cc<[u8]> {
         let tracked = s.is_tracked();
+        census_retype::<str, [u8]>(s.inner(), tracked);
         let ptr = s.inner().as_ptr() as *mut CcBox<[u8]>;
         std::mem::forget(s);
         // SAFETY: same metadata (a length) and the same bytes.
@@ -377,6 +380,7 @@ impl<T, const N: usize> TryFrom<Cc<[T]>> for Cc<[T; N]> {
             return Err(slice);
         }
         let tracked = slice.is_tracked();
+        census_retype::<[T], [T; N]>(slice.inner(), tracked);
         let ptr = slice.inner().cast::<CcBox<[T; N]>>();
         std::mem::forget(slice);
         // The same allocation and type code (a tracked one is still freed

@@ -207,7 +207,14 @@ pub struct TypeCensus {
 /// the peak since the start or since
 /// [`debug::reset_peak`](crate::debug::reset_peak). Counts are updated by
 /// relaxed atomics: a census taken while other threads allocate is a
-/// snapshot of roughly one moment. The feature adds about 10 ns to every
+/// snapshot of roughly one moment. Unsized values count under their own
+/// type (`str`, `[T]`) with their own size. A value that may hold edges is
+/// counted out under the type it was allocated as, whatever its handles
+/// became; a leaf is counted out under its handle's type when it is freed,
+/// and the conversions that change it (`From<Cc<str>>`, `TryFrom`,
+/// `downcast`, `assume_init`) move its count — except an unsizing
+/// [`coerce!`](crate::coerce) of a leaf, which makes the leaf count out
+/// under the trait object's name. The feature adds about 10 ns to every
 /// `Cc::new` + drop (two uncontended atomic RMWs; more when threads
 /// allocate one type at once); without it, nothing.
 ///
