@@ -107,7 +107,7 @@ unsafe fn drop_sized<T: Trace>(h: NonNull<Header>) {
 /// `h` heads a `CcBox<T>` whose weak word reached zero: nobody uses it.
 unsafe fn dealloc_sized<T: Trace>(h: NonNull<Header>) {
     // SAFETY: forwarded contract; the layout of a sized box is static.
-    unsafe { CcBox::dealloc(h.cast::<CcBox<T>>(), 0) }
+    unsafe { CcBox::dealloc(h.cast::<CcBox<T>>(), false) }
 }
 
 /// The table of an unsized cycle-capable allocation that stores its own
@@ -167,11 +167,7 @@ unsafe fn drop_described<T: ?Sized + Trace>(h: NonNull<Header>) {
 /// As for `dealloc_sized`, for a `Described` allocation.
 unsafe fn dealloc_described<T: ?Sized + Trace>(h: NonNull<Header>) {
     // SAFETY: forwarded contract.
-    unsafe {
-        let this = NonNull::new_unchecked(Described::<T>::read_self(h));
-        let (_, offset) = Described::<T>::prefix(CcBox::layout_of(this));
-        CcBox::dealloc(this, offset)
-    }
+    unsafe { CcBox::dealloc(NonNull::new_unchecked(Described::<T>::read_self(h)), true) }
 }
 
 // ------------------------------------------------------------ type codes

@@ -159,29 +159,37 @@ impl<T: ?Sized> CcBox<T> {
         let code = type_code(unsafe { &(*this.as_ptr()).header }.strong.load(Relaxed));
         if code == 0 {
             // SAFETY: forwarded contract; a leaf has no prefix.
-            unsafe { Self::dealloc(this, 0) }
+            unsafe { Self::dealloc(this, false) }
         } else {
             // SAFETY: forwarded contract; the table is the allocation's.
             unsafe { (erased::decode(code).dealloc)(this.cast()) }
         }
     }
 
-    /// Give the allocation back: `offset` is where the box starts in it (0,
-    /// or the `Described` prefix).
+    /// The whole allocation's layout and where the box starts in it: the
+    /// box alone at 0, or (`described`) behind its `Described` prefix.
+    ///
+    /// # Safety
+    /// As for [`layout_of`](CcBox::layout_of).
+    pub(crate) unsafe fn allocation(this: NonNull<CcBox<T>>, described: bool) -> (Layout, usize) {
+        // SAFETY: forwarded contract.
+        let boxed = unsafe { Self::layout_of(this) };
+        if described {
+            Described::<T>::prefix(boxed)
+        } else {
+            (boxed, 0)
+        }
+    }
+
+    /// Give the allocation back; `described` says whether the box sits
+    /// behind a `Described` prefix.
     ///
     /// # Safety
     /// The weak word reached zero: no handle, entry or hold refers to
     /// `this`, and its value is gone (or was never written).
-    pub(crate) unsafe fn dealloc(this: NonNull<CcBox<T>>, offset: usize) {
+    pub(crate) unsafe fn dealloc(this: NonNull<CcBox<T>>, described: bool) {
         // SAFETY: forwarded contract.
-        let boxed = unsafe { Self::layout_of(this) };
-        let total = if offset == 0 {
-            boxed
-        } else {
-            let (total, at) = Described::<T>::prefix(boxed);
-            debug_assert_eq!(at, offset);
-            total
-        };
+        let (total, offset) = unsafe { Self::allocation(this, described) };
         #[cfg(feature = "census")]
         crate::debug::census::on_free::<T>(total.size());
         // loom-tests: let loom check that every use of the header words
@@ -193,7 +201,7 @@ impl<T: ?Sized> CcBox<T> {
         };
         // SAFETY: made by `allocate*` with this very layout (`Box` uses the
         // global allocator with `Layout::new`, the same as `layout_of` for
-        // a sized box) at `offset` before `this`.
+        // a sized box), starting `offset` before `this`.
         unsafe { dealloc(this.as_ptr().cast::<u8>().sub(offset), total) }
     }
 }
@@ -248,14 +256,7 @@ unsafe fn describe<T: ?Sized>(this: NonNull<CcBox<T>>) {
 /// Made by `allocate_unsized`, no handle exists, no value to drop.
 unsafe fn abandon<T: ?Sized>(this: NonNull<CcBox<T>>, described: bool) {
     // SAFETY: forwarded: nobody else knows the allocation.
-    unsafe {
-        let offset = if described {
-            Described::<T>::prefix(CcBox::layout_of(this)).1
-        } else {
-            0
-        };
-        CcBox::dealloc(this, offset)
-    }
+    unsafe { CcBox::dealloc(this, described) }
 }
 
 /// The type code of an unsized allocation: `Described` when its elements
@@ -302,8 +303,9 @@ pub(crate) fn allocate_slice<E: Trace>(
     }
     // Counted now, so that a panicking `fill` (whose clean-up frees the
     // allocation, counting it out) leaves the census balanced.
+    // SAFETY: a live box (its length is in the pointer).
     #[cfg(feature = "census")]
-    crate::debug::census::on_alloc::<[E]>(Described::<[E]>::total(this, described));
+    crate::debug::census::on_alloc::<[E]>(unsafe { CcBox::allocation(this, described) }.0.size());
     let mut partial = Partial {
         this,
         written: 0,
@@ -376,8 +378,9 @@ pub(crate) fn allocate_from_box<T: ?Sized + Trace>(b: Box<T>) -> NonNull<CcBox<T
         }
         describe(this);
     }
+    // SAFETY: a live box with its value just moved in.
     #[cfg(feature = "census")]
-    crate::debug::census::on_alloc::<T>(Described::<T>::total(this, true));
+    crate::debug::census::on_alloc::<T>(unsafe { CcBox::allocation(this, true) }.0.size());
     this
 }
 
@@ -400,18 +403,4 @@ unsafe fn with_address<T: ?Sized>(mut fat: *mut T, addr: *mut u8) -> *mut T {
         "arcycle: unexpected fat pointer layout"
     );
     fat
-}
-
-impl<T: ?Sized + Trace> Described<T> {
-    /// The bytes of a box (with its prefix, if `described`), for the census.
-    #[cfg(feature = "census")]
-    fn total(this: NonNull<CcBox<T>>, described: bool) -> usize {
-        // SAFETY: a live box.
-        let boxed = unsafe { CcBox::layout_of(this) };
-        if described {
-            Described::<T>::prefix(boxed).0.size()
-        } else {
-            boxed.size()
-        }
-    }
 }

@@ -35,6 +35,28 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 
+// ------------------------------------------------------------ retyping
+
+impl<T: ?Sized> Cc<T> {
+    /// The same allocation and strong unit under another value type: `cast`
+    /// turns the box pointer into one of `U` (keeping or replacing the
+    /// metadata); the tracked tag stays, and the census count moves.
+    ///
+    /// # Safety
+    /// The allocation holds a valid `U` at the same place, laid out as
+    /// `cast`'s result says (as the callers argue).
+    unsafe fn retype<U: ?Sized>(
+        this: Self,
+        cast: impl FnOnce(NonNull<CcBox<T>>) -> NonNull<CcBox<U>>,
+    ) -> Cc<U> {
+        let tracked = this.is_tracked();
+        census_retype::<T, U>(this.inner(), tracked);
+        let ptr = cast(this.inner());
+        std::mem::forget(this);
+        Cc::from_inner(ptr, tracked)
+    }
+}
+
 // ------------------------------------------------------------ raw pointers
 
 impl<T: ?Sized> Cc<T> {
@@ -217,11 +239,8 @@ macro_rules! downcast {
             /// ```
             pub fn downcast<T: Any + Send + Sync>(self) -> Result<Cc<T>, Self> {
                 if (*self).is::<T>() {
-                    let tracked = self.is_tracked();
-                    census_retype::<$any, T>(self.inner(), tracked);
-                    let ptr = self.inner().cast::<CcBox<T>>();
-                    std::mem::forget(self);
-                    Ok(Cc::from_inner(ptr, tracked))
+                    // SAFETY: the value is a `T` (checked just above).
+                    Ok(unsafe { Cc::retype(self, NonNull::cast) })
                 } else {
                     Err(self)
                 }
@@ -282,11 +301,9 @@ impl<T: Send + Sync + 'static> Cc<MaybeUninit<T>> {
     /// assert_eq!(*unsafe { x.assume_init() }, "hi");
     /// ```
     pub unsafe fn assume_init(self) -> Cc<T> {
-        census_retype::<MaybeUninit<T>, T>(self.inner(), false);
-        let ptr = self.inner().cast::<CcBox<T>>();
-        std::mem::forget(self);
-        // A leaf allocation stays one (see `new_uninit`).
-        Cc::from_inner(ptr, false)
+        // SAFETY: initialised (the caller's contract); `MaybeUninit<T>` has
+        // `T`'s layout. A leaf allocation stays one (see `new_uninit`).
+        unsafe { Cc::retype(self, NonNull::cast) }
     }
 }
 
@@ -352,12 +369,14 @@ impl From<Cc<str>> for Cc<[u8]> {
     /// assert_eq!(&*b, b"ab");
     /// ```
     fn from(s: Cc<str>) -> Cc<[u8]> {
-        let tracked = s.is_tracked();
-        census_retype::<str, [u8]>(s.inner(), tracked);
-        let ptr = s.inner().as_ptr() as *mut CcBox<[u8]>;
-        std::mem::forget(s);
-        // SAFETY: same metadata (a length) and the same bytes.
-        Cc::from_inner(unsafe { NonNull::new_unchecked(ptr) }, tracked)
+        // SAFETY: same metadata (a length) and the same bytes; the cast of
+        // a non-null pointer is non-null.
+        unsafe {
+            Cc::retype(
+                s,
+                |p| NonNull::new_unchecked(p.as_ptr() as *mut CcBox<[u8]>),
+            )
+        }
     }
 }
 
@@ -379,14 +398,10 @@ impl<T, const N: usize> TryFrom<Cc<[T]>> for Cc<[T; N]> {
         if Cc::as_ptr(&slice).len() != N {
             return Err(slice);
         }
-        let tracked = slice.is_tracked();
-        census_retype::<[T], [T; N]>(slice.inner(), tracked);
-        let ptr = slice.inner().cast::<CcBox<[T; N]>>();
-        std::mem::forget(slice);
-        // The same allocation and type code (a tracked one is still freed
-        // through its `[T]` table); `CcBox<[T; N]>` has the layout of a
-        // `CcBox<[T]>` of length `N`.
-        Ok(Cc::from_inner(ptr, tracked))
+        // SAFETY: the same allocation and type code (a tracked one is
+        // still freed through its `[T]` table); `CcBox<[T; N]>` has the
+        // layout of a `CcBox<[T]>` of length `N` (checked above).
+        Ok(unsafe { Cc::retype(slice, NonNull::cast) })
     }
 }
 

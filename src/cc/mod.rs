@@ -195,7 +195,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
                 let header = unsafe { &(*self.0.as_ptr()).header };
                 if header.release_strong_side() {
                     // SAFETY: the weak word is zero; no value was written.
-                    unsafe { CcBox::dealloc(self.0, 0) }
+                    unsafe { CcBox::dealloc(self.0, false) }
                 }
             }
         }
@@ -571,7 +571,7 @@ unsafe fn destroy_leaf<T: ?Sized>(this: NonNull<CcBox<T>>) {
             if unsafe { &(*self.0.as_ptr()).header }.release_strong_side() {
                 // SAFETY: weak word zero and the value gone; a leaf's box
                 // has no prefix.
-                unsafe { CcBox::dealloc(self.0, 0) }
+                unsafe { CcBox::dealloc(self.0, false) }
             }
         }
     }
