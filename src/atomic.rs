@@ -30,10 +30,10 @@
 //! field it re-traces: from the re-trace (step 1) until the decision (step
 //! 5), no handle can be moved out of it. A frozen slot gives exactly that:
 //!
-//! * The collector keeps every guard of a component until after the
-//!   decision (`validate_component` releases them last), so a slot traced
+//! * The collector keeps every guard of a batch of components until after
+//!   the decision (`validate_batch` releases them last), so a slot traced
 //!   in step 1 stays frozen across the freeze and verify CASes of the
-//!   words (steps 3 and 4) — the cut at which the component is shown to be
+//!   words (steps 3 and 4) — the cut at which the batch is shown to be
 //!   unreachable.
 //! * Every write of a slot is a CAS that expects an *unfrozen* word, and
 //!   the freeze itself is a CAS on the same word; so each write is either
@@ -57,7 +57,7 @@
 //! closes.
 //!
 //! **Bounded waits, no deadlock.** A writer waits on a frozen slot only
-//! while the collector validates the slot owner's component (or, in the
+//! while the collector validates the slot owner's batch (or, in the
 //! first pass, traces the owner): no user code but other `Trace` impls,
 //! which must not block, runs in that window, and the collector never
 //! waits for a mutator (it only try-locks user locks, and a slot it cannot

@@ -3,7 +3,7 @@
 //!
 //! The code mirrors the algorithm, one file per part, each opening with
 //! the invariants it keeps and the loom model or test that guards them:
-//! the count words (`header.rs`), the root buffer (`buffer.rs`), the
+//! the count words (`header.rs`), the root buffer (`buffer/`), the
 //! collector's phases (`collector/discover.rs`, `validate.rs`,
 //! `commit.rs`), the collector thread and callbacks
 //! (`collector/worker.rs`, `callbacks.rs`), destruction (`destroy.rs`),
@@ -18,7 +18,9 @@
 //! type that may hold `Cc`s (see [`Trace::may_have_edges()`](crate::Trace::may_have_edges())) a drop that
 //! leaves the count above zero also makes the object a *possible root*
 //! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
-//! the object to a global, sharded root buffer. Types that hold no `Cc`
+//! the object's address to a ring of its thread's that the collector
+//! drains (two plain stores, no lock; a full ring spills to a sharded
+//! global buffer). Types that hold no `Cc`
 //! (declared with [`leaf!`](crate::leaf)) never buffer: their `Cc` *is* an `Arc`.
 //!
 //! **Type erasure.** `Cc<T>` has no `Trace` bound (like `Arc`), and the
@@ -40,11 +42,15 @@
 //! 1. *Take roots and trace* — each visited object is *held* (a flag, not a
 //!    count, so `strong_count` never sees the collector): its value cannot
 //!    be destroyed until the collector lets go. Mutable fields are read
-//!    under `try_lock` only.
+//!    under `try_lock` only. The CAS that takes the hold also writes the
+//!    object's visit number over its type code (the collector keeps the
+//!    code and puts it back when it lets go), so a child already visited
+//!    is recognised from its own word: no address table.
 //! 2. *Trial deletion* — propose the set `W` of objects whose counts are
 //!    explained by edges from other visited objects and that nothing with
 //!    an outside reference reaches. This is optimistic and may be stale.
-//! 3. *Freeze and verify*, one independent component of `W` at a time —
+//! 3. *Freeze and verify*, a batch of whole components of `W` at a time
+//!    (one component, or small ones together up to 64 members) —
 //!    re-trace it keeping every lock it takes (so no handle can move out of
 //!    it), CAS each strong word from exactly the value read (count =
 //!    internal edges) to the same value with `FROZEN`, then CAS every word
@@ -52,7 +58,7 @@
 //!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
 //!    to, so an unchanged word means nothing touched it — however long the
 //!    window. Where every word is unchanged, there was one instant at which
-//!    the component had no handle from outside while its fields could not
+//!    the batch had no handle from outside while its fields could not
 //!    change: it was unreachable then and stays so. A member that changed
 //!    is kept, with everything it reaches; the rest is freed, and nothing
 //!    is lost.
@@ -65,7 +71,7 @@
 //! **Atomic edges** (`AtomicCc`, `AtomicOptionCc`; `atomic.rs`) have no
 //! lock to hold, so their trace *freezes* the slot instead: a tag bit in
 //! the pointer word, set by CAS and cleared by the guard the tracer holds
-//! until the component's decision. Writers CAS against an unfrozen word,
+//! until the batch's decision. Writers CAS against an unfrozen word,
 //! so none lands inside the window (they wait for it: bounded, no user
 //! code runs in it); readers ignore the tag and only add handles, which
 //! `TOUCHED` witnesses. Replaced handles are released through

@@ -38,8 +38,8 @@
 //! [`decode`]), the unit tests below (both code forms), the `dyn` tests in
 //! `tests/unsized.rs`, and the loom model `dyn_edge_cycle_vs_clone`.
 
-use crate::cc::{Cc, CcBox};
-use crate::header::{type_code, Header};
+use crate::cc::CcBox;
+use crate::header::{held_by_collection, type_code, Header};
 use crate::trace::{Trace, Tracer};
 use std::alloc::Layout;
 use std::marker::PhantomData;
@@ -301,30 +301,40 @@ pub(crate) struct Node {
 unsafe impl Send for Node {}
 
 impl Node {
-    /// The node of a handle, or `None` for a leaf (never on a cycle).
-    #[inline]
-    pub(crate) fn of<T: ?Sized>(cc: &Cc<T>) -> Option<Node> {
-        if cc.is_tracked() {
-            Some(Node::from_header(cc.header_ptr()))
-        } else {
-            None
-        }
-    }
-
-    /// The node of a cycle-capable allocation (type code not zero).
-    #[inline]
-    pub(crate) fn from_header(header: NonNull<Header>) -> Node {
-        // Relaxed: the code is written before the allocation is shared and
-        // never changes; whoever holds the address got it through a handle
-        // or an entry, which ordered the write before.
+    /// The node of a cycle-capable allocation, for code outside the
+    /// collector (the `debug` tools): its strong word is read, and if the
+    /// running collection holds the object (its upper half is then a visit
+    /// number, see `header`) this waits until the collection lets go —
+    /// bounded by the collection's locked phases, which never wait for
+    /// another thread.
+    ///
+    /// # Panics
+    /// On the collecting thread inside a `Trace` impl (it would wait for
+    /// itself).
+    pub(crate) fn settled(header: NonNull<Header>) -> Node {
         // SAFETY: the caller holds a claim on the allocation.
-        let s = unsafe { header.as_ref() }.strong.load(Relaxed);
+        let h = unsafe { header.as_ref() };
+        // Relaxed: the code was written before the allocation was shared
+        // (or put back by the collector's RMW that ends the hold, which
+        // this load then reads); it names a static table, nothing to
+        // synchronise with.
+        let mut s = h.strong.load(Relaxed);
+        if held_by_collection(s) {
+            let wait = crate::sync::Wait::new();
+            while held_by_collection(s) {
+                crate::collector::wait_for_hold(&wait, "an arcycle::debug tool");
+                s = h.strong.load(Relaxed);
+            }
+        }
         Node::from_word(header, s)
     }
 
-    /// The node of a cycle-capable allocation whose strong word read `s`.
+    /// The node of a cycle-capable allocation whose strong word read `s`,
+    /// a word not held by the running collection (whose upper half would
+    /// be a visit number, not a code).
     #[inline]
     pub(crate) fn from_word(header: NonNull<Header>, s: u64) -> Node {
+        debug_assert!(!held_by_collection(s), "arcycle: decoding a held word");
         Node {
             header,
             vtable: decode(type_code(s)),
@@ -347,6 +357,22 @@ impl Node {
     pub(crate) fn type_name(&self) -> &'static str {
         (self.vtable.type_name)()
     }
+}
+
+/// Free a cycle-capable allocation through the table its type code
+/// names.
+///
+/// # Safety
+/// Its weak word reached zero (so its strong side is gone and no
+/// collection holds it: the word carries its code).
+pub(crate) unsafe fn dealloc_tracked(header: NonNull<Header>) {
+    // Relaxed: the acquire fence that saw the weak word reach zero ordered
+    // every write of this word (the last one put the code back) before.
+    // SAFETY: the allocation is still there.
+    let s = unsafe { header.as_ref() }.strong.load(Relaxed);
+    let node = Node::from_word(header, s);
+    // SAFETY: forwarded contract.
+    unsafe { (node.vtable.dealloc)(header) }
 }
 
 #[cfg(test)]

@@ -23,6 +23,20 @@
 //!   type-erased edge) can read without knowing the type, and because the
 //!   word's upper half is free: the collector's verification needs no
 //!   modification counter (`TOUCHED` is exact, see `collector::validate`).
+//! * **While the collector holds the object** (`HELD` set, `DEAD` clear)
+//!   the code's bits carry something else: the object's visit number in
+//!   the running collection, plus one (so never zero: "tracked" still reads
+//!   as a non-zero code). The collector sets it in the very CAS that takes
+//!   the hold, keeps the real code in its own table, and puts it back in
+//!   the RMW that lets go (or in the store that marks the object `DEAD`),
+//!   so a visited child is recognised from its own word, with no address
+//!   table. Only one collection holds objects at a time, so
+//!   `HELD & !DEAD` means "visited by the collection running now". Code
+//!   that decodes a word must therefore not do it while the word reads
+//!   `HELD & !DEAD`: a last drop never lands then except on the collecting
+//!   thread (which leaves the value to the collector and decodes nothing),
+//!   entries and traced edges carry only the header address, and the
+//!   debugging tools wait for the hold to go (see `Node::settled`).
 //! * The count field is 27 bits; more than [`MAX_COUNT`] (about 2^27)
 //!   handles to one object abort, as `Arc` does past `isize::MAX`.
 //! * `HELD` is the collector's hold: the value may not be destroyed while it
@@ -157,6 +171,22 @@ pub(crate) const fn type_code(word: u64) -> u32 {
     (word >> CODE_SHIFT) as u32
 }
 
+/// The low half of a strong word: counts and flags, without the code.
+pub(crate) const LOW_MASK: u64 = (1 << CODE_SHIFT) - 1;
+
+/// `word` with `code` in its upper half.
+#[inline(always)]
+pub(crate) const fn with_code(word: u64, code: u32) -> u64 {
+    (word & LOW_MASK) | (code as u64) << CODE_SHIFT
+}
+
+/// Whether a strong word belongs to an object the running collection
+/// holds: then its upper half is a visit number, not a type code.
+#[inline(always)]
+pub(crate) const fn held_by_collection(word: u64) -> bool {
+    word & (HELD | DEAD) == HELD
+}
+
 /// The header in front of every value. 16 bytes, like `Arc`'s.
 #[repr(C)]
 pub(crate) struct Header {
@@ -219,8 +249,26 @@ impl Header {
     /// registry, frees the allocation if nothing else holds it, and then
     /// runs its weak-collection notifications and finalizers (a finalizer's
     /// panic is resumed from here, after the allocation is dealt with).
+    ///
+    /// Usually the strong side's unit is the only one left, and then no
+    /// RMW is needed: see below.
     #[inline]
     pub(crate) fn release_strong_side(&self) -> bool {
+        // The word reads exactly 1: no `Weak`, no entry, no registration,
+        // no lock — and none can appear, because every party that adds to
+        // this word already owns a claim on it (a `Weak`, or a strong
+        // handle, and the strong count is zero for good). So the unit is
+        // not given back at all: the allocation is the caller's. Acquire:
+        // the RMW that left the word at 1 (a `Weak`'s drop, an entry's
+        // release) was Release, so every use by those parties
+        // happens-before the free, as the fence below gives the slow path.
+        // A value that was not the latest cannot read 1 either: every unit
+        // still held was added by a party whose handle, or whose own claim,
+        // our last decrement was ordered after. This saves `Arc`'s second
+        // RMW on every free of an object nobody ever downgraded.
+        if self.weak.load(Acquire) == 1 {
+            return true;
+        }
         // Release: as in `release_weak_units`.
         let old = self.weak.fetch_sub(1, Release);
         if old == 1 {

@@ -167,7 +167,8 @@
 //!   ever (see [`Trace`], "Liveness"); a `Trace` impl that panicked
 //!   quarantines its object.
 //! * A `Weak::upgrade` of an object the collector is verifying waits for
-//!   the verdict on that object's component: two CASes per member, no user
+//!   the verdict on that object's batch of components (one component, or
+//!   small ones together up to 64 members): two CASes per member, no user
 //!   code, no blocking.
 //!
 //! # Model-checking your code with loom

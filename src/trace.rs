@@ -35,10 +35,11 @@
 
 use crate::cc::Cc;
 pub(crate) use crate::erased::Node;
-use crate::header::{count, DEAD};
+use crate::header::{count, held_by_collection, Header, DEAD};
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::Acquire;
 
 /// A type whose values can report the [`Cc`] handles they hold.
@@ -173,7 +174,9 @@ pub unsafe trait Trace {
 /// assert_eq!(root.children.len(), 2);
 /// ```
 pub struct Tracer<'a> {
-    pub(crate) edges: Vec<Node>,
+    /// The headers of the reported children (an address only: the
+    /// collector reads each child's word itself, see `header`).
+    pub(crate) edges: Vec<NonNull<Header>>,
     pub(crate) guards: Vec<HeldGuard<'a>>,
     pub(crate) busy: bool,
     /// Edges hidden from the collector, recorded only for a leak report
@@ -196,7 +199,8 @@ pub(crate) enum HiddenKind {
 #[derive(Clone, Copy)]
 pub(crate) struct HiddenEdge {
     pub(crate) kind: HiddenKind,
-    pub(crate) target: Node,
+    /// The target's header address.
+    pub(crate) target: usize,
     pub(crate) via: Option<Node>,
 }
 
@@ -233,16 +237,20 @@ pub(crate) fn record_hidden<'a, U: Trace + ?Sized>(
     for &first in &firsts {
         hidden.push(HiddenEdge {
             kind,
-            target: first,
+            target: first.as_ptr() as usize,
             via: None,
         });
         // Acquire: as the collector's hold, before reading a value. The
         // handle in `value`'s field (kept there by `sub`'s guards) keeps
-        // the count above zero; a dead value is not read.
-        let s = first.header().strong.load(Acquire);
-        if count(s) == 0 || s & DEAD != 0 {
+        // the count above zero; a dead value is not read. An object this
+        // collection holds is examined by it and reports its own edges
+        // (and its word carries a visit number, not its code).
+        // SAFETY: the handle in `value`'s field keeps the allocation.
+        let s = unsafe { first.as_ref() }.strong.load(Acquire);
+        if count(s) == 0 || s & DEAD != 0 || held_by_collection(s) {
             continue;
         }
+        let first = Node::from_word(first, s);
         let mut next = Tracer::new();
         let traced = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: `first` is alive (above) until `sub` releases its
@@ -254,7 +262,7 @@ pub(crate) fn record_hidden<'a, U: Trace + ?Sized>(
         }
         hidden.extend(next.edges.drain(..).map(|target| HiddenEdge {
             kind,
-            target,
+            target: target.as_ptr() as usize,
             via: Some(first),
         }));
         drop(next);
@@ -359,8 +367,8 @@ impl<'a> Tracer<'a> {
         // A leaf can never be on a cycle: the collector need not visit it.
         // Whether the target is one was recorded when it was allocated
         // (the handle's tag), so this works for `Cc<dyn Trait>` as well.
-        if let Some(node) = Node::of(cc) {
-            self.edges.push(node);
+        if cc.is_tracked() {
+            self.edges.push(cc.header_ptr());
         }
     }
 

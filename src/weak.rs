@@ -142,9 +142,10 @@ impl<T: ?Sized> Weak<T> {
     /// Waits while the collector is verifying this object as garbage, then
     /// returns `None` if it was freed and a handle if it survived. The wait
     /// is bounded by the work of verifying this object's own component of
-    /// the garbage (two atomic operations per member, no user code, no
-    /// blocking, no time limit): short for typical cycles, longer only for
-    /// a member of a huge garbage cycle, and never for unrelated garbage.
+    /// the garbage, together with at most 64 members of other small
+    /// components verified in the same batch (two atomic operations per
+    /// member, no user code, no blocking, no time limit): short for typical
+    /// cycles, longer only for a member of a huge garbage cycle.
     ///
     /// ```
     /// use arcycle::{Cc, Trace};

@@ -8,8 +8,9 @@
 //!   and deep lists that must still drop on a small stack;
 //! * 5 — a `Tracer::hold` guard whose `Drop` panics, and a `Trace` panic
 //!   whose payload panics on drop, must not leave objects held forever;
-//! * 6 — the root buffer must stay bounded, and automatic collection must
-//!   also start from the dropping path;
+//! * 6 — the root buffer must stay bounded, automatic collection must
+//!   also start from the dropping path, and roots buffered by threads
+//!   that have exited must still be collected;
 //! * 7 — the last drop of an object the collector is tracing must destroy
 //!   it at once, on the dropping thread;
 //!
@@ -680,6 +681,50 @@ fn clone_drop_get_mut_loop_keeps_the_root_buffer_bounded() {
     );
     drop(x);
     collect();
+    T.assert_clean();
+}
+
+/// Defect 6, continued: possible roots live in per-thread rings (spilling
+/// to shared shards when a ring is full). A thread that buffers roots and
+/// exits must leave them to the collector: four threads each drop the
+/// outside handles of 200 garbage 2-cycles (400 roots, more than a ring
+/// holds) and exit; `collect()` afterwards must free every one of them,
+/// twice over (the second round's threads get new rings after the first
+/// round's were drained and dropped).
+#[test]
+fn roots_buffered_by_exited_threads_are_collected() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::disable();
+    collect();
+    for round in 0..2 {
+        let before = arcycle::stats().roots_buffered;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                thread::spawn(|| {
+                    for _ in 0..200 {
+                        drop(ring(&T, 2));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            arcycle::stats().roots_buffered - before,
+            4 * 400,
+            "round {round}: every drop of an outside handle buffered a root"
+        );
+        assert_eq!(T.live(), 4 * 400, "round {round}: only cycles are left");
+        assert!(
+            collect() >= 4 * 400,
+            "round {round}: the exited threads' roots were collected"
+        );
+        assert_eq!(T.live(), 0, "round {round}: every garbage cycle was freed");
+        assert_eq!(arcycle::stats().roots_buffered, 0);
+    }
     T.assert_clean();
 }
 

@@ -173,6 +173,45 @@ fn collect_vs_drop_race() {
     });
 }
 
+/// Race: while a collection holds an object — its strong word then carries
+/// the object's visit number where the type code was (see `header`) —
+/// another thread downgrades and upgrades a handle to it (the upgrade
+/// derives the handle's tracked tag from that half of the word), and drops
+/// handles that buffer it again (the entry carries only the address; the
+/// next collection reads the code from the word, which must by then be
+/// the code again).
+///
+/// Guards: "No object is freed while a handle to it ... exists", and
+/// "Every object whose last handle is gone is freed, cycles included, once
+/// a collection runs after that": the second `collect()` decodes the
+/// entries pushed during the first and frees the cycle.
+#[test]
+fn visit_number_vs_upgrade_and_buffering() {
+    model("visit_number_vs_upgrade_and_buffering", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let hx = x.clone();
+        drop(x); // x and y are buffered
+        drop(y);
+        let t = thread::spawn(move || {
+            let w = Cc::downgrade(&hx);
+            let u = w.upgrade().expect("hx keeps x alive");
+            check(&u);
+            drop(u); // count stays above 0: may buffer x again
+            check(&hx);
+            drop(hx); // the last outside handle
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(
+            drops(&[&px, &py]),
+            2,
+            "the cycle is freed once the last outside handle is gone"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Validation races
 // ---------------------------------------------------------------------------
@@ -708,8 +747,9 @@ fn get_mut_vs_busy_root_round_trip() {
 /// Race (issue 7, item 2): one garbage cycle is touched through a `Weak`
 /// (upgraded and dropped again) while a collection validates it, and an
 /// unrelated garbage cycle with no `Weak` at all must be freed by that very
-/// `collect()`, whatever the touch does to the first. Components are
-/// validated independently and a failure blames only what it reaches.
+/// `collect()`, whatever the touch does to the first. The two components
+/// are validated in one batch, where a failure blames only what it
+/// reaches.
 ///
 /// Guards: "Every object whose last handle is gone is freed, cycles
 /// included, once a collection runs after that" and "A collection that

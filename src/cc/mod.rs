@@ -518,12 +518,19 @@ unsafe fn drop_tracked(header: NonNull<Header>) {
 /// The caller's decrement took the count from 1 to 0.
 #[inline(never)]
 pub(crate) unsafe fn last_tracked_gone(header: NonNull<Header>, old: u64) {
-    let node = Node::from_word(header, old);
     if old & HELD != 0 {
-        // SAFETY: forwarded contract.
-        unsafe { held_last_drop(node, old) };
+        // Held and not dead, the word carries a visit number, not the code
+        // (see `header`): a drop on the collecting thread, inside a `Trace`
+        // impl, which leaves the value to the collector (every other
+        // thread waited for the hold to go). Nothing to decode, nothing to
+        // do.
+        if old & DEAD != 0 {
+            // SAFETY: forwarded contract.
+            unsafe { held_last_drop(Node::from_word(header, old), old) };
+        }
         return;
     }
+    let node = Node::from_word(header, old);
     let h = node.header();
     // Acquire, as in `Arc::drop`: all other handles' uses of the value
     // happen-before the destruction.
@@ -581,33 +588,32 @@ unsafe fn destroy_leaf<T: ?Sized>(this: NonNull<CcBox<T>>) {
     drop(release);
 }
 
-/// The last handle of an object the collector holds went away: a dead one
-/// (the collector releases the allocation when it lets go), or a live one
-/// whose handle a `Trace` impl dropped on the collecting thread (the
-/// collector destroys the value when it lets go). Every other last drop
-/// waited for the hold to go (`buffer::decrement_inner`).
+/// The last handle of a dead object the collector holds went away (the
+/// collector releases the allocation when it lets go). (A live held one
+/// lost its last handle to a `Trace` impl on the collecting thread: the
+/// collector destroys the value when it lets go; every other last drop
+/// waited for the hold to go, see `buffer::decrement_inner`.)
 ///
 /// # Safety
-/// The caller's decrement took the count from 1 to 0 with `HELD` set.
+/// The caller's decrement took the count from 1 to 0 with `HELD | DEAD`
+/// set.
 #[cold]
 #[inline(never)]
 unsafe fn held_last_drop(node: Node, old: u64) {
-    if old & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING
-        && collector::owns_collector()
-        && !std::thread::panicking()
-    {
+    if old & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING && buffer::claims_dead_value() {
         // A peer's destructor, run by this thread's collection, dropped
         // the last handle to a member whose value the collector has not
         // dropped yet: drop it now, inline, as `Arc` would (see
         // `collector::commit`). Not while unwinding: the collector's loop
         // drops it under `catch_unwind`, so a second panicking destructor
-        // cannot abort the process. Acquire: as for any last drop.
-        let h = node.header();
-        if h.strong.fetch_and(!VALUE_PENDING, Acquire) & VALUE_PENDING != 0 {
-            // SAFETY: dead and held, and our claim makes this the only
-            // destruction of the value; the collector frees the allocation
-            // after its destroy loop, which this runs within.
-            unsafe { destroy::destroy_value_only(node) }
-        }
+        // cannot abort the process. The decrement that brought us here
+        // cleared `VALUE_PENDING` in the same CAS (the same question,
+        // asked on this thread just before: `buffer::decrement_inner`), so
+        // the value is ours. Acquire: as for any last drop.
+        acquire_fence(&node.header().strong);
+        // SAFETY: dead and held, and the claim makes this the only
+        // destruction of the value; the collector frees the allocation
+        // after its destroy loop, which this runs within.
+        unsafe { destroy::destroy_value_only(node) }
     }
 }

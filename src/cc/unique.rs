@@ -113,7 +113,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             if s & (HELD | FROZEN) != 0 {
                 // The collector is reading the value; it never waits for us,
                 // so this ends.
-                collector::wait_for_hold(&wait);
+                collector::wait_for_hold(&wait, "Cc::get_mut/make_mut/try_unwrap/into_inner");
                 s = h.strong.load(Relaxed);
                 continue;
             }
@@ -230,7 +230,7 @@ impl<T: ?Sized> Cc<T> {
                 // A collection is reading the value right now (it reached it
                 // before the caller took its `&mut` path); it lets go without
                 // waiting for anyone.
-                collector::wait_for_hold(&wait);
+                collector::wait_for_hold(&wait, "Cc::get_mut/make_mut/try_unwrap/into_inner");
                 continue;
             }
             // A pending root-buffer entry could make a collection read the

@@ -18,7 +18,8 @@
 //! * **A garbage value is dropped once, by its last drop where it can be.**
 //!   Each dead member's word carries `VALUE_PENDING`; the destroy loop and
 //!   a peer's destructor dropping the member's last handle *on this thread*
-//!   both clear it with one RMW, and whoever finds it set drops the value —
+//!   both clear it with one RMW (the peer's is its decrement itself, see
+//!   `buffer::decrement_inner`), and whoever finds it set drops the value —
 //!   so a destructor that drops a member's last handle sees that member
 //!   destroyed before the drop returns, as with `Arc` (and as CPython's
 //!   collector does). A last handle dropped on another thread leaves the
@@ -49,6 +50,9 @@ use std::sync::atomic::Ordering::*;
 pub(crate) struct Outcome {
     /// The garbage: marked dead, values still to drop, still held.
     dead: Vec<Node>,
+    /// For each of `dead`: whether it came from a root-buffer entry whose
+    /// unit of the weak word the collection still owns.
+    dead_entry: Vec<bool>,
     /// Survivors whose last handle went while held: values to destroy.
     orphans: Vec<Node>,
     pub(crate) live_traced: usize,
@@ -67,7 +71,7 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
         is_dead[i as usize] = true;
     }
     let mut orphans = Vec::new();
-    for (v, &dead) in graph.nodes.iter().zip(&is_dead) {
+    for (i, (v, &dead)) in graph.nodes.iter().zip(&is_dead).enumerate() {
         if dead {
             continue;
         }
@@ -81,12 +85,25 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             // it: nothing else may ever buffer a cycle whose members see no
             // more decrements. It is held, so alive. (A quarantined object
             // is never tried again: it would panic again.)
-            buffer::rebuffer(v.node);
+            buffer::rebuffer(v.node.header);
         }
+        // Let go, and put the type code back over the visit number (see
+        // `header`) in the same RMW: only this thread writes either while
+        // the object is held, so the XOR flips exactly those bits.
         // Release: our reads of the value happen-before whoever destroys it
         // next. Acquire: if its last handle is gone, every dropper's uses
         // happen-before our destruction.
-        let old = h.strong.fetch_and(!HELD, AcqRel);
+        let number = (i + 1) as u64;
+        let flip = HELD | (number ^ v.code as u64) << CODE_SHIFT;
+        let old = h.strong.fetch_xor(flip, AcqRel);
+        debug_assert!(held_by_collection(old) && type_code(old) as u64 == number);
+        if v.root {
+            // The root's entry unit (see `discover::Graph::take_roots`):
+            // it kept the allocation while we let go above, and now goes.
+            // It cannot be the last claim while the strong side is there
+            // or the value is still to destroy (`orphans` below).
+            buffer::release_entry(v.node.header);
+        }
         if count(old) == 0 {
             orphans.push(v.node);
         }
@@ -96,6 +113,11 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             .dead
             .iter()
             .map(|&i| graph.nodes[i as usize].node)
+            .collect(),
+        dead_entry: validated
+            .dead
+            .iter()
+            .map(|&i| graph.nodes[i as usize].root)
             .collect(),
         orphans,
         live_traced: graph.nodes.len() - validated.dead.len(),
@@ -148,12 +170,29 @@ impl Outcome {
         // members and their finalizers run (after every destructor of the
         // set; still holding every member, so no allocation goes away).
         crate::weakref::after_destructors(&self.dead, &mut panic);
-        for n in &self.dead {
+        for (n, &entry) in self.dead.iter().zip(&self.dead_entry) {
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any
             // thread with Release) happens-before the free.
             let s = h.strong.load(Acquire);
+            if entry {
+                // A root's entry unit (see `finish_locked`). Usually it and
+                // the strong side's are the only claims left — nobody can
+                // add one (every claimant needs a claim or a handle, and
+                // a dead member's handles are only those its destructors
+                // stashed, counted in `s`) — so the allocation is ours
+                // without an RMW. Acquire: as `release_strong_side`'s fast
+                // path.
+                if count(s) == 0 && h.weak.load(Acquire) == 1 + ENTRY {
+                    // SAFETY: no handle, no `Weak`, no other claim: the
+                    // value is gone and nothing refers to the allocation.
+                    unsafe { (n.vtable.dealloc)(n.header) };
+                    continue;
+                }
+                // Not the last claim: the strong side's is still there.
+                buffer::release_entry(n.header);
+            }
             let last = if count(s) == 0 {
                 // No handle exists and none can appear (a clone needs one, an
                 // upgrade of a dead object fails): the hold can simply be

@@ -39,19 +39,20 @@
 //! and what it reaches leak, as with an impl that under-reports), counted
 //! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
-use crate::buffer;
-use crate::erased::AddrHasher;
+use crate::buffer::{self, Entry};
 use crate::header::*;
 use crate::trace::{HiddenEdge, Node, Tracer};
 use std::any::Any;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
 
 /// A visited object.
 pub(crate) struct Visited {
     pub(crate) node: Node,
+    /// Its type code, which its word gives back when the hold ends (while
+    /// held, the word's upper half is this node's visit number + 1).
+    pub(crate) code: u32,
     /// Edges into this object from visited objects (pass 1).
     pub(crate) internal: u32,
     /// Its out-edges: `targets[first..first + len]`.
@@ -65,7 +66,8 @@ pub(crate) struct Visited {
     /// immutable or set-once fields, so pass 2 can reuse them (see
     /// `validate`).
     pub(crate) lock_free: bool,
-    /// It came from a root-buffer entry.
+    /// It came from a root-buffer entry, whose unit of the weak word
+    /// (`ENTRY`) it still owns: `commit` gives it back.
     pub(crate) root: bool,
     /// A root whose component failed validation: buffer it again.
     pub(crate) retry: bool,
@@ -74,7 +76,6 @@ pub(crate) struct Visited {
 #[derive(Default)]
 pub(crate) struct Graph {
     pub(crate) nodes: Vec<Visited>,
-    pub(crate) index: HashMap<usize, u32, BuildHasherDefault<AddrHasher>>,
     pub(crate) targets: Vec<u32>,
     /// The first panic of a user `Trace` impl, resumed after the collection.
     pub(crate) panic: Option<Box<dyn Any + Send>>,
@@ -89,44 +90,93 @@ pub(crate) struct Graph {
     pub(crate) hidden: Vec<(u32, HiddenEdge)>,
 }
 
-/// Take the collector's hold on a visited object, unless it is dead or
-/// (for a root) its count already reached zero. For a root this also
-/// clears `ACTIVE`.
-fn try_hold(node: Node, root: bool) -> bool {
-    let h = node.header();
+/// What [`try_hold`] found.
+enum Hold {
+    /// This collection visited the object already: its visit number.
+    Visited(u32),
+    /// The hold is taken now (the object gets the next visit number); the
+    /// word before, whose upper half is the type code.
+    Taken(u64),
+    /// Dead, count zero, or (a root) no longer standing for its entry.
+    No,
+}
+
+/// The visit number a held word carries.
+#[inline(always)]
+fn visit_number(word: u64) -> u32 {
+    type_code(word) - 1
+}
+
+/// Take the collector's hold on an object, unless this collection holds
+/// it already, it is dead, or (for a root) its count already reached zero.
+/// The hold's CAS also writes `next + 1` over the type code (see
+/// `header`), and for a root clears `ACTIVE`.
+fn try_hold(header: NonNull<Header>, root: bool, next: u32) -> Hold {
+    // SAFETY: the caller holds a claim (an entry's unit, or the parent's
+    // field under the parent's guard, with the parent held).
+    let h = unsafe { header.as_ref() };
     let mut s = h.strong.load(Relaxed);
     loop {
+        if held_by_collection(s) {
+            // Held, not dead: only the running collection holds objects
+            // (an outer one, whose destructors run this nested one, holds
+            // only dead ones), and only this thread writes the number.
+            // A root seen here is a duplicate entry: it is only released
+            // (`ACTIVE`, if set, belongs to a newer entry).
+            return Hold::Visited(visit_number(s));
+        }
         if root && s & ACTIVE == 0 {
             // The entry no longer stands for the object: a duplicate, or
             // detached by `get_mut` (which clears ACTIVE by CAS on this
             // word, so it and this hold are ordered).
-            return false;
+            return Hold::No;
         }
         // A dead object can still be held — by an outer collection whose
         // destructors are running this (nested) one — so check DEAD first.
         let alive = count(s) > 0 && s & DEAD == 0;
         debug_assert!(!alive || s & (HELD | FROZEN) == 0, "object held twice");
-        let new = if alive { s | HELD } else { s };
+        let new = if alive {
+            with_code(s | HELD, next + 1)
+        } else {
+            s
+        };
         let new = if root { new & !ACTIVE } else { new };
         if new == s {
-            return alive;
+            return Hold::No;
         }
         // Acquire: we are about to read the value; this synchronises with
         // the Release decrements and unlocks that published its contents
         // (the shard mutex or the parent's field already did for the
         // pointer itself).
         match h.strong.compare_exchange_weak(s, new, Acquire, Relaxed) {
-            Ok(_) => return alive,
+            Ok(_) if alive => return Hold::Taken(s),
+            Ok(_) => return Hold::No,
             Err(x) => s = x,
         }
     }
 }
 
+/// The visit number of an object this collection holds, read from its
+/// word; `None` if the collection never visited it.
+///
+/// # Safety
+/// The caller holds a claim on the allocation.
+#[inline]
+pub(crate) unsafe fn visited(header: NonNull<Header>) -> Option<u32> {
+    // Relaxed: only this thread writes visit numbers (see `try_hold`).
+    // SAFETY: forwarded contract.
+    let s = unsafe { header.as_ref() }.strong.load(Relaxed);
+    held_by_collection(s).then(|| visit_number(s))
+}
+
 impl Graph {
-    fn add(&mut self, node: Node, root: bool) -> u32 {
+    /// Record a newly held object; `word` is its strong word before the
+    /// hold (it carries the type code).
+    fn add(&mut self, header: NonNull<Header>, word: u64, root: bool) -> u32 {
         let i = self.nodes.len() as u32;
         self.nodes.push(Visited {
-            node,
+            node: Node::from_word(header, word),
+            code: type_code(word),
             internal: 0,
             first: 0,
             len: 0,
@@ -136,28 +186,40 @@ impl Graph {
             root,
             retry: false,
         });
-        self.index.insert(node.addr(), i);
         i
     }
 
+    /// The next visit number. More than `u32::MAX - 1` objects in one
+    /// collection would not fit the word's upper half: that many objects
+    /// need at least 64 GiB of headers alone.
+    fn next_number(&self) -> u32 {
+        let n = self.nodes.len();
+        assert!(
+            n < u32::MAX as usize - 1,
+            "arcycle: more than 2^32 - 2 objects in one collection"
+        );
+        n as u32
+    }
+
     /// Turn root-buffer entries into held roots.
-    pub(crate) fn take_roots(&mut self, entries: Vec<Node>) {
+    pub(crate) fn take_roots(&mut self, entries: Vec<Entry>) {
         // Most roots are distinct and most collections visit about as many
         // objects as roots: size the tables once.
         self.nodes.reserve(entries.len());
-        self.index.reserve(entries.len());
         self.targets.reserve(entries.len());
         for e in entries {
             // Only the entry that finds ACTIVE set stands for the object
             // (`try_hold` checks); a duplicate, or one detached by
             // `get_mut`, is just released.
-            if !self.index.contains_key(&e.addr()) && try_hold(e, true) {
-                self.add(e, true);
+            if let Hold::Taken(word) = try_hold(e.0, true, self.next_number()) {
+                // The root keeps its entry's unit until the collection lets
+                // go of it (`commit`): for garbage, the free then needs no
+                // RMW to give it back.
+                self.add(e.0, word, true);
                 self.roots += 1;
+            } else {
+                buffer::release_entry(e.0);
             }
-            // The hold (if taken) keeps the allocation; the entry's claim
-            // can go.
-            buffer::release_entry(e);
         }
     }
 
@@ -227,12 +289,12 @@ impl Graph {
             }
             let first = self.targets.len() as u32;
             for child in tracer.edges.drain(..) {
-                let j = match self.index.get(&child.addr()) {
-                    Some(&j) => j,
-                    // The guard that protects the parent's field is still in
-                    // `tracer`, so the child's handle is still there.
-                    None if try_hold(child, false) => self.add(child, false),
-                    None => continue, // dead: a destructor stashed it
+                // The guard that protects the parent's field is still in
+                // `tracer`, so the child's handle is still there.
+                let j = match try_hold(child, false, self.next_number()) {
+                    Hold::Visited(j) => j,
+                    Hold::Taken(word) => self.add(child, word, false),
+                    Hold::No => continue, // dead: a destructor stashed it
                 };
                 self.nodes[j as usize].internal += 1;
                 self.targets.push(j);

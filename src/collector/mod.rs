@@ -565,7 +565,7 @@ fn sweep_quarantine() {
         // busy), so count 0 means its last drop destroyed it.
         let gone = count(n.header().strong.load(Relaxed)) == 0;
         if gone {
-            buffer::release_entry(*n);
+            buffer::release_entry(n.header);
         }
         !gone
     });
@@ -591,11 +591,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Wait while the collector holds an object (for `try_unwrap`, `get_mut`
-/// and friends that found `HELD`). A collection lets go of every live
+/// and friends that found `HELD`; `what` names the caller in the panic). A collection lets go of every live
 /// object before it runs any destructor, and never waits for mutators in
 /// between, so this wait is bounded by the collection's locked phases.
-pub(crate) fn wait_for_hold(wait: &crate::sync::Wait) {
-    forbid_reentry("Cc::get_mut/make_mut/try_unwrap/into_inner");
+pub(crate) fn wait_for_hold(wait: &crate::sync::Wait, what: &str) {
+    forbid_reentry(what);
     wait.pause();
 }
 

@@ -1,11 +1,16 @@
-//! Phase 3: freeze the proposed garbage `W` and verify it, one independent
-//! component at a time.
+//! Phase 3: freeze the proposed garbage `W` and verify it, a batch of whole
+//! components at a time.
 //!
 //! # Invariant: a set is freed only if, at one instant, it was unreachable
 //!
 //! `W` is split into its weakly connected components (by the edges pass 1
-//! saw); each component `C` is validated on its own, so objects that other
-//! threads keep touching can never hold back an unrelated cycle. For `C`:
+//! saw), and the components are validated in batches `C` of whole
+//! components — one component, or several small ones together, up to
+//! [`BATCH`] members — so that objects other threads keep touching can
+//! never hold back an unrelated cycle (a failure excludes only what it
+//! reaches, step 5, and no recorded edge joins two components), and a
+//! frozen member blocks `upgrade` only for its own batch's window. For
+//! `C`:
 //!
 //! 1. **Freeze the fields.** Re-trace every member of `C` whose first
 //!    trace took a lock, this time *keeping* every guard its `Trace` impl
@@ -57,12 +62,17 @@
 //! collection. The modification counter is not needed for this argument.
 //!
 //! **Bounded waits.** A `Weak::upgrade` of a member waits while the member
-//! is frozen: at most for its own component's steps 3–5 (two CASes per
-//! member, no user code, no blocking), never for other components. A
+//! is frozen: at most for its own batch's steps 3–5 (two CASes per
+//! member, no user code, no blocking), never for other batches. A
 //! component's decision must block upgrades of all its members at once, so
 //! the window cannot be shorter than the component.
 //!
-//! A component that fails loses nothing and changes no count: frozen words
+//! **Any subset is safe to validate**, which is why batching (and a
+//! proposal that is wrong about components) can only cost garbage, never
+//! free live data: a member whose handles are not all in frozen fields of
+//! the validated set has a count above its `e(n)` and fails step 3.
+//!
+//! A batch that fails loses nothing and changes no count: frozen words
 //! of `X` are unfrozen (the collector's flags never touch counts), and its
 //! roots go back to the buffer for the next collection.
 //!
@@ -87,15 +97,33 @@ pub(crate) struct Validated {
 
 const NONE: u32 = u32::MAX;
 
-/// Buffers reused across the components of one collection.
+/// Small components are validated together, in batches of whole
+/// components of at most this many members (a bigger component is a batch
+/// of its own), so that the per-batch work (scratch set-up, guard release,
+/// the decision) is shared by many 2-cycles. Validating several
+/// components at once is sound for the same reason one component is (a
+/// member's count must be explained by frozen fields *of the batch*), and
+/// frees as much: a failure excludes only what it reaches by recorded
+/// edges, and components have none between them. It lengthens the window
+/// a frozen member can make an `upgrade` wait by at most this many
+/// members' two CASes.
+const BATCH: u32 = 64;
+
+/// Buffers reused across the batches of one collection.
 struct Scratch {
-    /// Position of each graph node in the current component, or `NONE`.
+    /// Position of each graph node in the current batch, or `NONE`.
     pos: Vec<u32>,
     internal: Vec<u64>,
-    /// Edges between members of the current component, by position.
+    /// Edges between members of the current batch, by position.
     edges: Vec<(u32, u32)>,
     failed: Vec<bool>,
+    /// Failed members and what they reach (see [`reach`]).
+    excluded: Vec<bool>,
     words: Vec<u64>,
+    /// [`reach`]'s work lists.
+    stack: Vec<u32>,
+    first: Vec<u32>,
+    to: Vec<u32>,
 }
 
 pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
@@ -110,28 +138,46 @@ pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
         internal: Vec::new(),
         edges: Vec::new(),
         failed: Vec::new(),
+        excluded: Vec::new(),
         words: Vec::new(),
+        stack: Vec::new(),
+        first: Vec::new(),
+        to: Vec::new(),
     };
-    // One tracer for every component: its buffers are reused.
+    // One tracer for every batch: its buffers are reused.
     let mut tracer = Tracer::new();
-    for w in starts.windows(2) {
-        let comp = &order[w[0] as usize..w[1] as usize];
-        if !validate_component(graph, comp, &mut scratch, &mut tracer, &mut dead) {
-            aborted += 1;
+    let mut b = 0;
+    while b + 1 < starts.len() {
+        // Components b..e, as many as fit in a batch (at least one).
+        let mut e = b + 1;
+        while e + 1 < starts.len() && starts[e + 1] - starts[b] <= BATCH {
+            e += 1;
         }
+        let batch = &order[starts[b] as usize..starts[e] as usize];
+        aborted += validate_batch(
+            graph,
+            batch,
+            &starts[b..=e],
+            &mut scratch,
+            &mut tracer,
+            &mut dead,
+        );
+        b = e;
     }
     Validated { dead, aborted }
 }
 
-/// Steps 1–5 for one component; appends its garbage to `dead`. Returns
-/// false if some member failed.
-fn validate_component<'a>(
+/// Steps 1–5 for one batch of whole components (`bounds`: where each
+/// starts in `order`, and where the last ends); appends its garbage to
+/// `dead`. Returns how many of its components had a failed member.
+fn validate_batch<'a>(
     graph: &mut Graph,
     comp: &[u32],
+    bounds: &[u32],
     s: &mut Scratch,
     tracer: &mut Tracer<'a>,
     dead: &mut Vec<u32>,
-) -> bool {
+) -> usize {
     let m = comp.len();
     for (k, &i) in comp.iter().enumerate() {
         s.pos[i as usize] = k as u32;
@@ -141,6 +187,7 @@ fn validate_component<'a>(
     s.edges.clear();
     s.failed.clear();
     s.failed.resize(m, false);
+    let mut any_failed = false;
 
     // Steps 1-2: trace again, keeping every guard until the decision.
     for (k, &i) in comp.iter().enumerate() {
@@ -158,21 +205,19 @@ fn validate_component<'a>(
         }
         let node = v.node;
         // SAFETY: the object is held; its value outlives `tracer`'s guards,
-        // which are released below, before this component's decision ends.
+        // which are released below, before this batch's decision ends.
         if unsafe { graph.trace_held(node, tracer) } {
             s.failed[k] = true;
+            any_failed = true;
             // Remembered so that it is buffered again (`commit`).
             graph.nodes[i as usize].busy = true;
         }
-        // Usually the fields still hold what pass 1 saw, in the same order:
-        // match against pass 1's edge list first, hash only on a mismatch.
-        let v = &graph.nodes[i as usize];
-        let seen = &graph.targets[v.first as usize..(v.first + v.len) as usize];
-        for (e, child) in tracer.edges.drain(..).enumerate() {
-            let j = match seen.get(e) {
-                Some(&j) if graph.nodes[j as usize].node.addr() == child.addr() => Some(j),
-                _ => graph.index.get(&child.addr()).copied(),
-            };
+        // Each child's own word says whether this collection visited it,
+        // and its visit number (see `header`).
+        for child in tracer.edges.drain(..) {
+            // SAFETY: the child's handle sits in a field of a held member
+            // that this tracer keeps locked (or in an immutable one).
+            let j = unsafe { super::discover::visited(child) };
             if let Some(j) = j {
                 let to = s.pos[j as usize];
                 if to != NONE {
@@ -182,13 +227,13 @@ fn validate_component<'a>(
             }
         }
     }
-    let mut excluded = reach(m, &s.edges, &s.failed);
+    reach(s, m, any_failed);
 
     // Step 3: read, compare, freeze.
     s.words.clear();
     s.words.resize(m, 0);
     for (k, &i) in comp.iter().enumerate() {
-        if excluded[k] {
+        if s.excluded[k] {
             continue;
         }
         let h = graph.nodes[i as usize].node.header();
@@ -205,6 +250,7 @@ fn validate_component<'a>(
             s.words[k] = frozen;
         } else {
             s.failed[k] = true;
+            any_failed = true;
         }
     }
     // Step 4: verify, with an RMW (see the module docs). AcqRel: as the
@@ -220,26 +266,29 @@ fn validate_component<'a>(
             .is_err()
         {
             s.failed[k] = true;
+            any_failed = true;
         }
     }
 
     // Step 5: decide.
-    let all_ok = !s.failed.iter().any(|&f| f);
-    if !all_ok {
-        excluded = reach(m, &s.edges, &s.failed);
+    if any_failed {
+        reach(s, m, true);
     }
     for (k, &i) in comp.iter().enumerate() {
         let v = &mut graph.nodes[i as usize];
         let h = v.node.header();
-        if !excluded[k] {
+        if !s.excluded[k] {
             // Garbage. A plain store suffices: nobody else can modify a
             // verified word any more — no handle to `n` exists outside `D`'s
             // frozen fields (so no clone or drop), and `upgrade` only loads
             // a frozen word. Release: a waiting `upgrade` that sees DEAD
             // returns None; a destructor's clone of a member sees DEAD
-            // before it can deref.
-            h.strong
-                .store((s.words[k] & !FROZEN) | DEAD | VALUE_PENDING, Release);
+            // before it can deref. The type code goes back in (see
+            // `header`): the last drops and frees to come decode it.
+            h.strong.store(
+                with_code(s.words[k] & !FROZEN, v.code) | DEAD | VALUE_PENDING,
+                Release,
+            );
             dead.push(i);
         } else {
             if s.words[k] != 0 {
@@ -252,40 +301,58 @@ fn validate_component<'a>(
         }
         s.pos[i as usize] = NONE;
     }
-    // Unlock the component's fields: nobody can reach the garbage's any more.
+    // Unlock the batch's fields: nobody can reach the garbage's any more.
     graph.release_guards(tracer);
-    all_ok
+    if !any_failed {
+        return 0;
+    }
+    // Components of the batch that had a failed member.
+    let base = bounds[0];
+    bounds
+        .windows(2)
+        .filter(|w| s.failed[(w[0] - base) as usize..(w[1] - base) as usize].contains(&true))
+        .count()
 }
 
-/// The members of a component (by position) that are failed or reachable
-/// from a failed one by `edges`.
-fn reach(m: usize, edges: &[(u32, u32)], failed: &[bool]) -> Vec<bool> {
-    let mut out = failed.to_vec();
-    let mut stack: Vec<u32> = (0..m as u32).filter(|&k| failed[k as usize]).collect();
-    if stack.is_empty() {
-        return out;
+/// Set `s.excluded` to the members of the batch (by position) that failed
+/// or that a failed one reaches by the recorded edges; all clear, without
+/// any search, if nothing failed.
+fn reach(s: &mut Scratch, m: usize, any_failed: bool) {
+    s.excluded.clear();
+    if !any_failed {
+        s.excluded.resize(m, false);
+        return;
     }
+    s.excluded.extend_from_slice(&s.failed[..m]);
+    s.stack.clear();
+    s.stack
+        .extend((0..m as u32).filter(|&k| s.failed[k as usize]));
     // Adjacency by source, built only when something failed (rare).
-    let mut first = vec![0u32; m + 1];
-    for &(from, _) in edges {
-        first[from as usize + 1] += 1;
+    s.first.clear();
+    s.first.resize(m + 1, 0);
+    for &(from, _) in &s.edges {
+        s.first[from as usize + 1] += 1;
     }
     for k in 0..m {
-        first[k + 1] += first[k];
+        s.first[k + 1] += s.first[k];
     }
-    let mut fill = first.clone();
-    let mut to = vec![0u32; edges.len()];
-    for &(from, t) in edges {
-        to[fill[from as usize] as usize] = t;
-        fill[from as usize] += 1;
+    s.to.clear();
+    s.to.resize(s.edges.len(), 0);
+    // `first[k]` is advanced while filling and restored afterwards.
+    for &(from, t) in &s.edges {
+        s.to[s.first[from as usize] as usize] = t;
+        s.first[from as usize] += 1;
     }
-    while let Some(k) = stack.pop() {
-        for &t in &to[first[k as usize] as usize..first[k as usize + 1] as usize] {
-            if !out[t as usize] {
-                out[t as usize] = true;
-                stack.push(t);
+    for k in (1..=m).rev() {
+        s.first[k] = s.first[k - 1];
+    }
+    s.first[0] = 0;
+    while let Some(k) = s.stack.pop() {
+        for &t in &s.to[s.first[k as usize] as usize..s.first[k as usize + 1] as usize] {
+            if !s.excluded[t as usize] {
+                s.excluded[t as usize] = true;
+                s.stack.push(t);
             }
         }
     }
-    out
 }

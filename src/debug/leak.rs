@@ -364,7 +364,7 @@ impl Recorder {
         let mut hidden_to: Vec<Option<(usize, HiddenKind, Option<&'static str>)>> = vec![None; n];
         for &(from, e) in &graph.hidden {
             let holder = id[from as usize];
-            let Some(&t) = by_addr.get(&e.target.addr()) else {
+            let Some(&t) = by_addr.get(&e.target) else {
                 continue;
             };
             if holder == NONE {

@@ -154,7 +154,8 @@ pub fn referents<T: Trace>(cc: &Cc<T>) -> Referents {
     let edges = tracer
         .edges
         .iter()
-        .map(|&n| {
+        .map(|&h| {
+            let n = Node::settled(h);
             // Relaxed: a number for a human; the target is alive (above).
             let strong = count(n.header().strong.load(Relaxed)) as usize;
             Referent::of(n, Some(strong))
@@ -352,7 +353,8 @@ impl<'v, T: Trace + ?Sized> TraceTest<'v, T> {
     /// arcycle::debug::TraceTest::new(&v).expect(&a).expect(&a).run().unwrap();
     /// ```
     pub fn expect<U: ?Sized>(mut self, cc: &'v Cc<U>) -> Self {
-        if let Some(n) = Node::of(cc) {
+        if cc.is_tracked() {
+            let n = Node::settled(cc.header_ptr());
             self.expected.entry(n.addr()).or_insert((n, 0)).1 += 1;
         }
         self
@@ -405,7 +407,8 @@ impl<'v, T: Trace + ?Sized> TraceTest<'v, T> {
         }
         let mut reported: BTreeMap<usize, usize> = BTreeMap::new();
         let mut edges = Vec::with_capacity(tracer.edges.len());
-        for &n in &tracer.edges {
+        for &h in &tracer.edges {
+            let n = Node::settled(h);
             *reported.entry(n.addr()).or_insert(0) += 1;
             // Counts are read only for expected targets, whose handles the
             // test borrows (module docs).

@@ -22,11 +22,15 @@
 //!    that sees the count at 1 does not buffer: its handle is the only one,
 //!    so the object is on no cycle; if an upgrade races in, that new
 //!    handle's own drop will buffer.
-//! 4. **Entries are global, not thread-local**, in `SHARDS` mutex-protected
-//!    vectors chosen per thread: a thread that exits loses nothing, a drop
-//!    during thread-local teardown still works, and `collect()` on any
-//!    thread sees every entry pushed before it was called (the shard
-//!    mutexes order the push before the drain).
+//! 4. **Entries are reachable by every collector**: each thread pushes to
+//!    a ring of its own that the collector drains ([`ring`]: two plain
+//!    stores per push, no lock), and falls back to `SHARDS`
+//!    mutex-protected vectors when the ring is full or out of reach. A
+//!    thread that exits loses nothing (its ring stays registered until
+//!    drained), a drop during thread-local teardown still works, and
+//!    `collect()` on any thread sees every entry pushed before it was
+//!    called (the ring's Release/Acquire pair, or the shard mutex, orders
+//!    the push before the drain).
 //! 5. **A last drop is at once.** A drop that takes the count from 1 to 0
 //!    never lands while the collector holds the object: it waits for the
 //!    hold to go (bounded by the collection's locked phases, which never
@@ -43,9 +47,10 @@
 //! and the tests in `tests/reliability.rs`.
 
 use crate::collector;
-use crate::erased::Node;
 use crate::header::*;
 use crate::sync::{lock, AtomicUsize, Mutex};
+
+pub(crate) mod ring;
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
@@ -57,8 +62,27 @@ const SHARDS: usize = 16;
 /// left: amortised O(1) per push.
 const COMPACT_MIN: usize = 4096;
 
+/// A root-buffer entry: the header address of a cycle-capable object,
+/// owning one [`ENTRY`] unit of its weak word. Only the address: while a
+/// collection holds the object its word carries a visit number instead of
+/// the type code (see `header`), so the collector reads the code from the
+/// word when it takes the entry, not when the entry is made.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry(pub(crate) NonNull<Header>);
+
+// SAFETY: an address whose every use goes through the header's atomics
+// (or the collector's hold); the object is `Send + Sync` (`Cc`'s bounds).
+unsafe impl Send for Entry {}
+
+impl Entry {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the entry's unit keeps the allocation (header included).
+        unsafe { self.0.as_ref() }
+    }
+}
+
 struct Shard {
-    entries: Vec<Node>,
+    entries: Vec<Entry>,
     /// The length at which the next push compacts first.
     compact_at: usize,
 }
@@ -169,6 +193,8 @@ pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Opt
     let h = unsafe { header.as_ref() };
     let mut s = h.strong.load(Relaxed);
     loop {
+        // Bits the decrement also clears: see the dead case below.
+        let mut claim = 0;
         if count(s) == 1 {
             if refuse_last {
                 return None;
@@ -176,6 +202,13 @@ pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Opt
             if s & (HELD | DEAD) == HELD && collector::may_wait_for_hold() {
                 s = wait_for_release(h);
                 continue;
+            }
+            if s & (DEAD | VALUE_PENDING) == DEAD | VALUE_PENDING && claims_dead_value() {
+                // The last handle to a member of the garbage this thread's
+                // collection is destroying, whose value is still to drop:
+                // the same CAS claims the value (see `collector::commit`),
+                // so `cc::held_last_drop` drops it with no second RMW.
+                claim = VALUE_PENDING;
             }
         } else if wants_entry(s) {
             // Others keep the object alive and no entry stands for it.
@@ -191,12 +224,22 @@ pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Opt
         // its destruction by whoever drops last (who fences Acquire).
         match h
             .strong
-            .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
+            .compare_exchange_weak(s, Header::decremented(s) & !claim, Release, Relaxed)
         {
             Ok(_) => return Some(s),
             Err(x) => s = x,
         }
     }
+}
+
+/// Whether a last drop of a dead member on this thread claims its value
+/// in the decrement itself: only on the thread whose collection is
+/// destroying the garbage, and not while unwinding (then the collector's
+/// loop drops it under `catch_unwind`). `cc::held_last_drop` asks the
+/// same question of the same thread right after, so both agree.
+#[inline]
+pub(crate) fn claims_dead_value() -> bool {
+    collector::owns_collector() && !std::thread::panicking()
 }
 
 /// Wait while the collector holds an object whose last handle we are about
@@ -248,8 +291,7 @@ fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64>
             .compare_exchange_weak(s, Header::decremented(s) | ACTIVE, Release, Relaxed)
         {
             Ok(_) => {
-                // The entry carries the table the type code names.
-                push(Node::from_word(header, s));
+                push(Entry(header));
                 // A program that only drops must still get its cycles
                 // collected: the buffering path can start a collection.
                 collector::maybe_auto_collect();
@@ -262,32 +304,36 @@ fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64>
 
 /// Buffer `node` again after a collection gave up on it. The collector
 /// holds the object, so it is alive.
-pub(crate) fn rebuffer(node: Node) {
-    let h = node.header();
+pub(crate) fn rebuffer(header: NonNull<Header>) {
+    // SAFETY: the collector's hold keeps the allocation.
+    let h = unsafe { header.as_ref() };
     h.weak.fetch_add(ENTRY, Relaxed);
     if h.strong.fetch_or(ACTIVE, Relaxed) & ACTIVE == 0 {
-        push(node);
+        push(Entry(header));
     } else {
         // An entry already stands for it; the hold keeps the allocation.
         h.weak.fetch_sub(ENTRY, Relaxed);
     }
 }
 
-/// Push an entry whose unit has been claimed.
-pub(crate) fn push(node: Node) {
+/// Push an entry whose unit has been claimed: on this thread's ring, or
+/// on a shard if the ring is full.
+pub(crate) fn push(entry: Entry) {
     let b = buffer();
-    let pending = {
+    // Counted before the entry is published (the ring's Release store of
+    // its head, or the shard's unlock, comes after this in our thread), so
+    // a drain, which sees the entry only after that, never subtracts an
+    // entry that was not yet added.
+    let pending = b.pending.fetch_add(1, Relaxed) + 1;
+    if !ring::push(entry) {
         let mut shard = lock(&b.shards[shard_index()]);
         if shard.entries.len() >= shard.compact_at {
             let dropped = compact(&mut shard.entries);
             b.pending.fetch_sub(dropped, Relaxed);
             shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
         }
-        shard.entries.push(node);
-        // Counted under the shard lock, so `drain` never subtracts an entry
-        // that was not yet added.
-        b.pending.fetch_add(1, Relaxed) + 1
-    };
+        shard.entries.push(entry);
+    }
     collector::note_pending(pending);
 }
 
@@ -299,13 +345,13 @@ pub(crate) fn push(node: Node) {
 /// and this entry was pushed (under this shard's lock, which we hold) after
 /// the `ACTIVE` it stood for was set: reading `ACTIVE` clear here means it
 /// was cleared since, so no entry is needed for that setting any more.
-fn compact(entries: &mut Vec<Node>) -> usize {
+fn compact(entries: &mut Vec<Entry>) -> usize {
     let before = entries.len();
     entries.retain(|&n| {
         // Relaxed: see above; the entry's claim keeps the header alive.
         let keep = n.header().strong.load(Relaxed) & ACTIVE != 0;
         if !keep {
-            release_entry(n);
+            release_entry(n.0);
         }
         keep
     });
@@ -313,9 +359,11 @@ fn compact(entries: &mut Vec<Node>) -> usize {
 }
 
 /// Take every entry pushed so far.
-pub(crate) fn drain() -> Vec<Node> {
+pub(crate) fn drain() -> Vec<Entry> {
     let b = buffer();
     let mut all = Vec::new();
+    let taken = ring::drain_into(&mut all);
+    b.pending.fetch_sub(taken, Relaxed);
     for shard in &b.shards {
         let mut shard = lock(shard);
         b.pending.fetch_sub(shard.entries.len(), Relaxed);
@@ -334,11 +382,14 @@ pub(crate) fn drain() -> Vec<Node> {
 /// a shard locked by another thread.
 #[cfg(all(unix, not(miri), not(arcycle_loom)))]
 pub(crate) fn lock_all_for_fork() -> Vec<Box<dyn std::any::Any>> {
-    buffer()
-        .shards
-        .iter()
-        .map(|s| Box::new(lock(s)) as Box<dyn std::any::Any>)
-        .collect()
+    let mut held = vec![ring::lock_for_fork()];
+    held.extend(
+        buffer()
+            .shards
+            .iter()
+            .map(|s| Box::new(lock(s)) as Box<dyn std::any::Any>),
+    );
+    held
 }
 
 /// Entries pushed and not yet drained.
@@ -346,11 +397,13 @@ pub(crate) fn pending() -> usize {
     buffer().pending.load(Relaxed)
 }
 
-/// Give back an entry's claim on its allocation, freeing it if that was
-/// the last claim.
-pub(crate) fn release_entry(node: Node) {
-    if node.header().release_weak_units(ENTRY) {
-        // SAFETY: the weak word is zero: nothing refers to the allocation.
-        unsafe { (node.vtable.dealloc)(node.header) }
+/// Give back an entry's (or the quarantine's) claim on an allocation,
+/// freeing it if that was the last claim.
+pub(crate) fn release_entry(header: NonNull<Header>) {
+    // SAFETY: the claim keeps the allocation until it is given back.
+    if unsafe { header.as_ref() }.release_weak_units(ENTRY) {
+        // SAFETY: the weak word is zero: nothing refers to the allocation,
+        // and its strong side is gone, so no collection holds it.
+        unsafe { crate::erased::dealloc_tracked(header) }
     }
 }

@@ -1,0 +1,190 @@
+//! Per-thread rings: buffering a possible root without a lock.
+//!
+//! # What this guarantees
+//!
+//! * **A push is two plain stores.** Each thread that buffers gets a ring
+//!   of [`CAP`] slots. The thread is its only producer and the collector,
+//!   under the collector lock, its only consumer: the thread writes a slot
+//!   and publishes it by storing `head` (Release); the collector reads
+//!   `head` (Acquire), takes the slots, and gives them back by storing
+//!   `tail` (Release), which the thread reads (Acquire) before it reuses a
+//!   slot. No read-modify-write on either side: the shard mutex the push
+//!   used to take cost two locked instructions per buffered root.
+//! * **`collect()` still sees every entry pushed before it was called.**
+//!   The push's Release store of `head` and the drain's Acquire load of it
+//!   order the slot before the drain whenever the push happens-before the
+//!   `collect()` (the same guarantee the shard mutex gave).
+//! * **Nothing is lost when a thread exits**: the ring lives in the
+//!   registry, not in the thread, and is drained like any other; a ring
+//!   whose thread is gone is dropped from the registry once empty.
+//! * **A full ring is never waited on**: the caller pushes to a shard of
+//!   `buffer` instead (also during thread-local teardown, when the ring is
+//!   out of reach), so the buffer stays bounded by the shards' compaction.
+//!
+//! Guarded by the loom models that buffer roots (`buffer_vs_last_drop`,
+//! `collect_vs_drop_race`, `visit_number_vs_upgrade_and_buffering`, and
+//! every validation model), where a ring has two slots so that the
+//! overflow path runs too, and by `tests/reliability.rs` (threads that
+//! exit with buffered roots).
+
+use super::Entry;
+use crate::header::Header;
+use crate::sync::{lock, AtomicPtr, AtomicUsize, Mutex};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::*;
+// Not the `sync` shim's, on purpose: both are only touched when a thread
+// first buffers and when its thread-locals are torn down, and under loom
+// the main thread's locals are torn down after the model has ended, where
+// a loom operation cannot run. Neither carries the protocol: `head` and
+// `tail` (the shim's) do.
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Slots per ring. Small under loom, so that models reach the overflow
+/// path.
+pub(crate) const CAP: usize = if cfg!(arcycle_loom) { 2 } else { 256 };
+
+pub(crate) struct Ring {
+    slots: Box<[AtomicPtr<Header>]>,
+    /// Entries ever pushed; written by the owning thread only.
+    head: AtomicUsize,
+    /// Entries ever taken; written by the collector only (under its lock).
+    tail: AtomicUsize,
+    /// Set when the owning thread is gone (its thread-local dropped).
+    abandoned: AtomicBool,
+}
+
+/// Every ring, for the collector to drain.
+pub(crate) struct Registry {
+    rings: Mutex<Vec<Arc<Ring>>>,
+}
+
+macro_rules! registry_init {
+    () => {
+        Registry {
+            rings: Mutex::new(Vec::new()),
+        }
+    };
+}
+
+#[cfg(not(arcycle_loom))]
+static REGISTRY: Registry = registry_init!();
+
+#[cfg(arcycle_loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Registry = registry_init!();
+}
+
+/// The thread's handle on its ring; marks the ring abandoned when the
+/// thread's locals are torn down.
+struct Owned(std::cell::OnceCell<Arc<Ring>>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(ring) = self.0.get() {
+            // Release: our last pushes (already published by `head`) come
+            // before the collector's decision to drop the ring.
+            ring.abandoned.store(true, Release);
+        }
+    }
+}
+
+crate::sync::cc_thread_local! {
+    static RING: Owned = Owned(std::cell::OnceCell::new());
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring {
+            slots: (0..CAP)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Push on the owning thread; false if the ring is full.
+    #[inline]
+    fn push(&self, entry: Entry) -> bool {
+        // Relaxed: only this thread writes `head`.
+        let h = self.head.load(Relaxed);
+        // Acquire: the collector's reads of the slots it gave back (by its
+        // Release store of `tail`) happen-before we overwrite them.
+        let t = self.tail.load(Acquire);
+        if h.wrapping_sub(t) >= CAP {
+            return false;
+        }
+        // Relaxed: published by the store of `head` below.
+        self.slots[h % CAP].store(entry.0.as_ptr(), Relaxed);
+        // Release: the slot, and everything before the push (the entry's
+        // claim, the decrement it stands for), happen-before a drain that
+        // sees the new `head`.
+        self.head.store(h.wrapping_add(1), Release);
+        true
+    }
+
+    /// Take every published entry (the collector, under its lock).
+    fn drain_into(&self, out: &mut Vec<Entry>) -> usize {
+        // Relaxed: only collectors write `tail`, and the collector lock
+        // orders them.
+        let t = self.tail.load(Relaxed);
+        // Acquire: see `push`.
+        let h = self.head.load(Acquire);
+        let n = h.wrapping_sub(t);
+        for i in 0..n {
+            let p = self.slots[t.wrapping_add(i) % CAP].load(Relaxed);
+            // SAFETY: every published slot holds a header pointer (`push`
+            // stores only `NonNull`s).
+            out.push(Entry(unsafe { NonNull::new_unchecked(p) }));
+        }
+        // Release: our reads of the slots happen-before the owner reuses
+        // them (it loads `tail` with Acquire).
+        self.tail.store(h, Release);
+        n
+    }
+}
+
+/// Push `entry` on this thread's ring. False when the ring is full or out
+/// of reach (thread-local teardown): the caller uses a shard instead.
+#[inline]
+pub(crate) fn push(entry: Entry) -> bool {
+    RING.try_with(|owned| {
+        owned
+            .0
+            .get_or_init(|| {
+                let ring = Arc::new(Ring::new());
+                lock(&REGISTRY.rings).push(ring.clone());
+                ring
+            })
+            .push(entry)
+    })
+    .unwrap_or(false)
+}
+
+/// Take the entries of every ring (the collector, under its lock), and
+/// forget the rings of exited threads once empty. Returns how many.
+pub(crate) fn drain_into(out: &mut Vec<Entry>) -> usize {
+    let mut rings = lock(&REGISTRY.rings);
+    let mut taken = 0;
+    rings.retain(|ring| {
+        // Acquire: the owner's last pushes are published before its
+        // `abandoned` store, so a ring found abandoned and then drained is
+        // empty for good. Not under loom: there a thread's locals are torn
+        // down outside the schedule, so reading the flag would make the
+        // model's path depend on an unmodelled write (a ring of a model
+        // execution lives only as long as that execution anyway).
+        let gone = !cfg!(arcycle_loom) && ring.abandoned.load(Acquire);
+        taken += ring.drain_into(out);
+        !gone
+    });
+    taken
+}
+
+/// The registry's lock, held across `fork` (see `collector::worker`) so
+/// that the child does not inherit it locked by another thread.
+#[cfg(all(unix, not(miri), not(arcycle_loom)))]
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(lock(&REGISTRY.rings))
+}
