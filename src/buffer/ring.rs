@@ -16,7 +16,9 @@
 //!   `collect()` (the same guarantee the shard mutex gave).
 //! * **Nothing is lost when a thread exits**: the ring lives in the
 //!   registry, not in the thread, and is drained like any other; a ring
-//!   whose thread is gone is dropped from the registry once empty.
+//!   whose thread is gone is dropped from the registry once empty. A ring
+//!   costs ~2 KiB per thread that has buffered a root, from its first
+//!   buffered root until the collection after the thread's exit.
 //! * **A full ring is never waited on**: the caller pushes to a shard of
 //!   `buffer` instead (also during thread-local teardown, when the ring is
 //!   out of reach), so the buffer stays bounded by the shards' compaction.
@@ -30,6 +32,7 @@
 use super::Entry;
 use crate::header::Header;
 use crate::sync::{lock, AtomicPtr, AtomicUsize, Mutex};
+use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
 // Not the `sync` shim's, on purpose: both are only touched when a thread
@@ -44,12 +47,15 @@ use std::sync::Arc;
 /// path.
 pub(crate) const CAP: usize = if cfg!(arcycle_loom) { 2 } else { 256 };
 
+/// One thread's ring: one allocation, its `head` (written on every push)
+/// on a cache line of its own, so that two threads' rings allocated side
+/// by side do not share the line their pushes write.
 pub(crate) struct Ring {
-    slots: Box<[AtomicPtr<Header>]>,
     /// Entries ever pushed; written by the owning thread only.
-    head: AtomicUsize,
+    head: CachePadded<AtomicUsize>,
     /// Entries ever taken; written by the collector only (under its lock).
     tail: AtomicUsize,
+    slots: [AtomicPtr<Header>; CAP],
     /// Set when the owning thread is gone (its thread-local dropped).
     abandoned: AtomicBool,
 }
@@ -96,11 +102,9 @@ crate::sync::cc_thread_local! {
 impl Ring {
     fn new() -> Ring {
         Ring {
-            slots: (0..CAP)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-            head: AtomicUsize::new(0),
+            head: CachePadded::new(AtomicUsize::new(0)),
             tail: AtomicUsize::new(0),
+            slots: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             abandoned: AtomicBool::new(false),
         }
     }
