@@ -5,7 +5,8 @@
 //!
 //! 1. **An entry never outlives its allocation.** Buffering adds one
 //!    [`ENTRY`] unit to the weak word before the entry is pushed, and only
-//!    the collector, after processing the entry, gives it back.
+//!    the collector, after processing the entry, gives it back (a root it
+//!    holds keeps the unit until it lets go, or frees the allocation).
 //! 2. **No decrement is lost.** If a drop leaves a cycle-capable object's
 //!    count non-zero, some collection after that drop clears the object's
 //!    `ACTIVE` flag and only then reads its count and edges. The drop's
@@ -38,7 +39,8 @@
 //!    before returning, as `Arc` does. Only a drop made by the collecting
 //!    thread itself, inside a `Trace` impl, leaves it to the collector.
 //! 6. **The buffer stays bounded.** Buffering can start an automatic
-//!    collection (not only `Cc::new` can), and entries made stale by
+//!    collection (not only `Cc::new` can); a ring holds at most
+//!    [`ring::CAP`] entries, and in the shards entries made stale by
 //!    `get_mut` are dropped by a compaction that runs each time a shard
 //!    doubles, so a loop of clone, drop and `get_mut` cannot grow it.
 //!
