@@ -319,12 +319,10 @@ impl Node {
         // this load then reads); it names a static table, nothing to
         // synchronise with.
         let mut s = h.strong.load(Relaxed);
-        if held_by_collection(s) {
-            let wait = crate::sync::Wait::new();
-            while held_by_collection(s) {
-                crate::collector::wait_for_hold(&wait, "an arcycle::debug tool");
-                s = h.strong.load(Relaxed);
-            }
+        let wait = crate::sync::Wait::new();
+        while held_by_collection(s) {
+            crate::collector::wait_for_hold(&wait, "an arcycle::debug tool");
+            s = h.strong.load(Relaxed);
         }
         Node::from_word(header, s)
     }

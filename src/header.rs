@@ -251,27 +251,37 @@ impl Header {
     /// panic is resumed from here, after the allocation is dealt with).
     ///
     /// Usually the strong side's unit is the only one left, and then no
-    /// RMW is needed: see below.
+    /// RMW is needed: see [`release_strong_side_with`](Self::release_strong_side_with).
     #[inline]
     pub(crate) fn release_strong_side(&self) -> bool {
-        // The word reads exactly 1: no `Weak`, no entry, no registration,
-        // no lock — and none can appear, because every party that adds to
-        // this word already owns a claim on it (a `Weak`, or a strong
-        // handle, and the strong count is zero for good). So the unit is
-        // not given back at all: the allocation is the caller's. Acquire:
-        // the RMW that left the word at 1 (a `Weak`'s drop, an entry's
-        // release) was Release, so every use by those parties
-        // happens-before the free, as the fence below gives the slow path.
-        // A value that was not the latest cannot read 1 either: every unit
-        // still held was added by a party whose handle, or whose own claim,
-        // our last decrement was ordered after. This saves `Arc`'s second
-        // RMW on every free of an object nobody ever downgraded.
-        if self.weak.load(Acquire) == 1 {
+        self.release_strong_side_with(0)
+    }
+
+    /// [`release_strong_side`](Self::release_strong_side), giving back in
+    /// the same step `extra` more units that the caller owns (a collected
+    /// root's `ENTRY`, see `collector::commit`).
+    #[inline]
+    pub(crate) fn release_strong_side_with(&self, extra: u64) -> bool {
+        let units = 1 + extra;
+        // The word reads exactly the caller's units: no `Weak`, no other
+        // entry, no registration, no lock — and none can appear, because
+        // every party that adds to this word already owns a claim on it (a
+        // `Weak`, or a strong handle, and the strong count is zero for
+        // good). So the units are not given back at all: the allocation is
+        // the caller's. Acquire: the RMW that left the word there (a
+        // `Weak`'s drop, an entry's release) was Release, so every use by
+        // those parties happens-before the free, as the fence below gives
+        // the slow path. A value that was not the latest cannot read that
+        // either: every unit still held was added by a party whose handle,
+        // or whose own claim, our last decrement was ordered after. This
+        // saves `Arc`'s second RMW on every free of an object nobody ever
+        // downgraded.
+        if self.weak.load(Acquire) == units {
             return true;
         }
         // Release: as in `release_weak_units`.
-        let old = self.weak.fetch_sub(1, Release);
-        if old == 1 {
+        let old = self.weak.fetch_sub(units, Release);
+        if old == units {
             acquire_fence(&self.weak);
             true
         } else if old & REGISTERED != 0 {

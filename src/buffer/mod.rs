@@ -51,11 +51,11 @@
 use crate::collector;
 use crate::header::*;
 use crate::sync::{lock, AtomicUsize, Mutex};
-
-pub(crate) mod ring;
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
+
+pub(crate) mod ring;
 
 const SHARDS: usize = 16;
 

@@ -176,23 +176,9 @@ impl Outcome {
             // destructors, or by a handle they stashed, dropped on any
             // thread with Release) happens-before the free.
             let s = h.strong.load(Acquire);
-            if entry {
-                // A root's entry unit (see `finish_locked`). Usually it and
-                // the strong side's are the only claims left — nobody can
-                // add one (every claimant needs a claim or a handle, and
-                // a dead member's handles are only those its destructors
-                // stashed, counted in `s`) — so the allocation is ours
-                // without an RMW. Acquire: as `release_strong_side`'s fast
-                // path.
-                if count(s) == 0 && h.weak.load(Acquire) == 1 + ENTRY {
-                    // SAFETY: no handle, no `Weak`, no other claim: the
-                    // value is gone and nothing refers to the allocation.
-                    unsafe { (n.vtable.dealloc)(n.header) };
-                    continue;
-                }
-                // Not the last claim: the strong side's is still there.
-                buffer::release_entry(n.header);
-            }
+            // A root's entry unit (see `finish_locked`) goes back with the
+            // strong side's, in the same step.
+            let entry = if entry { ENTRY } else { 0 };
             let last = if count(s) == 0 {
                 // No handle exists and none can appear (a clone needs one, an
                 // upgrade of a dead object fails): the hold can simply be
@@ -204,7 +190,14 @@ impl Outcome {
                 // AcqRel: as for survivors.
                 count(h.strong.fetch_and(!HELD, AcqRel)) == 0
             };
-            if last && h.release_strong_side() {
+            if !last {
+                if entry != 0 {
+                    // The stashed handle's last drop releases the strong
+                    // side; whichever of the two claims goes last frees
+                    // the allocation (`release_entry` does if it is ours).
+                    buffer::release_entry(n.header);
+                }
+            } else if h.release_strong_side_with(entry) {
                 // SAFETY: weak word zero; the value is gone.
                 unsafe { (n.vtable.dealloc)(n.header) }
             }

@@ -591,9 +591,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Wait while the collector holds an object (for `try_unwrap`, `get_mut`
-/// and friends that found `HELD`; `what` names the caller in the panic). A collection lets go of every live
-/// object before it runs any destructor, and never waits for mutators in
-/// between, so this wait is bounded by the collection's locked phases.
+/// and friends that found `HELD`; `what` names the caller in the panic).
+/// A collection lets go of every live object before it runs any
+/// destructor, and never waits for mutators in between, so this wait is
+/// bounded by the collection's locked phases.
 pub(crate) fn wait_for_hold(wait: &crate::sync::Wait, what: &str) {
     forbid_reentry(what);
     wait.pause();

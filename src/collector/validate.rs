@@ -187,7 +187,6 @@ fn validate_batch<'a>(
     s.edges.clear();
     s.failed.clear();
     s.failed.resize(m, false);
-    let mut any_failed = false;
 
     // Steps 1-2: trace again, keeping every guard until the decision.
     for (k, &i) in comp.iter().enumerate() {
@@ -208,7 +207,6 @@ fn validate_batch<'a>(
         // which are released below, before this batch's decision ends.
         if unsafe { graph.trace_held(node, tracer) } {
             s.failed[k] = true;
-            any_failed = true;
             // Remembered so that it is buffered again (`commit`).
             graph.nodes[i as usize].busy = true;
         }
@@ -227,7 +225,7 @@ fn validate_batch<'a>(
             }
         }
     }
-    reach(s, m, any_failed);
+    reach(s, m);
 
     // Step 3: read, compare, freeze.
     s.words.clear();
@@ -250,7 +248,6 @@ fn validate_batch<'a>(
             s.words[k] = frozen;
         } else {
             s.failed[k] = true;
-            any_failed = true;
         }
     }
     // Step 4: verify, with an RMW (see the module docs). AcqRel: as the
@@ -266,14 +263,11 @@ fn validate_batch<'a>(
             .is_err()
         {
             s.failed[k] = true;
-            any_failed = true;
         }
     }
 
     // Step 5: decide.
-    if any_failed {
-        reach(s, m, true);
-    }
+    reach(s, m);
     for (k, &i) in comp.iter().enumerate() {
         let v = &mut graph.nodes[i as usize];
         let h = v.node.header();
@@ -303,9 +297,6 @@ fn validate_batch<'a>(
     }
     // Unlock the batch's fields: nobody can reach the garbage's any more.
     graph.release_guards(tracer);
-    if !any_failed {
-        return 0;
-    }
     // Components of the batch that had a failed member.
     let base = bounds[0];
     bounds
@@ -315,18 +306,17 @@ fn validate_batch<'a>(
 }
 
 /// Set `s.excluded` to the members of the batch (by position) that failed
-/// or that a failed one reaches by the recorded edges; all clear, without
-/// any search, if nothing failed.
-fn reach(s: &mut Scratch, m: usize, any_failed: bool) {
+/// or that a failed one reaches by the recorded edges (no search when
+/// nothing failed, the common case).
+fn reach(s: &mut Scratch, m: usize) {
     s.excluded.clear();
-    if !any_failed {
-        s.excluded.resize(m, false);
-        return;
-    }
     s.excluded.extend_from_slice(&s.failed[..m]);
     s.stack.clear();
     s.stack
         .extend((0..m as u32).filter(|&k| s.failed[k as usize]));
+    if s.stack.is_empty() {
+        return;
+    }
     // Adjacency by source, built only when something failed (rare).
     s.first.clear();
     s.first.resize(m + 1, 0);
