@@ -36,6 +36,30 @@ fn anode(tally: &'static Tally, next: Option<Cc<ANode>>) -> Cc<ANode> {
     })
 }
 
+/// A thread that collects in a loop until the returned flag is set (it
+/// returns how many rounds it ran). Returns once the loop is running, so
+/// that the workers started next overlap it however fast they are.
+fn collector_loop() -> (Arc<AtomicBool>, thread::JoinHandle<usize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (stop, running) = (stop.clone(), running.clone());
+        thread::spawn(move || {
+            let mut rounds = 0usize;
+            while !stop.load(SeqCst) {
+                collect();
+                running.store(true, SeqCst);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    while !running.load(SeqCst) {
+        thread::yield_now();
+    }
+    (stop, collector)
+}
+
 /// Run crossbeam-epoch's deferred drops (of handles replaced in slots) and
 /// collect, until `tally` has no live value left or many rounds passed.
 /// Every thread that pinned has finished, so each round can advance the
@@ -64,25 +88,7 @@ fn churn_with_collector() {
     const ROUNDS: usize = if cfg!(miri) { 40 } else { 20_000 };
     let slots: Arc<Vec<AtomicCc<ANode>>> =
         Arc::new((0..SLOTS).map(|_| AtomicCc::new(anode(&T, None))).collect());
-    let stop = Arc::new(AtomicBool::new(false));
-    let running = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (stop, running) = (stop.clone(), running.clone());
-        thread::spawn(move || {
-            let mut rounds = 0usize;
-            while !stop.load(SeqCst) {
-                collect();
-                running.store(true, SeqCst);
-                rounds += 1;
-            }
-            rounds
-        })
-    };
-    // The workers start once the collector loop is running, so that the
-    // two overlap however fast the workers are.
-    while !running.load(SeqCst) {
-        thread::yield_now();
-    }
+    let (stop, collector) = collector_loop();
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
             let slots = slots.clone();
@@ -535,23 +541,7 @@ fn dyn_churn_with_collector() {
             })
             .collect(),
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let running = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (stop, running) = (stop.clone(), running.clone());
-        thread::spawn(move || {
-            let mut rounds = 0usize;
-            while !stop.load(SeqCst) {
-                collect();
-                running.store(true, SeqCst);
-                rounds += 1;
-            }
-            rounds
-        })
-    };
-    while !running.load(SeqCst) {
-        thread::yield_now();
-    }
+    let (stop, collector) = collector_loop();
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
             let slots = slots.clone();

@@ -17,12 +17,24 @@ static DROPS: AtomicUsize = AtomicUsize::new(0);
 /// which another test's concurrent collection could free first.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Rounds of "advance the epoch and collect" a test waits for the
-/// replaced handles to be released: few under Miri (its scheduler lets an
-/// exiting thread finish), many natively, where a loaded machine may keep
-/// an exited writer's teardown (which hands its deferred handles to
-/// crossbeam) waiting for a while; each round yields to it.
-const EPOCH_ROUNDS: usize = if cfg!(miri) { 64 } else { 100_000 };
+/// Advance crossbeam-epoch and collect until `made` values have been
+/// dropped (replaced handles are released by the epoch, and the chains
+/// they formed by the collector), or many rounds passed: few under Miri
+/// (its scheduler lets an exiting thread finish), many natively, where a
+/// loaded machine may keep an exited writer's teardown — which is when its
+/// deferred handles reach crossbeam's global queue, possibly after the
+/// scope has joined it — waiting for a while; each round yields to it.
+fn settle(drops: &AtomicUsize, made: &AtomicUsize) {
+    let rounds = if cfg!(miri) { 64 } else { 100_000 };
+    for _ in 0..rounds {
+        if drops.load(SeqCst) == made.load(SeqCst) {
+            return;
+        }
+        crossbeam_epoch::pin().flush();
+        collect();
+        std::thread::yield_now();
+    }
+}
 static MADE: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Trace)]
@@ -89,19 +101,7 @@ fn slot_ops_and_collection() {
     let last = slot.into_inner();
     assert!(last.next.take().is_some() || last.id >= 100);
     drop(last);
-    // Replaced handles are released by crossbeam-epoch: advance it (every
-    // other thread has exited), and collect the chains they formed.
-    for _ in 0..EPOCH_ROUNDS {
-        if DROPS.load(SeqCst) == MADE.load(SeqCst) {
-            break;
-        }
-        crossbeam_epoch::pin().flush();
-        collect();
-        // The writer's deferred handles reach crossbeam's global queue
-        // only when its thread-locals are torn down, which may still be
-        // under way after the scope has joined it: let it run.
-        std::thread::yield_now();
-    }
+    settle(&DROPS, &MADE);
     assert_eq!(
         DROPS.load(SeqCst),
         MADE.load(SeqCst),
@@ -197,17 +197,7 @@ fn fat_slot_ops_and_collection() {
     assert!(last.edge().take().is_some() || last.id() >= 100);
     drop(last);
     drop(text);
-    for _ in 0..EPOCH_ROUNDS {
-        if FDROPS.load(SeqCst) == FMADE.load(SeqCst) {
-            break;
-        }
-        crossbeam_epoch::pin().flush();
-        collect();
-        // The writer's deferred handles reach crossbeam's global queue
-        // only when its thread-locals are torn down, which may still be
-        // under way after the scope has joined it: let it run.
-        std::thread::yield_now();
-    }
+    settle(&FDROPS, &FMADE);
     assert_eq!(
         FDROPS.load(SeqCst),
         FMADE.load(SeqCst),
