@@ -9,9 +9,14 @@
 #      its edge without freezing the slot (src/atomic.rs), i.e. a collector
 #      that ignores atomic slots; the "moves change no count" model
 #      `atomic_validate_vs_swap_out` must fail.
+#   3. `--cfg arcycle_broken_generations`: a young collection lets go of the
+#      entry of a young root that survived instead of holding it over for
+#      the next full collection (src/collector/commit.rs); the model
+#      `young_collection_holds_over_survivors` must fail.
 #
-# Each must fail with the panic of a handle that outlived its collected
-# object (or loom's race report of the same).
+# The first two must fail with the panic of a handle that outlived its
+# collected object (or loom's race report of the same); the third with
+# its model's "lost a garbage cycle" assertion.
 #
 #   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
 #
@@ -26,7 +31,7 @@ trap 'rm -f "$log"' EXIT
 
 # The failures loom may report for a broken protocol: the models' own
 # assertions, arcycle's dead-deref panic, or loom's race detection.
-expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation'
+expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE'
 
 # teeth CFG TARGET_SUFFIX TEST MODEL
 teeth() {
@@ -58,3 +63,4 @@ teeth() {
 
 teeth arcycle_broken loom-broken models validate_vs_clone_drop_aba
 teeth arcycle_broken_atomic loom-broken-atomic atomic atomic_validate_vs_swap_out
+teeth arcycle_broken_generations loom-broken-generations models young_collection_holds_over_survivors

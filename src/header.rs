@@ -3,10 +3,10 @@
 //! # The strong word
 //!
 //! ```text
-//!  63                    32   31    30   29     28     27      26          0
-//! +------------------------+------+----+------+----+-------+---------------+
-//! | type code              |ACTIVE|DEAD|FROZEN|HELD|TOUCHED| strong count  |
-//! +------------------------+------+----+------+----+-------+---------------+
+//!  63               32   31    30   29     28     27      26        25      0
+//! +-------------------+------+----+------+----+-------+--------+-------------+
+//! | type code         |ACTIVE|DEAD|FROZEN|HELD|TOUCHED|SURVIVOR| strong count|
+//! +-------------------+------+----+------+----+-------+--------+-------------+
 //! ```
 //!
 //! * `clone` adds [`INC`] (one), `drop` subtracts one. A drop only happens
@@ -37,8 +37,16 @@
 //!   thread (which leaves the value to the collector and decodes nothing),
 //!   entries and traced edges carry only the header address, and the
 //!   debugging tools wait for the hold to go (see `Node::settled`).
-//! * The count field is 27 bits; more than [`MAX_COUNT`] (about 2^27)
+//! * The count field is 26 bits; more than [`MAX_COUNT`] (about 2^26)
 //!   handles to one object abort, as `Arc` does past `isize::MAX`.
+//! * [`SURVIVOR`] says the object has survived a collection: it is *old*.
+//!   Only the collector sets it, in the RMW that lets go of a survivor, and
+//!   nothing clears it (a new allocation starts without it). A *young*
+//!   (partial) collection treats old objects as externally held: it
+//!   neither takes them as roots nor traces into them (see
+//!   `collector::generations`). Since only the collector writes it, and
+//!   only one collection runs at a time, the collector reads it without
+//!   racing anyone.
 //! * `HELD` is the collector's hold: the value may not be destroyed while it
 //!   is set. It is a flag rather than a count so that `strong_count` (and
 //!   everything built on it) never sees the collector. A last drop that
@@ -109,7 +117,10 @@ use crate::sync::AtomicU64;
 use std::sync::atomic::Ordering::*;
 
 /// Strong count field.
-pub(crate) const COUNT_MASK: u64 = (1 << 27) - 1;
+pub(crate) const COUNT_MASK: u64 = (1 << 26) - 1;
+/// The object survived a collection (it is *old*); set by the collector
+/// only, never cleared.
+pub(crate) const SURVIVOR: u64 = 1 << 26;
 /// A clone or drop landed on this word while it was `FROZEN`.
 pub(crate) const TOUCHED: u64 = 1 << 27;
 /// The collector holds the value alive.
@@ -138,8 +149,8 @@ pub(crate) const DEC: u64 = 1;
 pub(crate) const MAX_COUNT: u64 = COUNT_MASK - (1 << 20);
 /// What `clone` tests in the word it replaced, in one branch: `FROZEN`
 /// (leave `TOUCHED`) or a count high enough to need the overflow check.
-/// Counts between `2^26` and [`MAX_COUNT`] take the slow path and pass.
-pub(crate) const CLONE_SLOW: u64 = FROZEN | (1 << 26);
+/// Counts between `2^25` and [`MAX_COUNT`] take the slow path and pass.
+pub(crate) const CLONE_SLOW: u64 = FROZEN | (1 << 25);
 
 // `Header::decremented` moves FROZEN onto TOUCHED with a shift.
 const _: () = assert!(TOUCHED == FROZEN >> 2);
@@ -341,11 +352,11 @@ pub(crate) fn acquire_fence(word: &AtomicU64) {
 #[inline(never)]
 pub(crate) fn abort_count_overflow() -> ! {
     // Like `Arc`: overflowing the count would let a value be freed while
-    // handles exist. The program is already degenerate (2^27 handles to one
+    // handles exist. The program is already degenerate (2^26 handles to one
     // object); abort rather than unwind, since unwinding may drop handles.
     crate::report::report(
         crate::report::ReportKind::CountOverflow,
-        "reference count overflow (more than 2^27 handles to one object); aborting",
+        "reference count overflow (more than 2^26 handles to one object); aborting",
     );
     std::process::abort()
 }

@@ -157,8 +157,8 @@
 //!   `CoerceUnsized`). `Cc<T> == Cc<T>` always compares values (`Arc`
 //!   short-cuts on pointer equality for `T: Eq` through unstable
 //!   specialisation).
-//! * At most about 2^27 strong handles and 2^31 weak handles to one object
-//!   (more aborts, as `Arc` does past `isize::MAX`).
+//! * At most about 2^26 (64 million) strong handles, and as many weak
+//!   ones, to one object (more aborts, as `Arc` does past `isize::MAX`).
 //! * A destruction nests inside the destructor that started it for up to
 //!   128 KiB of stack beyond the outermost drop; deeper, it runs right after
 //!   (still before the outermost drop returns), where `Arc` would overflow
@@ -225,7 +225,7 @@ pub use cc::{Cc, CcClone};
 #[doc(hidden)]
 pub use collector::__loom_collector_round;
 pub use collector::{
-    add_callback, collect, disable, enable, is_background, is_enabled, quiet_period,
+    add_callback, collect, collect_young, disable, enable, is_background, is_enabled, quiet_period,
     remove_callback, set_background, set_quiet_period, set_threshold, stats, threshold, CallbackId,
     CollectEvent, CollectInfo, Stats, DEFAULT_THRESHOLD,
 };

@@ -15,7 +15,7 @@ struct Node {
 }
 
 /// In the child: leak clones until the count passes the limit (about
-/// 2^28). Never returns: the clone past the limit aborts.
+/// 2^26). Never returns: the clone past the limit aborts.
 fn overflow(kind: &str) -> ! {
     match kind {
         "leaf" => {

@@ -7,8 +7,10 @@
 //!
 //! Operations: new node, add / remove an edge, move an edge from one node's
 //! `Mutex` to another's (or out to the stack), clone, drop, downgrade,
-//! upgrade, drop a weak, collect, change the automatic threshold, and run a
-//! sub-sequence on a second thread while this thread collects.
+//! upgrade, drop a weak, collect, change the automatic threshold (automatic
+//! collections run inline and are mostly young ones), and run a
+//! sub-sequence on a second thread while this thread collects (full and
+//! young collections).
 //!
 //! Guards the DESIGN.md "Must hold" invariants:
 //! * "No object is freed while a handle to it, or a borrow derived from
@@ -416,8 +418,15 @@ fn spawn_phase(b: &mut Bytes<'_>, hands: &mut Hands, model: &mut Model, record: 
             }
             theirs
         });
-        for _ in 0..collects {
-            arcycle::collect();
+        for i in 0..collects {
+            // Every second one young: it must leave the old objects the
+            // other thread is changing alone and lose no root of a cycle
+            // through them (the next exact check sees).
+            if i % 2 == 1 {
+                arcycle::collect_young();
+            } else {
+                arcycle::collect();
+            }
         }
         let theirs = worker
             .join()

@@ -212,6 +212,56 @@ fn visit_number_vs_upgrade_and_buffering() {
     });
 }
 
+/// Race: a young collection (`collect_young`) takes a young root whose only
+/// other holder is an *old* object on the same garbage cycle, while the
+/// root's last outside handle is dropped on another thread — before the
+/// hold (no new entry: the young collection's is the only one), during it
+/// (the drop buffers a new entry), or after the hold is let go.
+///
+/// Set-up: `o` survives a full collection while only `n` refers to it
+/// (old); `n` is never visited (young); then `o -> n` is linked without
+/// touching `o`'s count, so `{o, n}` is a cycle that a young collection
+/// cannot free (`o` is treated as external) and whose only possible root
+/// is `n`.
+///
+/// Guards: "Every object whose last handle is gone is freed ... once a
+/// collection runs after that" across generations: the young collection
+/// holds `n`'s entry over (or finds that the racing drop buffered a new
+/// one), so the final full `collect()` frees the cycle, exactly once.
+/// Teeth: under `--cfg arcycle_broken_generations` (young survivors'
+/// entries not held over) loom finds the schedule in which the cycle is
+/// never freed (`scripts/loom-teeth.sh`).
+#[test]
+fn young_collection_holds_over_survivors() {
+    model("young_collection_holds_over_survivors", || {
+        let (po, pn) = (Probe::new(), Probe::new());
+        let o = node(&po);
+        let n = node(&pn);
+        *n.next.lock().unwrap() = Some(o.clone());
+        drop(o); // buffered: `n` still refers to it
+        collect(); // `o` survives (old); `n` was never visited (young)
+        {
+            let o_field = n.next.lock().unwrap();
+            let o = o_field.as_ref().unwrap();
+            *o.next.lock().unwrap() = Some(n.clone());
+        }
+        let n2 = n.clone();
+        drop(n); // buffers `n`: its possible root
+        let t = thread::spawn(move || {
+            check(&n2);
+            drop(n2); // the last outside handle
+        });
+        arcycle::collect_young();
+        t.join().unwrap();
+        collect();
+        assert_eq!(
+            drops(&[&po, &pn]),
+            2,
+            "GENERATIONS LOST A GARBAGE CYCLE: a cycle through an old object survived a full collection"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Validation races
 // ---------------------------------------------------------------------------

@@ -50,6 +50,9 @@ pub struct CollectInfo {
     /// Runs inside another collection on the same thread (a destructor's or
     /// a callback's `collect()`).
     pub nested: bool,
+    /// A young collection (see [`collect_young`](crate::collect_young)):
+    /// objects that survived an earlier collection were left alone.
+    pub young: bool,
     /// Possible roots in the buffer when the collection started.
     pub buffered: usize,
     /// Possible roots the collection examined (distinct objects whose

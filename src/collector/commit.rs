@@ -61,11 +61,14 @@ pub(crate) struct Outcome {
     pub(crate) roots: usize,
     /// Components whose validation failed.
     pub(crate) aborted: usize,
+    /// A young collection's entries for the next full one (see
+    /// `generations`).
+    pub(crate) held_over: Vec<crate::buffer::Entry>,
     panic: Option<Box<dyn Any + Send>>,
 }
 
 /// At the end of the locked phases: let go of every survivor.
-pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
+pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
     let mut is_dead = vec![false; graph.nodes.len()];
     for &i in &validated.dead {
         is_dead[i as usize] = true;
@@ -77,7 +80,11 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
         }
         let h = v.node.header();
         let again = (v.busy || v.retry) && !super::is_quarantined(v.node);
-        if again && count(h.strong.load(Relaxed)) > 0 {
+        // Only a `Trace` impl on this thread can have dropped the count to
+        // zero since the hold: another thread's last drop waits for it.
+        let alive = count(h.strong.load(Relaxed)) > 0;
+        let mut keep_entry = false;
+        if again && alive {
             // Its trace could not be read (a lock was taken), or its
             // component was touched while it was validated, so this
             // collection could not decide about it or what it reaches.
@@ -86,18 +93,34 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
             // more decrements. It is held, so alive. (A quarantined object
             // is never tried again: it would panic again.)
             buffer::rebuffer(v.node.header);
+        } else if graph.young && v.root && alive && !cfg!(arcycle_broken_generations) {
+            // A young root that survived: an old object may be all that
+            // holds it, on a garbage cycle that sees no more decrements.
+            // Keep its entry, unit and all, for the next full collection
+            // (`generations`, invariant 2) — unless a drop buffered it again
+            // since the hold cleared `ACTIVE`: then that entry stands for it.
+            // Relaxed: the entry reaches the next collector through the
+            // held-over list's mutex, and every decrement is ordered
+            // against this RMW on the same word (`buffer`, invariant 2).
+            keep_entry = h.strong.fetch_or(ACTIVE, Relaxed) & ACTIVE == 0;
+            if keep_entry {
+                graph.held_over.push(crate::buffer::Entry(v.node.header));
+            }
         }
-        // Let go, and put the type code back over the visit number (see
-        // `header`) in the same RMW: only this thread writes either while
-        // the object is held, so the XOR flips exactly those bits.
+        // Let go, mark the object old (`SURVIVOR`, unless it is already),
+        // and put the type code back over the visit number (see `header`),
+        // all in one RMW: only this thread writes any of these bits while
+        // the object is held, so the XOR flips exactly those.
         // Release: our reads of the value happen-before whoever destroys it
         // next. Acquire: if its last handle is gone, every dropper's uses
         // happen-before our destruction.
         let number = (i + 1) as u64;
-        let flip = HELD | (number ^ v.code as u64) << CODE_SHIFT;
+        let survivor = if v.old { 0 } else { SURVIVOR };
+        let flip = HELD | survivor | (number ^ v.code as u64) << CODE_SHIFT;
         let old = h.strong.fetch_xor(flip, AcqRel);
         debug_assert!(held_by_collection(old) && type_code(old) as u64 == number);
-        if v.root {
+        debug_assert_eq!(old & SURVIVOR != 0, v.old);
+        if v.root && !keep_entry {
             // The root's entry unit (see `discover::Graph::take_roots`):
             // it kept the allocation while we let go above, and now goes.
             // It cannot be the last claim while the strong side is there
@@ -124,6 +147,7 @@ pub(crate) fn finish_locked(graph: Graph, validated: Validated) -> Outcome {
         traced: graph.nodes.len(),
         roots: graph.roots,
         aborted: validated.aborted,
+        held_over: graph.held_over,
         panic: graph.panic,
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct Visited {
     pub(crate) root: bool,
     /// A root whose component failed validation: buffer it again.
     pub(crate) retry: bool,
+    /// Its word had `SURVIVOR` when the hold was taken (a full collection
+    /// only: a young one never holds an old object).
+    pub(crate) old: bool,
 }
 
 #[derive(Default)]
@@ -88,6 +91,12 @@ pub(crate) struct Graph {
     /// `Trace` impl found behind a `std::sync::Arc` or a `#[trace(skip)]`
     /// field. Targets are compared by address only.
     pub(crate) hidden: Vec<(u32, HiddenEdge)>,
+    /// A young collection: old objects are treated as externally held
+    /// (see `generations`).
+    pub(crate) young: bool,
+    /// Young only: entries kept for the next full collection, each owning
+    /// its unit (old roots here; survivors' entries are added by `commit`).
+    pub(crate) held_over: Vec<Entry>,
 }
 
 /// What [`try_hold`] found.
@@ -99,6 +108,9 @@ enum Hold {
     Taken(u64),
     /// Dead, count zero, or (a root) no longer standing for its entry.
     No,
+    /// A young collection found an old object: not held, not traced (a
+    /// root's entry still stands for it, `ACTIVE` untouched).
+    Old,
 }
 
 /// The visit number a held word carries.
@@ -108,10 +120,11 @@ fn visit_number(word: u64) -> u32 {
 }
 
 /// Take the collector's hold on an object, unless this collection holds
-/// it already, it is dead, or (for a root) its count already reached zero.
-/// The hold's CAS also writes `next + 1` over the type code (see
-/// `header`), and for a root clears `ACTIVE`.
-fn try_hold(header: NonNull<Header>, root: bool, next: u32) -> Hold {
+/// it already, it is dead, (for a root) its count already reached zero, or
+/// (in a `young` collection) it is old. The hold's CAS also writes
+/// `next + 1` over the type code (see `header`), and for a root clears
+/// `ACTIVE`.
+fn try_hold(header: NonNull<Header>, root: bool, next: u32, young: bool) -> Hold {
     // SAFETY: the caller holds a claim (an entry's unit, or the parent's
     // field under the parent's guard, with the parent held).
     let h = unsafe { header.as_ref() };
@@ -134,6 +147,11 @@ fn try_hold(header: NonNull<Header>, root: bool, next: u32) -> Hold {
         // A dead object can still be held — by an outer collection whose
         // destructors are running this (nested) one — so check DEAD first.
         let alive = count(s) > 0 && s & DEAD == 0;
+        if young && alive && s & SURVIVOR != 0 {
+            // Only the collector sets SURVIVOR, so this read is stable for
+            // the whole collection (see `generations`).
+            return Hold::Old;
+        }
         debug_assert!(!alive || s & (HELD | FROZEN) == 0, "object held twice");
         let new = if alive {
             with_code(s | HELD, next + 1)
@@ -185,6 +203,7 @@ impl Graph {
             lock_free: false,
             root,
             retry: false,
+            old: word & SURVIVOR != 0,
         });
         i
     }
@@ -211,14 +230,17 @@ impl Graph {
             // Only the entry that finds ACTIVE set stands for the object
             // (`try_hold` checks); a duplicate, or one detached by
             // `get_mut`, is just released.
-            if let Hold::Taken(word) = try_hold(e.0, true, self.next_number()) {
-                // The root keeps its entry's unit until the collection lets
-                // go of it (`commit`): for garbage, the free then needs no
-                // RMW to give it back.
-                self.add(e.0, word, true);
-                self.roots += 1;
-            } else {
-                buffer::release_entry(e.0);
+            match try_hold(e.0, true, self.next_number(), self.young) {
+                Hold::Taken(word) => {
+                    // The root keeps its entry's unit until the collection
+                    // lets go of it (`commit`): for garbage, the free then
+                    // needs no RMW to give it back.
+                    self.add(e.0, word, true);
+                    self.roots += 1;
+                }
+                // Kept, unit and all, for the next full collection.
+                Hold::Old => self.held_over.push(e),
+                Hold::Visited(_) | Hold::No => buffer::release_entry(e.0),
             }
         }
     }
@@ -291,10 +313,12 @@ impl Graph {
             for child in tracer.edges.drain(..) {
                 // The guard that protects the parent's field is still in
                 // `tracer`, so the child's handle is still there.
-                let j = match try_hold(child, false, self.next_number()) {
+                let j = match try_hold(child, false, self.next_number(), self.young) {
                     Hold::Visited(j) => j,
                     Hold::Taken(word) => self.add(child, word, false),
-                    Hold::No => continue, // dead: a destructor stashed it
+                    // Dead (a destructor stashed it), or old in a young
+                    // collection: treated as external, the safe direction.
+                    Hold::No | Hold::Old => continue,
                 };
                 self.nodes[j as usize].internal += 1;
                 self.targets.push(j);

@@ -3,7 +3,8 @@
 //!
 //! A collection is four phases, one file each (plus `worker`, the
 //! collector thread that runs automatic collections in background mode,
-//! and `callbacks`, the user's start/stop hooks):
+//! `generations`, which lets automatic collections leave old objects
+//! alone, and `callbacks`, the user's start/stop hooks):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|
@@ -33,6 +34,7 @@
 pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
+pub(crate) mod generations;
 pub(crate) mod validate;
 pub(crate) mod worker;
 
@@ -86,6 +88,7 @@ struct Control {
     traced: AtomicU64,
     automatic: AtomicU64,
     roots: AtomicU64,
+    young: AtomicU64,
     worker: worker::Worker,
     callbacks: callbacks::Registry,
     /// Objects whose `Trace` impl panicked, by header address; each entry
@@ -114,6 +117,7 @@ macro_rules! control_init {
             traced: AtomicU64::new(0),
             automatic: AtomicU64::new(0),
             roots: AtomicU64::new(0),
+            young: AtomicU64::new(0),
             worker: worker::worker_init!(),
             callbacks: callbacks::Registry {
                 list: Mutex::new(Vec::new()),
@@ -234,7 +238,9 @@ pub struct Stats {
     /// Validations that found the proposed garbage changed under them and
     /// gave up (nothing is lost: the roots are tried again later).
     pub aborted: u64,
-    /// Possible roots buffered now, waiting for the next collection.
+    /// Possible roots buffered now, waiting for the next collection
+    /// (including those young collections held over for the next full
+    /// one, see [`collect_young`]).
     pub roots_buffered: usize,
     /// How long the last collection took, start to end, destructors
     /// included.
@@ -258,6 +264,9 @@ pub struct Stats {
     /// [`CollectInfo::roots`]); with `traced`, what a tuner of the
     /// [threshold](set_threshold) compares with `freed`.
     pub roots: u64,
+    /// Young collections (see [`collect_young`]), a part of
+    /// `collections`.
+    pub young: u64,
 }
 
 /// Collect every garbage cycle among the possible roots buffered before
@@ -311,15 +320,69 @@ pub fn collect() -> usize {
 /// `collect()`, optionally recording a leak report.
 pub(crate) fn collect_explicit(record: Option<&mut crate::debug::Recorder>) -> usize {
     forbid_reentry("arcycle::collect()");
+    collect_kind(Kind::Explicit, record)
+}
+
+/// Run a collection of `kind` on this thread, waiting for the collector
+/// lock unless this thread holds it already.
+fn collect_kind(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     if owns_collector() {
         // Called by a destructor (or callback) this thread's collection is
         // running: the outer collection is past its locked phases (or has
         // not started them), so a nested one is safe, and waiting for the
         // lock would wait for ourselves.
-        return run(Kind::Explicit, record);
+        return run(kind, record);
     }
     let _owner = Owner::new(lock(&control().collector));
-    run(Kind::Explicit, record)
+    run(kind, record)
+}
+
+/// Collect the garbage cycles made only of *young* objects — those that
+/// have not survived a collection yet — among the possible roots buffered
+/// before this call, and return how many objects were freed.
+///
+/// Cheaper than [`collect`] when the program keeps a big, long-lived graph:
+/// objects that survived an earlier collection are treated as externally
+/// held, so the live graph is not traced again (Python's
+/// `gc.collect(0)` plays the same part). A garbage cycle that goes through
+/// an old object is left for the next full collection: its buffered
+/// roots are held over (they stay in [`Stats::roots_buffered`]), and
+/// [`collect`], a quiet pass of the collector thread, or an automatic
+/// collection once enough of them have piled up frees it. Automatic
+/// collections are young ones whenever a full one is not due.
+///
+/// Runs on this thread and waits for a collection in progress, exactly as
+/// [`collect`] does, and panics as it does.
+///
+/// ```
+/// use arcycle::{Cc, Trace};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node(Mutex<Vec<Cc<Node>>>);
+///
+/// let old = Cc::new(Node(Mutex::new(Vec::new())));
+/// drop(old.clone()); // buffered, then survives a collection: old
+/// arcycle::collect();
+///
+/// // A young cycle: freed by a young collection.
+/// let a = Cc::new(Node(Mutex::new(Vec::new())));
+/// a.0.lock().unwrap().push(a.clone());
+/// drop(a);
+/// assert!(arcycle::collect_young() >= 1);
+///
+/// // A cycle through the old object: left for a full collection.
+/// let b = Cc::new(Node(Mutex::new(vec![old.clone()])));
+/// old.0.lock().unwrap().push(b.clone());
+/// drop((old, b));
+/// let before = arcycle::stats().freed;
+/// arcycle::collect_young();
+/// arcycle::collect();
+/// assert!(arcycle::stats().freed >= before + 2);
+/// ```
+pub fn collect_young() -> usize {
+    forbid_reentry("arcycle::collect_young()");
+    collect_kind(Kind::Young, None)
 }
 
 /// Run an automatic collection if the trigger is set and nobody else is
@@ -376,6 +439,8 @@ pub(crate) enum Kind {
     Automatic,
     /// A quiet-period pass of the collector thread.
     Quiet,
+    /// `collect_young()`.
+    Young,
 }
 
 /// Counts this thread's running collections while it lives.
@@ -406,7 +471,11 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let c = control();
     c.trigger.store(false, Relaxed);
     let depth = Depth::enter();
-    let automatic = kind != Kind::Explicit;
+    let automatic = matches!(kind, Kind::Automatic | Kind::Quiet);
+    // `collect()` and quiet passes are full; an automatic collection is
+    // young unless a full one is due (see `generations`).
+    let young = kind == Kind::Young
+        || (kind == Kind::Automatic && !generations::full_due(c.threshold.load(Relaxed)));
     // Callbacks run here and at the end, on this thread, holding the
     // collector lock but no lock a mutator needs (see `callbacks`).
     let cbs = callbacks::snapshot();
@@ -414,7 +483,8 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         automatic,
         quiet: kind == Kind::Quiet,
         nested: depth.0 > 0,
-        buffered: buffer::pending(),
+        young,
+        buffered: generations::pending_total(),
         ..CollectInfo::default()
     };
     if let Some(cbs) = &cbs {
@@ -426,9 +496,14 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         let _flag = InCollector::enter();
         let mut graph = discover::Graph {
             record_hidden: record.is_some(),
+            young,
             ..discover::Graph::default()
         };
-        graph.take_roots(buffer::drain());
+        let mut entries = buffer::drain();
+        if !young {
+            entries.append(&mut generations::take_held());
+        }
+        graph.take_roots(entries);
         graph.trace_all();
         let proposal = graph.trial_delete();
         let committed = validate::validate(&mut graph, proposal);
@@ -437,15 +512,29 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         }
         commit::finish_locked(graph, committed)
     };
-    // Adapt: the next automatic collection waits for at least as many new
-    // roots as live objects this one had to trace, so the work of tracing
-    // live data is paid for by mutator work (linear overall).
+    let mut outcome = outcome;
+    // Adapt: after a young collection, the next automatic one waits for at
+    // least as many new roots as live objects this one had to trace, so
+    // the work of tracing live data is paid for by mutator work (linear
+    // overall). After a full one, the next is young and leaves the live
+    // objects just traced alone (they are old now); the next full one
+    // waits for about as many held-over roots (`generations`).
     let live = outcome.live_traced;
     c.traced.fetch_add(outcome.traced as u64, Relaxed);
     let user = c.threshold.load(Relaxed);
-    c.effective.store(user.max(live), Relaxed);
-    if buffer::pending() >= user.max(live) && c.enabled.load(Relaxed) {
+    let wait_for = if young { user.max(live) } else { user };
+    c.effective.store(wait_for, Relaxed);
+    let held_over = !outcome.held_over.is_empty();
+    generations::finish(young, std::mem::take(&mut outcome.held_over), live);
+    if buffer::pending() >= wait_for && c.enabled.load(Relaxed) {
         c.trigger.store(true, Relaxed);
+    }
+    if held_over && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
+        // Held-over entries count as buffered for the collector thread:
+        // if it is not timing a quiet period, let it start one, so that
+        // an idle program still gets the full pass (cold: once per
+        // collection that held something over).
+        worker::note_first_root();
     }
     if outcome.aborted > 0 {
         c.aborted.fetch_add(1, Relaxed);
@@ -461,6 +550,9 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     c.collections.fetch_add(1, Relaxed);
     if automatic {
         c.automatic.fetch_add(1, Relaxed);
+    }
+    if young {
+        c.young.fetch_add(1, Relaxed);
     }
     c.freed.fetch_add(freed as u64, Relaxed);
     let elapsed = start.elapsed();
@@ -613,7 +705,7 @@ pub fn stats() -> Stats {
         collections: c.collections.load(Relaxed),
         freed: c.freed.load(Relaxed),
         aborted: c.aborted.load(Relaxed),
-        roots_buffered: buffer::pending(),
+        roots_buffered: generations::pending_total(),
         last_pause: Duration::from_nanos(c.last_pause_ns.load(Relaxed)),
         longest_pause: Duration::from_nanos(c.longest_pause_ns.load(Relaxed)),
         total_pause: Duration::from_nanos(c.total_pause_ns.load(Relaxed)),
@@ -621,6 +713,7 @@ pub fn stats() -> Stats {
         quarantined: c.quarantined.load(Relaxed),
         automatic: c.automatic.load(Relaxed),
         roots: c.roots.load(Relaxed),
+        young: c.young.load(Relaxed),
     }
 }
 
@@ -671,7 +764,7 @@ pub fn enable() {
     if buffer::pending() >= c.effective.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
-    if c.background.load(Relaxed) && buffer::pending() > 0 {
+    if c.background.load(Relaxed) && generations::pending_total() > 0 {
         // The collector thread may have dropped its quiet period while
         // collection was off.
         let _ = worker::wake();
@@ -751,7 +844,7 @@ pub fn is_enabled() -> bool {
 pub fn set_background(on: bool) {
     let c = control();
     c.background.store(on, Relaxed);
-    if on && buffer::pending() > 0 && c.enabled.load(Relaxed) {
+    if on && generations::pending_total() > 0 && c.enabled.load(Relaxed) {
         let _ = worker::wake();
     }
 }
@@ -788,7 +881,9 @@ pub fn set_quiet_period(period: Duration) {
     let c = control();
     c.worker.quiet_ns.store(ns, Relaxed);
     // A thread timing the old period re-reads it when woken.
-    if c.background.load(Relaxed) && (buffer::pending() > 0 || c.worker.armed.load(Relaxed)) {
+    if c.background.load(Relaxed)
+        && (generations::pending_total() > 0 || c.worker.armed.load(Relaxed))
+    {
         let _ = worker::wake();
     }
 }

@@ -68,8 +68,6 @@
 //! way (a lost signal is a deadlock, which loom reports).
 
 use super::{control, run, Kind, Owner};
-#[cfg(not(arcycle_loom))]
-use crate::buffer;
 use crate::sync::{fence, lock, park, AtomicBool, AtomicU64, Mutex, Thread};
 use std::sync::atomic::Ordering::*;
 #[cfg(not(arcycle_loom))]
@@ -317,7 +315,10 @@ impl Quiet {
         let w = worker();
         // Relaxed: ordered by the fence in `wait` (module docs).
         let end_now = w.end_quiet.swap(false, Relaxed);
-        if !c.enabled.load(Relaxed) || !c.background.load(Relaxed) || buffer::pending() == 0 {
+        if !c.enabled.load(Relaxed)
+            || !c.background.load(Relaxed)
+            || super::generations::pending_total() == 0
+        {
             self.armed = None;
             return;
         }
@@ -340,7 +341,7 @@ impl Quiet {
         }
         let freed = {
             let _owner = Owner::new(lock(&c.collector));
-            if buffer::pending() > 0 {
+            if super::generations::pending_total() > 0 {
                 Some(run(Kind::Quiet, None))
             } else {
                 None
@@ -355,7 +356,7 @@ impl Quiet {
             };
         }
         self.armed = None;
-        if buffer::pending() > 0 {
+        if super::generations::pending_total() > 0 {
             // Busy objects were buffered again: retry after a period.
             self.arm();
         }
@@ -375,7 +376,10 @@ impl Quiet {
         // SeqCst fence: our half of the store-buffering argument with
         // `note_first_root` (module docs).
         fence(SeqCst);
-        if buffer::pending() > 0 && c.enabled.load(Relaxed) && c.background.load(Relaxed) {
+        if super::generations::pending_total() > 0
+            && c.enabled.load(Relaxed)
+            && c.background.load(Relaxed)
+        {
             self.arm();
             w.armed.store(true, Relaxed);
         }

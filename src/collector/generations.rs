@@ -1,0 +1,137 @@
+//! Young collections: collection cost that grows with new objects, not
+//! with the live heap.
+//!
+//! Trial deletion re-traces every live object a buffered root reaches, so
+//! a program with a big, long-lived graph whose nodes keep being buffered
+//! (a clone and a drop of a handle to one is enough) would pay for the
+//! whole graph in every collection. Objects that survived a collection are
+//! *old* (`SURVIVOR` in their strong word, set by the collector in the RMW
+//! that lets go of them; see `header`). A *young* collection treats every
+//! old object as externally held:
+//!
+//! * a buffered root that is old is not taken: its entry is **held over**
+//!   as it is (its `ACTIVE` flag and its unit of the weak word kept) in a
+//!   list only collectors touch;
+//! * an old child is not held and not traced, and the edge to it is not
+//!   counted as internal.
+//!
+//! # Invariants
+//!
+//! 1. **Old is the safe direction.** Leaving old objects out of the graph
+//!    only removes internal edges: a young object an old one refers to
+//!    keeps a count its visited parents do not explain, so it is black.
+//!    Freeze and verify (`validate`) are unchanged and need nothing from
+//!    the rest of the graph: they check that each member's count is
+//!    exactly what the other members explain.
+//! 2. **No garbage is lost, only delayed.** A garbage cycle through an old
+//!    object is not freed by a young collection, so every entry a young
+//!    collection does not settle is kept for the next *full* one: old roots
+//!    are held over untouched, and a young root that survives (its count
+//!    may be held by an old member of a garbage cycle that will see no
+//!    more decrements) gets `ACTIVE` back and is held over too, unless
+//!    another entry stands for it already. While a held-over entry keeps
+//!    `ACTIVE`, `buffer`'s invariant 2 holds unchanged: a drop that saw it
+//!    set does not buffer, and the full collection's hold, later on the
+//!    same word, reads that decrement.
+//! 3. **Full collections come.** `collect()` and quiet passes are always
+//!    full (so `collect()` still frees every cycle that was garbage when it
+//!    was called); an automatic collection is full once the held-over
+//!    entries reach the estimated old heap (and at least the threshold),
+//!    which both bounds the list and pays for each full trace with as many
+//!    buffered old roots — at most one traced object per buffered old
+//!    root, as the adaptive threshold gave before generations. The estimate is what the last full
+//!    collection traced live, or half the previous estimate if that is
+//!    more: a full collection with few roots traces little of a big heap. Held-over
+//!    entries count as buffered for the collector thread, so an idle
+//!    program gets its quiet pass.
+//!
+//! Guarded by the loom model `young_collection_holds_over_survivors` (with
+//! teeth: `--cfg arcycle_broken_generations` drops the holding over of
+//! young survivors, and the model's garbage cycle through an old object
+//! is never freed) and by `tests/generations.rs`.
+
+use crate::buffer::{self, Entry};
+use crate::sync::{lock, AtomicUsize, Mutex};
+use std::sync::atomic::Ordering::*;
+
+struct State {
+    /// Entries held over by young collections, each owning its unit of
+    /// the weak word; taken by the next full collection.
+    held: Mutex<Vec<Entry>>,
+    /// `held.len()`, readable without the lock.
+    held_len: AtomicUsize,
+    /// The size of the old heap as full collections saw it: the live
+    /// objects the last one traced, or half the previous estimate if that
+    /// was more (a full collection with few roots traces little of a big
+    /// heap; repeated ones let the estimate shrink with the heap).
+    old_estimate: AtomicUsize,
+}
+
+macro_rules! state_init {
+    () => {
+        State {
+            held: Mutex::new(Vec::new()),
+            held_len: AtomicUsize::new(0),
+            old_estimate: AtomicUsize::new(0),
+        }
+    };
+}
+
+#[cfg(not(arcycle_loom))]
+static STATE: State = state_init!();
+
+#[cfg(arcycle_loom)]
+loom::lazy_static! {
+    static ref STATE: State = state_init!();
+}
+
+fn state() -> &'static State {
+    &STATE
+}
+
+/// Entries held over, waiting for a full collection.
+pub(crate) fn held() -> usize {
+    // Relaxed: a count for statistics and for the collector's own policy
+    // (written under the collector lock).
+    state().held_len.load(Relaxed)
+}
+
+/// Whether an automatic collection should be full: the held-over entries
+/// reached the estimated old heap, and at least `threshold`.
+pub(crate) fn full_due(threshold: usize) -> bool {
+    let s = state();
+    held() >= threshold.max(s.old_estimate.load(Relaxed))
+}
+
+/// For a full collection: take every held-over entry.
+pub(crate) fn take_held() -> Vec<Entry> {
+    let s = state();
+    if held() == 0 {
+        return Vec::new();
+    }
+    let taken = std::mem::take(&mut *lock(&s.held));
+    s.held_len.store(0, Relaxed);
+    taken
+}
+
+/// After a collection: keep what a young one held over; update the old
+/// heap's estimate from what a full one traced.
+pub(crate) fn finish(young: bool, held_over: Vec<Entry>, live_traced: usize) {
+    let s = state();
+    if !young {
+        let estimate = s.old_estimate.load(Relaxed);
+        s.old_estimate.store(live_traced.max(estimate / 2), Relaxed);
+    }
+    if held_over.is_empty() {
+        return;
+    }
+    let mut held = lock(&s.held);
+    held.extend(held_over);
+    s.held_len.store(held.len(), Relaxed);
+}
+
+/// Entries buffered and not yet settled: the root buffer's and the
+/// held-over ones.
+pub(crate) fn pending_total() -> usize {
+    buffer::pending() + held()
+}

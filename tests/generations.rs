@@ -1,0 +1,252 @@
+//! Young collections (issue #9; `src/collector/generations.rs`): objects
+//! that survived a collection are left alone by young ones, garbage
+//! through them waits for a full one and is never lost, and automatic
+//! collections are young until a full one is due.
+//!
+//! Every test holds `common::serial()`, counts its values with a `Tally`,
+//! and restores the collector's settings with `Settings::save()`.
+//! Automatic collection is off unless a test turns it on inline, so no
+//! collector-thread pass can run in the middle of an assertion.
+
+mod common;
+
+use arcycle::{collect, collect_young, Cc, CollectEvent, CollectInfo};
+use common::{ring, serial, Node, Rng, Settings, Tally};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+/// Make every node of `nodes` old: buffer each, then survive a full
+/// collection (they are all alive).
+fn make_old(nodes: &[Cc<Node>]) {
+    for n in nodes {
+        drop(n.clone());
+    }
+    let freed = collect();
+    assert_eq!(freed, 0, "the nodes are alive");
+}
+
+/// Buffer every node of `nodes` as a possible root again.
+fn buffer_all(nodes: &[Cc<Node>]) {
+    for n in nodes {
+        drop(n.clone());
+    }
+}
+
+/// `pairs` garbage 2-cycles of fresh (young) nodes.
+fn young_garbage(tally: &'static Tally, pairs: usize) {
+    for _ in 0..pairs {
+        let a = Node::new(tally);
+        let b = Node::new(tally);
+        Node::link(&a, &b);
+        Node::link(&b, &a);
+    }
+}
+
+#[test]
+fn young_collection_frees_young_cycles_without_tracing_old_objects() {
+    static TALLY: Tally = Tally::new();
+    let _serial = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    collect();
+
+    let old = ring(&TALLY, 1000);
+    make_old(&old);
+    buffer_all(&old); // 1000 old possible roots
+    young_garbage(&TALLY, 10);
+
+    let before = arcycle::stats();
+    let freed = collect_young();
+    let after = arcycle::stats();
+    assert_eq!(freed, 20, "every young garbage cycle is freed");
+    assert_eq!(
+        after.traced - before.traced,
+        20,
+        "a young collection traces only young objects (the old ring is external)"
+    );
+    assert_eq!(after.young, before.young + 1);
+    assert_eq!(
+        after.roots_buffered, 1000,
+        "the old roots are held over, not dropped"
+    );
+
+    // The next full collection takes them: the old ring is traced once.
+    let before = arcycle::stats();
+    assert_eq!(collect(), 0);
+    let after = arcycle::stats();
+    assert!(after.traced - before.traced >= 1000);
+    assert_eq!(after.roots_buffered, 0);
+
+    drop(old);
+    collect();
+    TALLY.assert_clean();
+}
+
+#[test]
+fn cycle_through_an_old_object_waits_for_the_full_collection() {
+    static TALLY: Tally = Tally::new();
+    let _serial = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    collect();
+
+    // `o` survives while only `n` refers to it; `n` is never visited.
+    let o = Node::new(&TALLY);
+    let n = Node::new(&TALLY);
+    Node::link(&n, &o);
+    drop(o);
+    assert_eq!(collect(), 0);
+    // `o -> n` without touching `o`'s count: `n` is the cycle's only
+    // possible root from now on.
+    {
+        let edges = common::get(&n).edges.lock().unwrap();
+        Node::link(&edges[0], &n);
+    }
+    let dropped = TALLY.dropped();
+    drop(n);
+    assert_eq!(collect_young(), 0, "the cycle goes through an old object");
+    assert_eq!(TALLY.dropped(), dropped);
+    assert_eq!(
+        arcycle::stats().roots_buffered,
+        1,
+        "the young root that survived is held over for the full collection"
+    );
+    assert_eq!(collect(), 2, "the full collection frees the cycle");
+    TALLY.assert_clean();
+}
+
+#[test]
+fn automatic_collections_are_young_until_a_full_one_is_due() {
+    static TALLY: Tally = Tally::new();
+    let _serial = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    arcycle::set_background(false);
+    // Full collections of an empty buffer: each halves the collector's
+    // estimate of the old heap (see `generations`), so what earlier tests
+    // left there is gone and `make_old` sets it to the ring's size.
+    for _ in 0..12 {
+        collect();
+    }
+
+    let old = ring(&TALLY, 1000);
+    make_old(&old);
+    let infos = Arc::new(Mutex::new(Vec::<CollectInfo>::new()));
+    let seen = infos.clone();
+    let id = arcycle::add_callback(move |event| {
+        if let CollectEvent::Stop(info) = event {
+            if info.automatic {
+                seen.lock().unwrap().push(*info);
+            }
+        }
+    });
+    arcycle::set_threshold(100);
+    arcycle::enable();
+    for round in 0..20 {
+        // 100 old possible roots per round (distinct ones: a held-over
+        // entry keeps its object buffered), and 100 young ones.
+        let first = round % 10 * 100;
+        buffer_all(&old[first..first + 100]);
+        young_garbage(&TALLY, 50);
+    }
+    arcycle::disable();
+    arcycle::remove_callback(id);
+    collect();
+
+    let infos = infos.lock().unwrap();
+    let young: Vec<_> = infos.iter().filter(|i| i.young).collect();
+    let full: Vec<_> = infos.iter().filter(|i| !i.young).collect();
+    assert!(
+        young.len() >= 5,
+        "automatic collections ran young: {infos:?}"
+    );
+    for i in &young {
+        assert!(
+            i.traced < 1000,
+            "a young collection traced the old ring: {i:?}"
+        );
+    }
+    // Held-over roots reach the old heap's size (1000) by round 10.
+    assert!(
+        !full.is_empty(),
+        "a full automatic collection came: {infos:?}"
+    );
+    assert!(full.iter().all(|i| i.traced >= 1000));
+    let freed: usize = infos.iter().map(|i| i.freed).sum();
+    assert!(
+        freed >= 1000,
+        "the young garbage was freed as it came: {freed}"
+    );
+
+    drop(old);
+    collect();
+    TALLY.assert_clean();
+}
+
+/// Threads link fresh nodes into a shared old graph and out again, drop
+/// them, and run young collections, while one thread runs full ones: no
+/// live node is ever freed, and a final `collect()` frees everything.
+#[test]
+fn concurrent_young_and_full_collections_lose_nothing() {
+    static TALLY: Tally = Tally::new();
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 300;
+    let _serial = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    collect();
+
+    let old = Arc::new(ring(&TALLY, 64));
+    make_old(&old);
+    let start = Arc::new(Barrier::new(THREADS));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (old, start) = (old.clone(), start.clone());
+            thread::spawn(move || {
+                let mut rng = Rng::new(0x9e4 + t as u64);
+                start.wait();
+                for r in 0..ROUNDS {
+                    let a = Node::new(&TALLY);
+                    let b = Node::new(&TALLY);
+                    Node::link(&a, &b);
+                    let host = &old[rng.below(old.len())];
+                    // Young -> old, and sometimes old -> young: cycles
+                    // through old objects.
+                    Node::link(&b, host);
+                    if rng.chance(2) {
+                        Node::link(host, &a);
+                    }
+                    if rng.chance(3) {
+                        Node::link(&b, &a);
+                    }
+                    common::get(&a).probe.check();
+                    drop((a, b));
+                    if rng.chance(4) {
+                        // Detach: the young nodes' only holder goes.
+                        let mut edges = common::get(host).edges.lock().unwrap();
+                        if edges.len() > 1 {
+                            let gone = edges.pop();
+                            drop(edges);
+                            drop(gone);
+                        }
+                    }
+                    for n in old.iter().step_by(7) {
+                        common::get(n).probe.check();
+                    }
+                    if t == 0 && r % 50 == 0 {
+                        collect();
+                    } else if r % 10 == t {
+                        collect_young();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    TALLY.assert_sound();
+    drop(old);
+    collect();
+    TALLY.assert_clean();
+}
