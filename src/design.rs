@@ -66,7 +66,19 @@
 //!    survivors, then drop every value of `W`, and only then free their
 //!    allocations. The collector's own lock is held to the end, so a
 //!    concurrent `collect()` returns only after this garbage is gone; a
-//!    destructor's own `collect()` runs nested on the same thread.
+//!    destructor's own `collect()` runs nested on the same thread. The RMW
+//!    that lets go of a survivor also marks it *old* (`SURVIVOR`).
+//!
+//! **Young collections** (`collector/generations.rs`; automatic ones unless
+//! a full one is due, and [`collect_young`](crate::collect_young)) treat
+//! old objects as externally held: an old root's entry is held over,
+//! untouched, for the next full collection, an old child is neither held
+//! nor traced, and a young root that survives is held over too (an old
+//! member of a garbage cycle may be all that holds it). So their cost
+//! follows the new objects, not the live heap, and nothing is lost: a
+//! full collection ([`collect`](crate::collect), a quiet pass, or an
+//! automatic one once the held-over entries reach the estimated old heap)
+//! takes every held-over entry.
 //!
 //! **Atomic edges** (`AtomicCc`, `AtomicOptionCc`; `atomic.rs`) have no
 //! lock to hold, so their trace *freezes* the slot instead: a tag bit in
@@ -108,7 +120,8 @@
 //! * No object is freed while a handle to it, or a borrow derived from one,
 //!   exists.
 //! * Every object whose last handle is gone is freed — acyclic garbage at
-//!   once by the dropping thread, cyclic garbage by the next collection.
+//!   once by the dropping thread, cyclic garbage by the next collection
+//!   (the next full one, for a cycle through an old object).
 //!   `collect()` returns only after a full pass over every possible root
 //!   buffered before it was called, by any thread.
 //! * A collection that aborts loses nothing and leaves every count as it

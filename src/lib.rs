@@ -74,6 +74,12 @@
 //!   drop crossed the [`threshold`], as Python's do. A small garbage
 //!   cycle below the threshold is still freed, after a
 //!   [quiet period](set_quiet_period).
+//! * Automatic collections are *young* ones ([`collect_young`]) unless a
+//!   full one is due: objects that survived a collection are left alone,
+//!   so a program with a big live graph does not pay for tracing it again
+//!   in every collection. A garbage cycle through such an old object waits
+//!   for the next full collection: [`collect`], a quiet pass, or an
+//!   automatic one once enough of their roots have piled up.
 //! * [`add_callback`] tells you when each collection starts and stops,
 //!   with what it freed and how long it took.
 //! * When a cycle is freed, a member's `Drop` may meet a peer whose value

@@ -6,7 +6,9 @@
 //! 1. **An entry never outlives its allocation.** Buffering adds one
 //!    [`ENTRY`] unit to the weak word before the entry is pushed, and only
 //!    the collector, after processing the entry, gives it back (a root it
-//!    holds keeps the unit until it lets go, or frees the allocation).
+//!    holds keeps the unit until it lets go, or frees the allocation; an
+//!    entry a young collection holds over keeps it until a full one takes
+//!    the entry, see `collector::generations`).
 //! 2. **No decrement is lost.** If a drop leaves a cycle-capable object's
 //!    count non-zero, some collection after that drop clears the object's
 //!    `ACTIVE` flag and only then reads its count and edges. The drop's

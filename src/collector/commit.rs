@@ -2,6 +2,11 @@
 //!
 //! # Invariants
 //!
+//! * **Survivors become old.** The RMW that lets go of a survivor also
+//!   sets `SURVIVOR` (see `generations`); in a young collection a root
+//!   that survives gets `ACTIVE` back first and its entry, unit and all,
+//!   is held over for the next full collection (unless a drop buffered it
+//!   again meanwhile).
 //! * **Holds never leak.** Every object the collector held is let go
 //!   (`HELD` cleared) exactly once: survivors under the collector lock, the
 //!   garbage after its values are destroyed. No user code runs between the
@@ -34,8 +39,9 @@
 //!   dropped under `catch_unwind`; the first panic is resumed to the caller
 //!   of `collect()` when everything else is done.
 //!
-//! Guarded by the loom model `collector_vs_last_drop` and the tests in
-//! `tests/destructors.rs`.
+//! Guarded by the loom models `collector_vs_last_drop` and
+//! `young_collection_holds_over_survivors` and the tests in
+//! `tests/destructors.rs` and `tests/generations.rs`.
 
 use super::discover::Graph;
 use super::validate::Validated;
@@ -75,6 +81,9 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
     }
     let mut orphans = Vec::new();
     for (i, (v, &dead)) in graph.nodes.iter().zip(&is_dead).enumerate() {
+        if let Some(next) = graph.nodes.get(i + super::discover::AHEAD) {
+            super::discover::prefetch(next.node.header.as_ptr());
+        }
         if dead {
             continue;
         }
@@ -165,7 +174,10 @@ impl Outcome {
                 super::keep_panic(&mut panic, p);
             }
         }
-        for n in &self.dead {
+        for (k, n) in self.dead.iter().enumerate() {
+            if let Some(next) = self.dead.get(k + super::discover::AHEAD) {
+                super::discover::prefetch(next.header.as_ptr());
+            }
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it
             // already, inline (see `cc::last_tracked_gone`). Acquire: every
@@ -194,7 +206,10 @@ impl Outcome {
         // members and their finalizers run (after every destructor of the
         // set; still holding every member, so no allocation goes away).
         crate::weakref::after_destructors(&self.dead, &mut panic);
-        for (n, &entry) in self.dead.iter().zip(&self.dead_entry) {
+        for (k, (n, &entry)) in self.dead.iter().zip(&self.dead_entry).enumerate() {
+            if let Some(next) = self.dead.get(k + super::discover::AHEAD) {
+                super::discover::prefetch(next.header.as_ptr());
+            }
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any

@@ -83,7 +83,7 @@
 //! (`--cfg arcycle_broken`) and asserts that loom then finds the
 //! use-after-free.
 
-use super::discover::Graph;
+use super::discover::{prefetch, Graph, AHEAD};
 use crate::header::*;
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
@@ -190,6 +190,7 @@ fn validate_batch<'a>(
 
     // Steps 1-2: trace again, keeping every guard until the decision.
     for (k, &i) in comp.iter().enumerate() {
+        prefetch_member(graph, comp, k);
         let v = &graph.nodes[i as usize];
         if v.lock_free {
             // See step 1: its first-pass edges stand.
@@ -212,6 +213,9 @@ fn validate_batch<'a>(
         }
         // Each child's own word says whether this collection visited it,
         // and its visit number (see `header`).
+        for child in &tracer.edges {
+            prefetch(child.as_ptr());
+        }
         for child in tracer.edges.drain(..) {
             // SAFETY: the child's handle sits in a field of a held member
             // that this tracer keeps locked (or in an immutable one).
@@ -231,6 +235,7 @@ fn validate_batch<'a>(
     s.words.clear();
     s.words.resize(m, 0);
     for (k, &i) in comp.iter().enumerate() {
+        prefetch_member(graph, comp, k);
         if s.excluded[k] {
             continue;
         }
@@ -254,6 +259,7 @@ fn validate_batch<'a>(
     // freezing CAS.
     #[cfg(not(arcycle_broken))] // loom-tests teeth: the broken build skips step 4
     for (k, &i) in comp.iter().enumerate() {
+        prefetch_member(graph, comp, k);
         if s.words[k] == 0 {
             continue;
         }
@@ -269,6 +275,7 @@ fn validate_batch<'a>(
     // Step 5: decide.
     reach(s, m);
     for (k, &i) in comp.iter().enumerate() {
+        prefetch_member(graph, comp, k);
         let v = &mut graph.nodes[i as usize];
         let h = v.node.header();
         if !s.excluded[k] {
@@ -303,6 +310,15 @@ fn validate_batch<'a>(
         .windows(2)
         .filter(|w| s.failed[(w[0] - base) as usize..(w[1] - base) as usize].contains(&true))
         .count()
+}
+
+/// Prefetch the header of the batch member `AHEAD` places after `k` (see
+/// `discover::prefetch`): a batch's loops go over its members in order.
+#[inline(always)]
+fn prefetch_member(graph: &Graph, comp: &[u32], k: usize) {
+    if let Some(&next) = comp.get(k + AHEAD) {
+        prefetch(graph.nodes[next as usize].node.header.as_ptr());
+    }
 }
 
 /// Set `s.excluded` to the members of the batch (by position) that failed

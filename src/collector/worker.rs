@@ -41,6 +41,11 @@
 //!   freed something resets it. With an empty buffer the thread parks
 //!   with no deadline: no polling while nothing is buffered. Tests end a
 //!   period deterministically with `crate::debug::end_quiet_period`.
+//!   "Buffered" includes the entries young collections held over for a
+//!   full one (`generations`): a quiet pass is full, so an idle program
+//!   gets them collected; a collection that holds entries over tells the
+//!   thread the way a first root does (`note_first_root`, after it stored
+//!   the held-over count).
 //!
 //! # Exit, fork, thread-local teardown
 //!
