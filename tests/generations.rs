@@ -122,14 +122,10 @@ fn automatic_collections_are_young_until_a_full_one_is_due() {
     let _settings = Settings::save();
     arcycle::disable();
     arcycle::set_background(false);
-    // Full collections of an empty buffer: each halves the collector's
-    // estimate of the old heap (see `generations`), so what earlier tests
-    // left there is gone and `make_old` sets it to the ring's size.
-    for _ in 0..12 {
-        collect();
-    }
-
-    let old = ring(&TALLY, 1000);
+    // `make_old` takes all 3000 as roots: a full collection that sets the
+    // collector's estimate of the old heap (see `generations`) to 3000,
+    // whatever earlier tests (smaller graphs) left there.
+    let old = ring(&TALLY, 3000);
     make_old(&old);
     let infos = Arc::new(Mutex::new(Vec::<CollectInfo>::new()));
     let seen = infos.clone();
@@ -143,10 +139,10 @@ fn automatic_collections_are_young_until_a_full_one_is_due() {
     arcycle::set_threshold(100);
     arcycle::enable();
     for round in 0..20 {
-        // 100 old possible roots per round (distinct ones: a held-over
+        // 300 old possible roots per round (distinct ones: a held-over
         // entry keeps its object buffered), and 100 young ones.
-        let first = round % 10 * 100;
-        buffer_all(&old[first..first + 100]);
+        let first = round % 10 * 300;
+        buffer_all(&old[first..first + 300]);
         young_garbage(&TALLY, 50);
     }
     arcycle::disable();
@@ -162,16 +158,16 @@ fn automatic_collections_are_young_until_a_full_one_is_due() {
     );
     for i in &young {
         assert!(
-            i.traced < 1000,
+            i.traced < 3000,
             "a young collection traced the old ring: {i:?}"
         );
     }
-    // Held-over roots reach the old heap's size (1000) by round 10.
+    // Held-over roots reach the old heap's size (3000) by round 10.
     assert!(
         !full.is_empty(),
         "a full automatic collection came: {infos:?}"
     );
-    assert!(full.iter().all(|i| i.traced >= 1000));
+    assert!(full.iter().all(|i| i.traced >= 3000));
     let freed: usize = infos.iter().map(|i| i.freed).sum();
     assert!(
         freed >= 1000,

@@ -39,11 +39,16 @@
 //!    entries reach the estimated old heap (and at least the threshold),
 //!    which both bounds the list and pays for each full trace with as many
 //!    buffered old roots — at most one traced object per buffered old
-//!    root, as the adaptive threshold gave before generations. The estimate is what the last full
-//!    collection traced live, or half the previous estimate if that is
-//!    more: a full collection with few roots traces little of a big heap. Held-over
-//!    entries count as buffered for the collector thread, so an idle
-//!    program gets its quiet pass.
+//!    root, as the adaptive threshold gave before generations. The
+//!    estimate is what the last *representative* full collection traced
+//!    live: one that took at least half as many roots as the estimate, or
+//!    traced more than it (a full collection of a small buffer traces
+//!    little of a big heap and says nothing about its size). A held-over
+//!    entry keeps its allocation (not its value) until a full collection,
+//!    so memory kept that way is bounded by the estimate too: the live
+//!    objects of a past full collection. Held-over entries count as
+//!    buffered for the collector thread, so an idle program gets its
+//!    quiet pass.
 //!
 //! Guarded by the loom model `young_collection_holds_over_survivors` (with
 //! teeth: `--cfg arcycle_broken_generations` drops the holding over of
@@ -60,10 +65,7 @@ struct State {
     held: Mutex<Vec<Entry>>,
     /// `held.len()`, readable without the lock.
     held_len: AtomicUsize,
-    /// The size of the old heap as full collections saw it: the live
-    /// objects the last one traced, or half the previous estimate if that
-    /// was more (a full collection with few roots traces little of a big
-    /// heap; repeated ones let the estimate shrink with the heap).
+    /// The size of the old heap as full collections saw it (invariant 3).
     old_estimate: AtomicUsize,
 }
 
@@ -115,12 +117,13 @@ pub(crate) fn take_held() -> Vec<Entry> {
 }
 
 /// After a collection: keep what a young one held over; update the old
-/// heap's estimate from what a full one traced.
-pub(crate) fn finish(young: bool, held_over: Vec<Entry>, live_traced: usize) {
+/// heap's estimate from what a representative full one traced (`roots`:
+/// the distinct roots it took; invariant 3).
+pub(crate) fn finish(young: bool, held_over: Vec<Entry>, live_traced: usize, roots: usize) {
     let s = state();
-    if !young {
-        let estimate = s.old_estimate.load(Relaxed);
-        s.old_estimate.store(live_traced.max(estimate / 2), Relaxed);
+    let estimate = s.old_estimate.load(Relaxed);
+    if !young && (roots >= estimate / 2 || live_traced > estimate) {
+        s.old_estimate.store(live_traced, Relaxed);
     }
     if held_over.is_empty() {
         return;

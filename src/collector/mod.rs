@@ -525,7 +525,12 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let wait_for = if young { user.max(live) } else { user };
     c.effective.store(wait_for, Relaxed);
     let held_over = !outcome.held_over.is_empty();
-    generations::finish(young, std::mem::take(&mut outcome.held_over), live);
+    generations::finish(
+        young,
+        std::mem::take(&mut outcome.held_over),
+        live,
+        outcome.roots,
+    );
     if buffer::pending() >= wait_for && c.enabled.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
