@@ -4,7 +4,8 @@
 //! A collection is four phases, one file each (plus `worker`, the
 //! collector thread that runs automatic collections in background mode,
 //! `generations`, which lets automatic collections leave old objects
-//! alone, and `callbacks`, the user's start/stop hooks):
+//! alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
+//! and counters, and `panics`, what happens to user code's panics):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|
@@ -35,31 +36,27 @@ pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod generations;
+pub(crate) mod panics;
+pub(crate) mod settings;
 pub(crate) mod validate;
 pub(crate) mod worker;
 
 pub use callbacks::{add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo};
+pub(crate) use panics::{
+    drop_payload, is_quarantined, keep_panic, quarantine, report_panic, sweep_quarantine,
+};
+pub use settings::{
+    disable, enable, is_background, is_enabled, quiet_period, set_background, set_quiet_period,
+    set_threshold, stats, threshold, Stats, DEFAULT_THRESHOLD,
+};
 
 use crate::buffer;
-use crate::header::count;
 use crate::sync::{lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use crate::trace::Node;
-use std::any::Any;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
-use std::time::{Duration, Instant};
-
-/// The default number of buffered possible roots that starts an automatic
-/// collection.
-///
-/// ```
-/// arcycle::set_threshold(100);
-/// arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD); // back to the default
-/// assert_eq!(arcycle::threshold(), arcycle::DEFAULT_THRESHOLD);
-/// ```
-pub const DEFAULT_THRESHOLD: usize = 10_000;
+use std::time::Instant;
 
 /// Background mode is the default, except under loom (which cannot run a
 /// free-running thread) and Miri (which reports a thread still running at
@@ -208,65 +205,6 @@ fn forbid_reentry(what: &str) {
              collector; Trace impls must only report edges"
         );
     }
-}
-
-/// Collector statistics, as returned by [`stats`].
-///
-/// ```
-/// use arcycle::{Cc, Trace};
-/// use std::sync::Mutex;
-///
-/// #[derive(Trace)]
-/// struct Node(Mutex<Option<Cc<Node>>>);
-///
-/// let before = arcycle::stats();
-/// let a = Cc::new(Node(Mutex::new(None)));
-/// *a.0.lock().unwrap() = Some(a.clone());
-/// drop(a);
-/// arcycle::collect();
-/// let after = arcycle::stats();
-/// assert!(after.freed >= before.freed + 1);
-/// assert!(after.collections > before.collections);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Collections run (explicit and automatic).
-    pub collections: u64,
-    /// Objects freed by collections (cycle members).
-    pub freed: u64,
-    /// Validations that found the proposed garbage changed under them and
-    /// gave up (nothing is lost: the roots are tried again later).
-    pub aborted: u64,
-    /// Possible roots buffered now, waiting for the next collection
-    /// (including those young collections held over for the next full
-    /// one, see [`collect_young`]).
-    pub roots_buffered: usize,
-    /// How long the last collection took, start to end, destructors
-    /// included.
-    pub last_pause: Duration,
-    /// The longest collection so far.
-    pub longest_pause: Duration,
-    /// All collections together, start to end.
-    pub total_pause: Duration,
-    /// Objects traced by all collections together (live and garbage).
-    pub traced: u64,
-    /// Objects whose `Trace` impl (or a guard it handed to the tracer)
-    /// panicked. Each was reported once, through `collect()` or on stderr
-    /// for an automatic collection, and is never traced again: it and
-    /// everything it reaches are kept, as if its impl reported no edges.
-    /// An object leaves this count when its last handle goes.
-    pub quarantined: usize,
-    /// Automatic collections (threshold and quiet-period ones), a part of
-    /// `collections`.
-    pub automatic: u64,
-    /// Possible roots examined by all collections together (see
-    /// [`CollectInfo::roots`]); with `traced`, what a tuner of the
-    /// [threshold](set_threshold) compares with `freed`.
-    pub roots: u64,
-    /// Young collections (see [`collect_young`]), a part of
-    /// `collections`.
-    pub young: u64,
 }
 
 /// Collect every garbage cycle among the possible roots buffered before
@@ -586,105 +524,12 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     freed
 }
 
-/// Report a caught panic that no caller can receive ("`what`: message"),
-/// then drop its payload safely.
-pub(crate) fn report_panic(
-    kind: crate::report::ReportKind,
-    what: &str,
-    payload: Box<dyn Any + Send>,
-) {
-    crate::report::report(kind, &format!("{what}: {}", panic_message(&*payload)));
-    drop_payload(payload);
-}
-
-/// Keep the first panic of a collection in `slot`; drop any later one
-/// without letting its payload's own `Drop` unwind into the collector.
-pub(crate) fn keep_panic(slot: &mut Option<Box<dyn Any + Send>>, payload: Box<dyn Any + Send>) {
-    if slot.is_none() {
-        *slot = Some(payload);
-    } else {
-        drop_payload(payload);
-    }
-}
-
-/// Drop a panic payload whose `Drop` may itself panic: the payload of that
-/// panic is dropped in turn (usually a plain message), up to a few levels;
-/// only a payload chain that keeps panicking past them is leaked.
-pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    let mut payload = payload;
-    for _ in 0..8 {
-        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            Ok(()) => return,
-            Err(again) => payload = again,
-        }
-    }
-    std::mem::forget(payload);
-}
-
-/// Whether `node` is quarantined (its `Trace` impl panicked once). One
-/// relaxed load while nothing is quarantined.
-#[inline]
-pub(crate) fn is_quarantined(node: Node) -> bool {
-    control().quarantined.load(Relaxed) != 0 && is_listed(node)
-}
-
-#[cold]
-#[inline(never)]
-fn is_listed(node: Node) -> bool {
-    lock(&control().quarantine).contains_key(&node.addr())
-}
-
-/// Quarantine a held object whose `Trace` impl (or guard) panicked: it is
-/// never traced again. The list takes an entry unit so that the address
-/// stays this object's while it is listed.
-pub(crate) fn quarantine(node: Node) {
-    let c = control();
-    let mut q = lock(&c.quarantine);
-    if let std::collections::btree_map::Entry::Vacant(e) = q.entry(node.addr()) {
-        // The collector holds the object, so the allocation is alive.
-        // Relaxed: the list is only read by the collecting thread.
-        node.header().weak.fetch_add(crate::header::ENTRY, Relaxed);
-        e.insert(node);
-        c.quarantined.store(q.len(), Relaxed);
-    }
-}
-
-/// Forget quarantined objects whose value is gone (their last handle was
-/// dropped), giving back the list's claim on their allocations.
-fn sweep_quarantine() {
-    let c = control();
-    if c.quarantined.load(Relaxed) == 0 {
-        return;
-    }
-    let mut q = lock(&c.quarantine);
-    q.retain(|_, n| {
-        // A quarantined object is never in a garbage set (it is always
-        // busy), so count 0 means its last drop destroyed it.
-        let gone = count(n.header().strong.load(Relaxed)) == 0;
-        if gone {
-            buffer::release_entry(n.header);
-        }
-        !gone
-    });
-    c.quarantined.store(q.len(), Relaxed);
-}
-
 /// Whether a last drop on this thread may wait for the collector to let
 /// go of the object: not on the thread that is running the collector's
 /// locked phases (a `Trace` impl dropping a handle), which would wait for
 /// itself. Every other thread may: the collector never waits for it.
 pub(crate) fn may_wait_for_hold() -> bool {
     !in_collector()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string panic payload>"
-    }
 }
 
 /// Wait while the collector holds an object (for `try_unwrap`, `get_mut`
@@ -695,211 +540,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 pub(crate) fn wait_for_hold(wait: &crate::sync::Wait, what: &str) {
     forbid_reentry(what);
     wait.pause();
-}
-
-/// Collector statistics since the program started.
-///
-/// ```
-/// let before = arcycle::stats();
-/// arcycle::collect();
-/// assert!(arcycle::stats().collections > before.collections);
-/// ```
-pub fn stats() -> Stats {
-    let c = control();
-    Stats {
-        collections: c.collections.load(Relaxed),
-        freed: c.freed.load(Relaxed),
-        aborted: c.aborted.load(Relaxed),
-        roots_buffered: generations::pending_total(),
-        last_pause: Duration::from_nanos(c.last_pause_ns.load(Relaxed)),
-        longest_pause: Duration::from_nanos(c.longest_pause_ns.load(Relaxed)),
-        total_pause: Duration::from_nanos(c.total_pause_ns.load(Relaxed)),
-        traced: c.traced.load(Relaxed),
-        quarantined: c.quarantined.load(Relaxed),
-        automatic: c.automatic.load(Relaxed),
-        roots: c.roots.load(Relaxed),
-        young: c.young.load(Relaxed),
-    }
-}
-
-/// Set how many buffered possible roots start an automatic collection
-/// (default [`DEFAULT_THRESHOLD`]). The collector may wait longer when the
-/// last collection had to trace many live objects, to keep its total work
-/// linear in the program's.
-///
-/// # Panics
-///
-/// If `threshold` is 0.
-///
-/// ```
-/// arcycle::set_threshold(5_000);
-/// assert_eq!(arcycle::threshold(), 5_000);
-/// # arcycle::set_threshold(arcycle::DEFAULT_THRESHOLD);
-/// ```
-pub fn set_threshold(threshold: usize) {
-    assert!(
-        threshold > 0,
-        "arcycle::set_threshold: the threshold must be at least 1"
-    );
-    let c = control();
-    c.threshold.store(threshold, Relaxed);
-    c.effective.store(threshold, Relaxed);
-}
-
-/// The threshold set by [`set_threshold`].
-///
-/// ```
-/// assert!(arcycle::threshold() >= 1);
-/// ```
-pub fn threshold() -> usize {
-    control().threshold.load(Relaxed)
-}
-
-/// Turn automatic collection on (the default).
-///
-/// ```
-/// arcycle::disable();
-/// assert!(!arcycle::is_enabled());
-/// arcycle::enable();
-/// assert!(arcycle::is_enabled());
-/// ```
-pub fn enable() {
-    let c = control();
-    c.enabled.store(true, Relaxed);
-    if buffer::pending() >= c.effective.load(Relaxed) {
-        c.trigger.store(true, Relaxed);
-    }
-    if c.background.load(Relaxed) && generations::pending_total() > 0 {
-        // The collector thread may have dropped its quiet period while
-        // collection was off.
-        let _ = worker::wake();
-    }
-}
-
-/// Turn automatic collection off. Explicit [`collect`] still works, and
-/// acyclic garbage is still freed at once.
-///
-/// ```
-/// arcycle::disable();
-/// let x = arcycle::Cc::new(1); // acyclic: freed at its last drop as ever
-/// drop(x);
-/// arcycle::collect(); // explicit collections still run
-/// arcycle::enable();
-/// ```
-pub fn disable() {
-    let c = control();
-    c.enabled.store(false, Relaxed);
-    c.trigger.store(false, Relaxed);
-}
-
-/// Whether automatic collection is on.
-///
-/// ```
-/// assert!(arcycle::is_enabled()); // the default
-/// ```
-pub fn is_enabled() -> bool {
-    control().enabled.load(Relaxed)
-}
-
-/// Choose where automatic collections run: on the collector thread
-/// (`true`, the default) or inline, on the thread whose [`Cc::new`] or
-/// drop crosses the [threshold](set_threshold) (`false`).
-///
-/// **Background mode** (the default). A dedicated thread named
-/// `arcycle-collector`, started at the first automatic collection (or the
-/// first possible root, see [`set_quiet_period`]), runs every automatic
-/// collection and its destructors; the mutator that crossed the threshold
-/// only signals it (a flag check, as cheap as before when nothing is
-/// pending). So a destructor of collected garbage never runs inside an
-/// unrelated allocation of yours, holding whatever locks that code holds.
-/// The thread parks whenever there is nothing to do (no polling), and
-/// collects a small buffer on its own after a quiet period, so a garbage
-/// cycle is freed eventually even if the program never drops anything
-/// again. A panic of a destructor run there is reported (see
-/// [`set_report_hook`](crate::set_report_hook)); the thread goes on.
-///
-/// The thread never delays the process's exit (it is detached): garbage
-/// not collected by then is not freed, as `Arc` leaks cycles. After `fork`
-/// (Unix) the child has no collector thread; it starts one the first time
-/// it needs it (fork waits for a collection in progress, as `collect()`
-/// does, so that the child does not inherit the collector locked).
-///
-/// **Inline mode** (`false`): automatic collections run on the thread
-/// that crosses the threshold, as Python's do; no thread is started. This
-/// is the default under loom (`cfg(arcycle_loom)`, which cannot model a
-/// free-running thread) and Miri.
-///
-/// [`collect`] always runs on its caller, and [`disable`] turns automatic
-/// collection off in either mode. `collect()` waits for a collection in
-/// progress, also one on the collector thread: a thread must not call it
-/// while holding a lock that destructors of its garbage take (the
-/// collector thread would wait for the lock, the thread for the
-/// collector) — which is exactly what background mode spares automatic
-/// collections.
-///
-/// [`Cc::new`]: crate::Cc::new
-///
-/// ```
-/// arcycle::set_background(false); // collect inline from now on
-/// assert!(!arcycle::is_background());
-/// arcycle::set_background(true);
-/// # #[cfg(not(miri))]
-/// assert!(arcycle::is_background());
-/// ```
-pub fn set_background(on: bool) {
-    let c = control();
-    c.background.store(on, Relaxed);
-    if on && generations::pending_total() > 0 && c.enabled.load(Relaxed) {
-        let _ = worker::wake();
-    }
-}
-
-/// Whether automatic collections run on the collector thread (see
-/// [`set_background`]).
-///
-/// ```
-/// let on = arcycle::is_background(); // true by default (except loom, Miri)
-/// # let _ = on;
-/// ```
-pub fn is_background() -> bool {
-    control().background.load(Relaxed)
-}
-
-/// Set the quiet period of the collector thread (default one second).
-///
-/// In background mode, when a possible root is buffered into an empty
-/// buffer, the collector thread starts timing this period; if no
-/// collection runs before it ends, the thread collects the buffer itself,
-/// however small (a *quiet pass*, [`CollectInfo::quiet`]). A quiet pass
-/// that freed nothing doubles the next period (up to 64 times). The
-/// thread never wakes with an empty buffer. `Duration::ZERO` collects
-/// every buffered root soon after it is buffered.
-///
-/// ```
-/// use std::time::Duration;
-/// arcycle::set_quiet_period(Duration::from_millis(200));
-/// assert_eq!(arcycle::quiet_period(), Duration::from_millis(200));
-/// # arcycle::set_quiet_period(Duration::from_secs(1));
-/// ```
-pub fn set_quiet_period(period: Duration) {
-    let ns = period.as_nanos().min(u64::MAX as u128) as u64;
-    let c = control();
-    c.worker.quiet_ns.store(ns, Relaxed);
-    // A thread timing the old period re-reads it when woken.
-    if c.background.load(Relaxed)
-        && (generations::pending_total() > 0 || c.worker.armed.load(Relaxed))
-    {
-        let _ = worker::wake();
-    }
-}
-
-/// The quiet period set by [`set_quiet_period`].
-///
-/// ```
-/// assert!(arcycle::quiet_period() > std::time::Duration::ZERO); // 1 s by default
-/// ```
-pub fn quiet_period() -> Duration {
-    Duration::from_nanos(control().worker.quiet_ns.load(Relaxed))
 }
 
 /// Loom only: run one round of the collector thread on the calling loom
