@@ -24,8 +24,8 @@
 //! Files: this one holds the handle and its counting paths; `alloc` the
 //! allocation and its layouts; `unique` the paths that take the value
 //! (`try_unwrap`, `get_mut`, `make_mut`, ...); `convert` construction from
-//! other shapes (`From`, `FromIterator`, raw pointers, `coerce!`,
-//! downcasting) and the std trait impls.
+//! other shapes (`From`, `FromIterator`) and the std trait impls; `raw`
+//! raw pointers, `coerce!`, downcasting.
 //!
 //! Guarded by the loom models in `loom-tests/` (every one of them clones
 //! and drops handles), `tests/api.rs`, `tests/unsized.rs` and
@@ -33,6 +33,7 @@
 
 mod alloc;
 mod convert;
+mod raw;
 mod unique;
 
 pub(crate) use alloc::CcBox;
