@@ -6,7 +6,7 @@
 #      every frozen word) is skipped (src/collector/validate.rs); the ABA
 #      model `validate_vs_clone_drop_aba` must fail.
 #   2. `--cfg arcycle_broken_atomic`: the trace of an `AtomicCc` slot reads
-#      its edge without freezing the slot (src/atomic.rs), i.e. a collector
+#      its edge without freezing the slot (src/atomic/slot.rs), i.e. a collector
 #      that ignores atomic slots; the "moves change no count" model
 #      `atomic_validate_vs_swap_out` must fail.
 #   3. `--cfg arcycle_broken_generations`: a young collection lets go of the

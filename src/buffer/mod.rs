@@ -211,7 +211,7 @@ pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Opt
                 // The last handle to a member of the garbage this thread's
                 // collection is destroying, whose value is still to drop:
                 // the same CAS claims the value (see `collector::commit`),
-                // so `cc::held_last_drop` drops it with no second RMW.
+                // so `cc::drop::held_last_drop` drops it with no second RMW.
                 claim = VALUE_PENDING;
             }
         } else if wants_entry(s) {
@@ -239,7 +239,7 @@ pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Opt
 /// Whether a last drop of a dead member on this thread claims its value
 /// in the decrement itself: only on the thread whose collection is
 /// destroying the garbage, and not while unwinding (then the collector's
-/// loop drops it under `catch_unwind`). `cc::held_last_drop` asks the
+/// loop drops it under `catch_unwind`). `cc::drop::held_last_drop` asks the
 /// same question of the same thread right after, so both agree.
 #[inline]
 pub(crate) fn claims_dead_value() -> bool {

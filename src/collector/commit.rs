@@ -180,7 +180,7 @@ impl Outcome {
             }
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it
-            // already, inline (see `cc::last_tracked_gone`). Acquire: every
+            // already, inline (see `cc::drop::last_tracked_gone`). Acquire: every
             // use of the value happened-before the decision, which we made.
             let h = n.header();
             // Only this thread ever clears VALUE_PENDING, so a plain load
