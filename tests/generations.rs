@@ -246,3 +246,41 @@ fn concurrent_young_and_full_collections_lose_nothing() {
     collect();
     TALLY.assert_clean();
 }
+
+/// A young collection that promotes a big live graph does not make the
+/// next automatic collection wait longer: the graph is old now, and no
+/// young collection traces it again (before young collections the
+/// threshold adapted to what the last collection traced live, here 3000).
+#[test]
+fn a_big_promotion_does_not_delay_the_next_automatic_collection() {
+    static TALLY: Tally = Tally::new();
+    let _serial = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    arcycle::set_background(false);
+    collect();
+
+    let live = ring(&TALLY, 3000);
+    arcycle::set_threshold(100);
+    arcycle::enable();
+    let before = arcycle::stats();
+    // Buffering 100 ring nodes starts a young collection, which traces
+    // (and promotes) the whole young ring.
+    buffer_all(&live[..100]);
+    let mid = arcycle::stats();
+    assert_eq!(mid.young, before.young + 1, "the threshold started one");
+    assert!(mid.traced - before.traced >= 3000, "it traced the ring");
+    // 100 more roots (young garbage) start the next one (a full one, as
+    // it happens: the 100 young roots that survived were held over, and
+    // they reach the threshold).
+    young_garbage(&TALLY, 50);
+    let after = arcycle::stats();
+    arcycle::disable();
+    assert!(
+        after.automatic > mid.automatic,
+        "the next automatic collection waited for more than the threshold"
+    );
+    drop(live);
+    collect();
+    TALLY.assert_clean();
+}

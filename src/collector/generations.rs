@@ -39,7 +39,8 @@
 //!    entries reach the estimated old heap (and at least the threshold),
 //!    which both bounds the list and pays for each full trace with as many
 //!    buffered old roots — at most one traced object per buffered old
-//!    root, as the adaptive threshold gave before generations. The
+//!    root (before young collections, a threshold that adapted to the
+//!    live objects the last collection traced gave the same bound). The
 //!    estimate is what the last *representative* full collection traced
 //!    live: one that took at least half as many roots as the estimate, or
 //!    traced more than it (a full collection of a small buffer traces

@@ -73,9 +73,6 @@ struct Control {
     trigger: AtomicBool,
     /// The user's threshold.
     threshold: AtomicUsize,
-    /// The adapted threshold: at least the user's, at least the live
-    /// objects the last collection had to trace.
-    effective: AtomicUsize,
     collections: AtomicU64,
     freed: AtomicU64,
     aborted: AtomicU64,
@@ -104,7 +101,6 @@ macro_rules! control_init {
             background: AtomicBool::new(DEFAULT_BACKGROUND),
             trigger: AtomicBool::new(false),
             threshold: AtomicUsize::new(DEFAULT_THRESHOLD),
-            effective: AtomicUsize::new(DEFAULT_THRESHOLD),
             collections: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
@@ -359,7 +355,7 @@ fn auto_collect() {
 /// Called after each push with the pending count.
 pub(crate) fn note_pending(pending: usize) {
     let c = control();
-    if pending >= c.effective.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
+    if pending >= c.threshold.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     } else if pending == 1 && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
         // The buffer was empty: let the collector thread time a quiet
@@ -451,17 +447,16 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         commit::finish_locked(graph, committed)
     };
     let mut outcome = outcome;
-    // Adapt: after a young collection, the next automatic one waits for at
-    // least as many new roots as live objects this one had to trace, so
-    // the work of tracing live data is paid for by mutator work (linear
-    // overall). After a full one, the next is young and leaves the live
-    // objects just traced alone (they are old now); the next full one
-    // waits for about as many held-over roots (`generations`).
+    // The next automatic collection waits for `threshold` new roots,
+    // whatever this one traced: the live objects it traced are old now, and no young collection traces them again,
+    // so an object is traced by young collections at most once in its
+    // life; a full collection waits for about as many held-over roots as
+    // it traces (`generations`). So the collector's work stays linear in
+    // the program's without waiting longer after a big trace (before young
+    // collections it waited for as many roots as the last collection
+    // traced live).
     let live = outcome.live_traced;
     c.traced.fetch_add(outcome.traced as u64, Relaxed);
-    let user = c.threshold.load(Relaxed);
-    let wait_for = if young { user.max(live) } else { user };
-    c.effective.store(wait_for, Relaxed);
     let held_over = !outcome.held_over.is_empty();
     generations::finish(
         young,
@@ -469,6 +464,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         live,
         outcome.roots,
     );
+    let wait_for = c.threshold.load(Relaxed);
     if buffer::pending() >= wait_for && c.enabled.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }

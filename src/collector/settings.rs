@@ -109,9 +109,16 @@ pub fn stats() -> Stats {
 }
 
 /// Set how many buffered possible roots start an automatic collection
-/// (default [`DEFAULT_THRESHOLD`]). The collector may wait longer when the
-/// last collection had to trace many live objects, to keep its total work
-/// linear in the program's.
+/// (default [`DEFAULT_THRESHOLD`]).
+///
+/// The young garbage waiting for a collection is what that many roots
+/// stand for (in inline mode; the collector thread may fall behind a
+/// mutator that makes garbage faster than one thread collects it): lower
+/// the threshold to keep less waiting in a small heap. The collector's
+/// total work stays linear in the program's at any threshold: automatic
+/// collections are young ones (see [`collect_young`](crate::collect_young)),
+/// which trace an object at most once while it is young, and a full one
+/// waits for about as many held-over roots as it will trace.
 ///
 /// # Panics
 ///
@@ -129,7 +136,6 @@ pub fn set_threshold(threshold: usize) {
     );
     let c = control();
     c.threshold.store(threshold, Relaxed);
-    c.effective.store(threshold, Relaxed);
 }
 
 /// The threshold set by [`set_threshold`].
@@ -152,7 +158,7 @@ pub fn threshold() -> usize {
 pub fn enable() {
     let c = control();
     c.enabled.store(true, Relaxed);
-    if buffer::pending() >= c.effective.load(Relaxed) {
+    if buffer::pending() >= c.threshold.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
     if c.background.load(Relaxed) && generations::pending_total() > 0 {
