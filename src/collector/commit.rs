@@ -43,7 +43,7 @@
 //! `young_collection_holds_over_survivors` and the tests in
 //! `tests/destructors.rs` and `tests/generations.rs`.
 
-use super::discover::Graph;
+use super::discover::{prefetch_ahead, Graph};
 use super::validate::Validated;
 use crate::buffer;
 use crate::destroy;
@@ -81,9 +81,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
     }
     let mut orphans = Vec::new();
     for (i, (v, &dead)) in graph.nodes.iter().zip(&is_dead).enumerate() {
-        if let Some(next) = graph.nodes.get(i + super::discover::AHEAD) {
-            super::discover::prefetch(next.node.header.as_ptr());
-        }
+        prefetch_ahead(&graph.nodes, i, |v| v.node.header);
         if dead {
             continue;
         }
@@ -175,9 +173,7 @@ impl Outcome {
             }
         }
         for (k, n) in self.dead.iter().enumerate() {
-            if let Some(next) = self.dead.get(k + super::discover::AHEAD) {
-                super::discover::prefetch(next.header.as_ptr());
-            }
+            prefetch_ahead(&self.dead, k, |n| n.header);
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it
             // already, inline (see `cc::drop::last_tracked_gone`). Acquire: every
@@ -207,9 +203,7 @@ impl Outcome {
         // set; still holding every member, so no allocation goes away).
         crate::weakref::after_destructors(&self.dead, &mut panic);
         for (k, (n, &entry)) in self.dead.iter().zip(&self.dead_entry).enumerate() {
-            if let Some(next) = self.dead.get(k + super::discover::AHEAD) {
-                super::discover::prefetch(next.header.as_ptr());
-            }
+            prefetch_ahead(&self.dead, k, |n| n.header);
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any

@@ -124,7 +124,7 @@ enum Hold {
 /// for the previous object's RMW; prefetching the next objects' headers
 /// lets the misses overlap.
 #[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
+fn prefetch<T>(p: *const T) {
     #[cfg(all(target_arch = "x86_64", not(miri), not(arcycle_loom)))]
     // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 target has, and
     // is defined for any address (it is only a hint).
@@ -136,7 +136,26 @@ pub(crate) fn prefetch<T>(p: *const T) {
 }
 
 /// How far ahead the collector's loops prefetch (objects).
-pub(crate) const AHEAD: usize = 8;
+const AHEAD: usize = 8;
+
+/// In a loop over `items` at position `k`: prefetch the header (given by
+/// `header`) of the item [`AHEAD`] places on. Every collector loop goes
+/// over its objects in order, so that is the one it will touch soon.
+#[inline(always)]
+pub(crate) fn prefetch_ahead<T>(items: &[T], k: usize, header: impl Fn(&T) -> NonNull<Header>) {
+    if let Some(next) = items.get(k + AHEAD) {
+        prefetch(header(next).as_ptr());
+    }
+}
+
+/// Prefetch every header of `edges` (a traced object's children) before
+/// the loop that holds or looks up each of them in turn.
+#[inline(always)]
+pub(crate) fn prefetch_all(edges: &[NonNull<Header>]) {
+    for e in edges {
+        prefetch(e.as_ptr());
+    }
+}
 
 /// The visit number a held word carries.
 #[inline(always)]
@@ -252,9 +271,7 @@ impl Graph {
         self.nodes.reserve(entries.len());
         self.targets.reserve(entries.len());
         for (k, &e) in entries.iter().enumerate() {
-            if let Some(next) = entries.get(k + AHEAD) {
-                prefetch(next.0.as_ptr());
-            }
+            prefetch_ahead(&entries, k, |e| e.0);
             // Only the entry that finds ACTIVE set stands for the object
             // (`try_hold` checks); a duplicate, or one detached by
             // `get_mut`, is just released.
@@ -329,9 +346,7 @@ impl Graph {
         }
         let mut i = 0;
         while i < self.nodes.len() {
-            if let Some(next) = self.nodes.get(i + AHEAD) {
-                prefetch(next.node.header.as_ptr());
-            }
+            prefetch_ahead(&self.nodes, i, |v| v.node.header);
             let node = self.nodes[i].node;
             // SAFETY: the object is held: its value stays alive until the
             // collector lets go, after this tracer is gone.
@@ -341,9 +356,7 @@ impl Graph {
                 self.hidden.extend(hidden.drain(..).map(|e| (from, e)));
             }
             let first = self.targets.len() as u32;
-            for child in &tracer.edges {
-                prefetch(child.as_ptr());
-            }
+            prefetch_all(&tracer.edges);
             for child in tracer.edges.drain(..) {
                 // The guard that protects the parent's field is still in
                 // `tracer`, so the child's handle is still there.

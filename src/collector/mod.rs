@@ -426,7 +426,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     }
     let start = Instant::now();
     sweep_quarantine();
-    let outcome = {
+    let mut outcome = {
         let _flag = InCollector::enter();
         let mut graph = discover::Graph {
             record_hidden: record.is_some(),
@@ -446,15 +446,14 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         }
         commit::finish_locked(graph, committed)
     };
-    let mut outcome = outcome;
     // The next automatic collection waits for `threshold` new roots,
-    // whatever this one traced: the live objects it traced are old now, and no young collection traces them again,
-    // so an object is traced by young collections at most once in its
-    // life; a full collection waits for about as many held-over roots as
-    // it traces (`generations`). So the collector's work stays linear in
-    // the program's without waiting longer after a big trace (before young
-    // collections it waited for as many roots as the last collection
-    // traced live).
+    // whatever this one traced: the live objects it traced are old now,
+    // and no young collection traces them again, so an object is traced by
+    // young collections at most once in its life; a full collection waits
+    // for about as many held-over roots as it traces (`generations`). So
+    // the collector's work stays linear in the program's without waiting
+    // longer after a big trace (before young collections it waited for as
+    // many roots as the last collection traced live).
     let live = outcome.live_traced;
     c.traced.fetch_add(outcome.traced as u64, Relaxed);
     let held_over = !outcome.held_over.is_empty();

@@ -83,7 +83,7 @@
 //! (`--cfg arcycle_broken`) and asserts that loom then finds the
 //! use-after-free.
 
-use super::discover::{prefetch, Graph, AHEAD};
+use super::discover::{prefetch_ahead, prefetch_all, Graph};
 use crate::header::*;
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
@@ -213,9 +213,7 @@ fn validate_batch<'a>(
         }
         // Each child's own word says whether this collection visited it,
         // and its visit number (see `header`).
-        for child in &tracer.edges {
-            prefetch(child.as_ptr());
-        }
+        prefetch_all(&tracer.edges);
         for child in tracer.edges.drain(..) {
             // SAFETY: the child's handle sits in a field of a held member
             // that this tracer keeps locked (or in an immutable one).
@@ -312,13 +310,11 @@ fn validate_batch<'a>(
         .count()
 }
 
-/// Prefetch the header of the batch member `AHEAD` places after `k` (see
-/// `discover::prefetch`): a batch's loops go over its members in order.
+/// Prefetch a member ahead of `k` in a loop over the batch `comp` (see
+/// `discover::prefetch_ahead`).
 #[inline(always)]
 fn prefetch_member(graph: &Graph, comp: &[u32], k: usize) {
-    if let Some(&next) = comp.get(k + AHEAD) {
-        prefetch(graph.nodes[next as usize].node.header.as_ptr());
-    }
+    prefetch_ahead(comp, k, |&i| graph.nodes[i as usize].node.header);
 }
 
 /// Set `s.excluded` to the members of the batch (by position) that failed
