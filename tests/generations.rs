@@ -12,8 +12,19 @@ mod common;
 
 use arcycle::{collect, collect_young, Cc, CollectEvent, CollectInfo};
 use common::{ring, serial, Node, Rng, Settings, Tally};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread;
+
+/// A test's start: the collector to itself (`serial`), its settings saved
+/// (restored when the guards drop, before `serial` is released),
+/// automatic collection off and the root buffer empty.
+fn start() -> (Settings, MutexGuard<'static, ()>) {
+    let serial = serial();
+    let settings = Settings::save();
+    arcycle::disable();
+    collect();
+    (settings, serial)
+}
 
 /// Make every node of `nodes` old: buffer each, then survive a full
 /// collection (they are all alive).
@@ -45,10 +56,7 @@ fn young_garbage(tally: &'static Tally, pairs: usize) {
 #[test]
 fn young_collection_frees_young_cycles_without_tracing_old_objects() {
     static TALLY: Tally = Tally::new();
-    let _serial = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
-    collect();
+    let _guards = start();
 
     let old = ring(&TALLY, 1000);
     make_old(&old);
@@ -85,10 +93,7 @@ fn young_collection_frees_young_cycles_without_tracing_old_objects() {
 #[test]
 fn cycle_through_an_old_object_waits_for_the_full_collection() {
     static TALLY: Tally = Tally::new();
-    let _serial = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
-    collect();
+    let _guards = start();
 
     // `o` survives while only `n` refers to it; `n` is never visited.
     let o = Node::new(&TALLY);
@@ -118,9 +123,7 @@ fn cycle_through_an_old_object_waits_for_the_full_collection() {
 #[test]
 fn automatic_collections_are_young_until_a_full_one_is_due() {
     static TALLY: Tally = Tally::new();
-    let _serial = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
+    let _guards = start();
     arcycle::set_background(false);
     // `make_old` takes all 3000 as roots: a full collection that sets the
     // collector's estimate of the old heap (see `generations`) to 3000,
@@ -187,10 +190,7 @@ fn concurrent_young_and_full_collections_lose_nothing() {
     static TALLY: Tally = Tally::new();
     const THREADS: usize = 4;
     const ROUNDS: usize = 300;
-    let _serial = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
-    collect();
+    let _guards = start();
 
     let old = Arc::new(ring(&TALLY, 64));
     make_old(&old);
@@ -254,9 +254,7 @@ fn concurrent_young_and_full_collections_lose_nothing() {
 #[test]
 fn a_big_promotion_does_not_delay_the_next_automatic_collection() {
     static TALLY: Tally = Tally::new();
-    let _serial = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
+    let _guards = start();
     arcycle::set_background(false);
     collect();
 

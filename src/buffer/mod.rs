@@ -306,13 +306,24 @@ fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64>
     }
 }
 
+/// Set `ACTIVE` on an object the collector holds, and say whether it was
+/// clear: then no entry stands for the object and the caller's must (a
+/// drop since the hold may have buffered it already, setting `ACTIVE`
+/// itself). Relaxed: every decrement is ordered against this RMW on the
+/// same word (invariant 2), and the entry reaches the next collector
+/// through a shard's lock, the ring's Release/Acquire hand-off, or the
+/// held-over list's mutex.
+pub(crate) fn reactivate(h: &Header) -> bool {
+    h.strong.fetch_or(ACTIVE, Relaxed) & ACTIVE == 0
+}
+
 /// Buffer `node` again after a collection gave up on it. The collector
 /// holds the object, so it is alive.
 pub(crate) fn rebuffer(header: NonNull<Header>) {
     // SAFETY: the collector's hold keeps the allocation.
     let h = unsafe { header.as_ref() };
     h.weak.fetch_add(ENTRY, Relaxed);
-    if h.strong.fetch_or(ACTIVE, Relaxed) & ACTIVE == 0 {
+    if reactivate(h) {
         push(Entry(header));
     } else {
         // An entry already stands for it; the hold keeps the allocation.

@@ -106,10 +106,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
             // Keep its entry, unit and all, for the next full collection
             // (`generations`, invariant 2) — unless a drop buffered it again
             // since the hold cleared `ACTIVE`: then that entry stands for it.
-            // Relaxed: the entry reaches the next collector through the
-            // held-over list's mutex, and every decrement is ordered
-            // against this RMW on the same word (`buffer`, invariant 2).
-            keep_entry = h.strong.fetch_or(ACTIVE, Relaxed) & ACTIVE == 0;
+            keep_entry = buffer::reactivate(h);
             if keep_entry {
                 graph.held_over.push(crate::buffer::Entry(v.node.header));
             }
