@@ -43,7 +43,7 @@
 //! `young_collection_holds_over_survivors` and the tests in
 //! `tests/destructors.rs` and `tests/generations.rs`.
 
-use super::discover::{prefetch_ahead, Graph};
+use super::discover::{prefetch, prefetch_ahead, Graph, Visited, AHEAD};
 use super::validate::Validated;
 use crate::buffer;
 use crate::destroy;
@@ -54,11 +54,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 
 pub(crate) struct Outcome {
-    /// The garbage: marked dead, values still to drop, still held.
-    dead: Vec<Node>,
-    /// For each of `dead`: whether it came from a root-buffer entry whose
-    /// unit of the weak word the collection still owns.
-    dead_entry: Vec<bool>,
+    /// Every visited object (`Visited::dead` marks the garbage).
+    nodes: Vec<Visited>,
+    /// The garbage, as indices into `nodes`, in validation order: marked
+    /// dead, values still to drop, still held. A member that came from a
+    /// root-buffer entry (`Visited::root`) still owns that entry's unit of
+    /// the weak word.
+    dead: Vec<u32>,
     /// Survivors whose last handle went while held: values to destroy.
     orphans: Vec<Node>,
     pub(crate) live_traced: usize,
@@ -75,15 +77,15 @@ pub(crate) struct Outcome {
 
 /// At the end of the locked phases: let go of every survivor.
 pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
-    let mut is_dead = vec![false; graph.nodes.len()];
-    for &i in &validated.dead {
-        is_dead[i as usize] = true;
-    }
     let mut orphans = Vec::new();
-    for (i, (v, &dead)) in graph.nodes.iter().zip(&is_dead).enumerate() {
-        prefetch_ahead(&graph.nodes, i, |v| v.node.header);
-        if dead {
+    for (i, v) in graph.nodes.iter().enumerate() {
+        if v.dead {
+            // Its header is left alone here: no prefetch either (the
+            // garbage is often most of what was traced).
             continue;
+        }
+        if let Some(next) = graph.nodes.get(i + AHEAD).filter(|n| !n.dead) {
+            prefetch(next.node.header.as_ptr());
         }
         let h = v.node.header();
         let again = (v.busy || v.retry) && !super::is_quarantined(v.node);
@@ -136,19 +138,11 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         }
     }
     Outcome {
-        dead: validated
-            .dead
-            .iter()
-            .map(|&i| graph.nodes[i as usize].node)
-            .collect(),
-        dead_entry: validated
-            .dead
-            .iter()
-            .map(|&i| graph.nodes[i as usize].root)
-            .collect(),
-        orphans,
         live_traced: graph.nodes.len() - validated.dead.len(),
         traced: graph.nodes.len(),
+        nodes: graph.nodes,
+        dead: validated.dead,
+        orphans,
         roots: graph.roots,
         aborted: validated.aborted,
         held_over: graph.held_over,
@@ -169,8 +163,11 @@ impl Outcome {
                 super::keep_panic(&mut panic, p);
             }
         }
-        for (k, n) in self.dead.iter().enumerate() {
-            prefetch_ahead(&self.dead, k, |n| n.header);
+        let nodes = &self.nodes;
+        let member = |k: usize| nodes[self.dead[k] as usize].node;
+        for k in 0..self.dead.len() {
+            prefetch_ahead(&self.dead, k, |&i| nodes[i as usize].node.header);
+            let n = member(k);
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it
             // already, inline (see `cc::drop::last_tracked_gone`). Acquire: every
@@ -198,9 +195,14 @@ impl Outcome {
         // Every value of the garbage is gone: weak collections forget the
         // members and their finalizers run (after every destructor of the
         // set; still holding every member, so no allocation goes away).
-        crate::weakref::after_destructors(&self.dead, &mut panic);
-        for (k, (n, &entry)) in self.dead.iter().zip(&self.dead_entry).enumerate() {
-            prefetch_ahead(&self.dead, k, |n| n.header);
+        crate::weakref::after_destructors((0..self.dead.len()).map(member), &mut panic);
+        for (k, &i) in self.dead.iter().enumerate() {
+            prefetch_ahead(&self.dead, k, |&i| nodes[i as usize].node.header);
+            let Visited {
+                node: n,
+                root: entry,
+                ..
+            } = nodes[i as usize];
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any

@@ -78,6 +78,8 @@ pub(crate) struct Visited {
     /// Its word had `SURVIVOR` when the hold was taken (a full collection
     /// only: a young one never holds an old object).
     pub(crate) old: bool,
+    /// Validation found it garbage (`validate`, step 5).
+    pub(crate) dead: bool,
 }
 
 #[derive(Default)]
@@ -124,7 +126,7 @@ enum Hold {
 /// for the previous object's RMW; prefetching the next objects' headers
 /// lets the misses overlap.
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(all(target_arch = "x86_64", not(miri), not(arcycle_loom)))]
     // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 target has, and
     // is defined for any address (it is only a hint).
@@ -136,7 +138,7 @@ fn prefetch<T>(p: *const T) {
 }
 
 /// How far ahead the collector's loops prefetch (objects).
-const AHEAD: usize = 8;
+pub(crate) const AHEAD: usize = 8;
 
 /// In a loop over `items` at position `k`: prefetch the header (given by
 /// `header`) of the item [`AHEAD`] places on. Every collector loop goes
@@ -248,6 +250,7 @@ impl Graph {
             root,
             retry: false,
             old: word & SURVIVOR != 0,
+            dead: false,
         });
         i
     }
@@ -432,10 +435,20 @@ impl Graph {
     pub(crate) fn components(&self, white: &[u32]) -> (Vec<u32>, Vec<u32>) {
         const NONE: u32 = u32::MAX;
         let m = white.len();
-        let mut pos = vec![NONE; self.nodes.len()];
-        for (k, &i) in white.iter().enumerate() {
-            pos[i as usize] = k as u32;
-        }
+        // Where each visited object is in the proposal. When everything
+        // visited is proposed (a collection of pure garbage), the proposal
+        // is `0..m` in order (`trial_delete`), and so is this map.
+        let pos = if m == self.nodes.len() {
+            debug_assert!(white.iter().enumerate().all(|(k, &i)| i == k as u32));
+            Vec::new()
+        } else {
+            let mut pos = vec![NONE; self.nodes.len()];
+            for (k, &i) in white.iter().enumerate() {
+                pos[i as usize] = k as u32;
+            }
+            pos
+        };
+        let pos = |j: u32| if pos.is_empty() { j } else { pos[j as usize] };
         // Union-find with path halving; union by index keeps it simple.
         let mut parent: Vec<u32> = (0..m as u32).collect();
         fn find(parent: &mut [u32], mut x: u32) -> u32 {
@@ -449,7 +462,7 @@ impl Graph {
         for (k, &i) in white.iter().enumerate() {
             let v = &self.nodes[i as usize];
             for &j in &self.targets[v.first as usize..(v.first + v.len) as usize] {
-                let t = pos[j as usize];
+                let t = pos(j);
                 if t != NONE {
                     let (a, b) = (find(&mut parent, k as u32), find(&mut parent, t));
                     if a != b {

@@ -288,6 +288,7 @@ fn validate_batch<'a>(
                 with_code(s.words[k] & !FROZEN, v.code) | DEAD | VALUE_PENDING,
                 Release,
             );
+            v.dead = true;
             dead.push(i);
         } else {
             if s.words[k] != 0 {

@@ -338,7 +338,10 @@ pub(crate) unsafe fn on_death(h: &Header) {
 /// records of the members that have registrations, clears their flags,
 /// and runs them; the first panic goes to `panic` (resumed to the caller
 /// of `collect()`).
-pub(crate) fn after_destructors(dead: &[Node], panic: &mut Option<Box<dyn Any + Send>>) {
+pub(crate) fn after_destructors(
+    dead: impl Iterator<Item = Node>,
+    panic: &mut Option<Box<dyn Any + Send>>,
+) {
     let mut records = Vec::new();
     for n in dead {
         let h = n.header();
