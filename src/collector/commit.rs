@@ -192,10 +192,11 @@ impl Outcome {
                 super::keep_panic(&mut panic, p);
             }
         }
-        // Every value of the garbage is gone: weak collections forget the
-        // members and their finalizers run (after every destructor of the
-        // set; still holding every member, so no allocation goes away).
-        crate::weakref::after_destructors((0..self.dead.len()).map(member), &mut panic);
+        // Every value of the garbage is gone. Each member's registrations
+        // (weak collections, finalizers) are taken as it is freed, still
+        // held until then, and run once the set is freed: after every
+        // destructor of the set, with no pass over the members of its own.
+        let mut deaths = crate::weakref::Deaths::default();
         for (k, &i) in self.dead.iter().enumerate() {
             prefetch_ahead(&self.dead, k, |&i| nodes[i as usize].node.header);
             let Visited {
@@ -203,6 +204,7 @@ impl Outcome {
                 root: entry,
                 ..
             } = nodes[i as usize];
+            deaths.take(n);
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any
@@ -234,6 +236,7 @@ impl Outcome {
                 unsafe { (n.vtable.dealloc)(n.header) }
             }
         }
+        deaths.run(&mut panic);
         (self.dead.len(), panic)
     }
 }

@@ -24,8 +24,8 @@
 //!   `Weak::upgrade`, and so every map and set (they read liveness with
 //!   `upgrade`, or with the strong count), no longer return it. Then the
 //!   object's destructor runs; then, in `on_death` (last drop) or
-//!   `after_destructors` (collection: after *every* destructor of the
-//!   freed set), its registrations run: first the weak collections purge
+//!   [`Deaths::run`] (collection: after *every* destructor of the freed
+//!   set, once the set is freed), its registrations run: first the weak collections purge
 //!   their entries for it (their `len` stops counting it), then its
 //!   finalizers, in registration order.
 //! * **No callback runs under a lock of ours.** The record is taken out of
@@ -332,18 +332,19 @@ pub(crate) unsafe fn on_death(h: &Header) {
     }
 }
 
-/// The death path of a collection: called by the collector's commit after
-/// every value of the freed set `dead` has been dropped, while it still
-/// holds every member (so no allocation can go away under us). Takes the
-/// records of the members that have registrations, clears their flags,
-/// and runs them; the first panic goes to `panic` (resumed to the caller
-/// of `collect()`).
-pub(crate) fn after_destructors(
-    dead: impl Iterator<Item = Node>,
-    panic: &mut Option<Box<dyn Any + Send>>,
-) {
-    let mut records = Vec::new();
-    for n in dead {
+/// The death path of a collection: the registrations of the freed set,
+/// taken out of the registry member by member as the collector's commit
+/// frees them (after every value of the set has been dropped), and run
+/// once the set is freed ([`Deaths::run`]).
+#[derive(Default)]
+pub(crate) struct Deaths(Vec<Record>);
+
+impl Deaths {
+    /// Take the records of a dead member of the freed set, if it has any,
+    /// and clear its flag. The caller still holds the member (so its
+    /// allocation cannot go away under us) and calls this before giving
+    /// the strong side's unit back.
+    pub(crate) fn take(&mut self, n: Node) {
         let h = n.header();
         // Relaxed: this thread's Acquire claim of the value (or the peer
         // destructor's, on this thread) synchronised with every Release
@@ -351,20 +352,26 @@ pub(crate) fn after_destructors(
         // before dropping its handle; a registration after the decision is
         // refused (`register` sees DEAD).
         if h.weak.load(Relaxed) & REGISTERED == 0 {
-            continue;
+            return;
         }
         let mut shard = lock(shard_of(n.addr()));
         if let Some(rec) = shard.remove(&n.addr()) {
-            records.push(rec);
+            self.0.push(rec);
         }
         // Under the shard lock, like every setting of the flag. Relaxed:
         // we still hold the strong side's unit, so this cannot bring the
         // word to zero; the later release of that unit orders our uses.
         h.weak.fetch_and(!REGISTERED, Relaxed);
     }
-    for rec in records {
-        if let Some(p) = run(rec.regs) {
-            crate::collector::keep_panic(panic, p);
+
+    /// Run what [`take`](Self::take) took: weak collections forget the
+    /// members, then their finalizers run. The first panic goes to
+    /// `panic` (resumed to the caller of `collect()`).
+    pub(crate) fn run(self, panic: &mut Option<Box<dyn Any + Send>>) {
+        for rec in self.0 {
+            if let Some(p) = run(rec.regs) {
+                crate::collector::keep_panic(panic, p);
+            }
         }
     }
 }
