@@ -684,6 +684,36 @@ fn clone_drop_get_mut_loop_keeps_the_root_buffer_bounded() {
     T.assert_clean();
 }
 
+/// Defect 6, with automatic collection off: nothing drains the buffer, so
+/// only the shards' compaction bounds it. The same loop as above (each
+/// `get_mut` detaches the entry the drop before it pushed, which the
+/// compaction then drops); `roots_buffered` must stay below a few times a
+/// shard's first compaction size (4096) however long the loop runs.
+#[test]
+fn detached_entries_are_compacted_without_collections() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::disable();
+    collect();
+    const BOUND: usize = 3 * 4096;
+    let mut x = Node::new(&T);
+    let mut max = 0;
+    for i in 0..100_000 {
+        drop(x.clone());
+        assert!(Cc::get_mut(&mut x).is_some(), "iteration {i}: x is unique");
+        max = max.max(arcycle::stats().roots_buffered);
+    }
+    assert!(
+        max < BOUND,
+        "roots_buffered reached {max} (bound {BOUND}) with automatic collection off: \
+         entries detached by get_mut are not compacted away"
+    );
+    drop(x);
+    collect();
+    T.assert_clean();
+}
+
 /// Defect 6, continued: possible roots live in per-thread rings (spilling
 /// to shared shards when a ring is full). A thread that buffers roots and
 /// exits must leave them to the collector: four threads each drop the

@@ -27,13 +27,15 @@
 //!    handle's own drop will buffer.
 //! 4. **Entries are reachable by every collector**: each thread pushes to
 //!    a ring of its own that the collector drains ([`ring`]: two plain
-//!    stores per push, no lock), and falls back to `SHARDS`
-//!    mutex-protected vectors when the ring is full or out of reach. A
-//!    thread that exits loses nothing (its ring stays registered until
-//!    drained), a drop during thread-local teardown still works, and
-//!    `collect()` on any thread sees every entry pushed before it was
-//!    called (the ring's Release/Acquire pair, or the shard mutex, orders
-//!    the push before the drain).
+//!    stores per push, no lock); a full ring spills into one of `SHARDS`
+//!    mutex-protected vectors in one step, and a thread whose ring is out
+//!    of reach pushes to one directly. A thread that exits loses nothing
+//!    (its ring stays registered until drained), a drop during
+//!    thread-local teardown still works, and `collect()` on any thread
+//!    sees every entry pushed before it was called (the ring's
+//!    Release/Acquire pair, or the shard mutex, orders the push before the
+//!    drain; a spill moves entries under the registry lock the drain
+//!    takes, see `ring`).
 //! 5. **A last drop is at once.** A drop that takes the count from 1 to 0
 //!    never lands while the collector holds the object: it waits for the
 //!    hold to go (bounded by the collection's locked phases, which never
@@ -42,9 +44,10 @@
 //!    thread itself, inside a `Trace` impl, leaves it to the collector.
 //! 6. **The buffer stays bounded.** Buffering can start an automatic
 //!    collection (not only `Cc::new` can); a ring holds at most
-//!    [`ring::CAP`] entries, and in the shards entries made stale by
-//!    `get_mut` are dropped by a compaction that runs each time a shard
-//!    doubles, so a loop of clone, drop and `get_mut` cannot grow it.
+//!    [`ring::CAP`] entries (a full one spills into a shard), and in the
+//!    shards entries made stale by `get_mut` are dropped by a compaction
+//!    that runs when a shard doubles after a detach, so a loop of clone,
+//!    drop and `get_mut` cannot grow it.
 //!
 //! Guarded by the loom models `buffer_vs_last_drop`,
 //! `collect_vs_drop_race` and `collector_vs_last_drop` (see `loom-tests/`)
@@ -89,12 +92,17 @@ struct Shard {
     entries: Vec<Entry>,
     /// The length at which the next push compacts first.
     compact_at: usize,
+    /// [`RootBuffer::detached`] when this shard was last compacted (or
+    /// found with nothing to compact).
+    detached_seen: usize,
 }
 
 pub(crate) struct RootBuffer {
     shards: [CachePadded<Mutex<Shard>>; SHARDS],
     /// Entries pushed and not yet drained.
     pending: AtomicUsize,
+    /// Entries detached by `get_mut` so far (see [`compact`]).
+    detached: AtomicUsize,
     next_shard: AtomicUsize,
 }
 
@@ -103,6 +111,7 @@ macro_rules! shard_init {
         CachePadded::new(Mutex::new(Shard {
             entries: Vec::new(),
             compact_at: COMPACT_MIN,
+            detached_seen: 0,
         }))
     };
 }
@@ -111,6 +120,7 @@ macro_rules! shard_init {
 static BUFFER: RootBuffer = RootBuffer {
     shards: [const { shard_init!() }; SHARDS],
     pending: AtomicUsize::new(0),
+    detached: AtomicUsize::new(0),
     next_shard: AtomicUsize::new(0),
 };
 
@@ -119,6 +129,7 @@ loom::lazy_static! {
     static ref BUFFER: RootBuffer = RootBuffer {
         shards: std::array::from_fn(|_| shard_init!()),
         pending: AtomicUsize::new(0),
+        detached: AtomicUsize::new(0),
         next_shard: AtomicUsize::new(0),
     };
 }
@@ -331,8 +342,9 @@ pub(crate) fn rebuffer(header: NonNull<Header>) {
     }
 }
 
-/// Push an entry whose unit has been claimed: on this thread's ring, or
-/// on a shard if the ring is full.
+/// Push an entry whose unit has been claimed: on this thread's ring; if
+/// the ring is full, after moving what it holds to a shard in one step
+/// (`ring::spill`); on a shard if the ring is out of reach.
 pub(crate) fn push(entry: Entry) {
     let b = buffer();
     // Counted before the entry is published (the ring's Release store of
@@ -341,30 +353,72 @@ pub(crate) fn push(entry: Entry) {
     // entry that was not yet added.
     let pending = b.pending.fetch_add(1, Relaxed) + 1;
     if !ring::push(entry) {
-        let mut shard = lock(&b.shards[shard_index()]);
-        if shard.entries.len() >= shard.compact_at {
-            let dropped = compact(&mut shard.entries);
-            b.pending.fetch_sub(dropped, Relaxed);
-            shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
+        let spilled = ring::spill(|entries| push_to_shard(b, entries));
+        if !(spilled && ring::push(entry)) {
+            push_to_shard(b, &mut std::iter::once(entry));
         }
-        shard.entries.push(entry);
     }
     collector::note_pending(pending);
 }
 
+/// Append `entries` to this thread's shard, compacting it first when it
+/// has doubled and `get_mut` has detached an entry since its last
+/// compaction (see [`compact`]).
+fn push_to_shard(b: &RootBuffer, entries: &mut dyn Iterator<Item = Entry>) {
+    let mut shard = lock(&b.shards[shard_index()]);
+    if shard.entries.len() >= shard.compact_at {
+        // Relaxed: a detach this load misses is seen by the next doubling;
+        // until then it stales at most the entries already counted.
+        let detached = b.detached.load(Relaxed);
+        if detached != shard.detached_seen {
+            let dropped = compact(&mut shard.entries);
+            b.pending.fetch_sub(dropped, Relaxed);
+            shard.detached_seen = detached;
+        }
+        shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
+    }
+    shard.entries.extend(entries);
+}
+
+/// `get_mut` detached an entry (cleared `ACTIVE` on a buffered object):
+/// the shards' next doubling compacts them (see [`compact`]). Cold: only a
+/// `get_mut` on an object that was buffered and is unique again pays it.
+pub(crate) fn note_detached() {
+    // Relaxed: a count, read only to decide whether to compact.
+    buffer().detached.fetch_add(1, Relaxed);
+}
+
 /// Drop the stale entries of a shard — those whose object no longer has
-/// `ACTIVE` (detached by `get_mut`, or a duplicate of an entry a
-/// collection already took) — and return how many went.
+/// `ACTIVE` (detached by `get_mut`), and all but one of those standing for
+/// the same object (a detach, then a drop that buffered it again: both
+/// entries see the new `ACTIVE`) — and return how many went.
 ///
 /// Sound because every setting of `ACTIVE` pushes a fresh entry of its own,
 /// and this entry was pushed (under this shard's lock, which we hold) after
 /// the `ACTIVE` it stood for was set: reading `ACTIVE` clear here means it
-/// was cleared since, so no entry is needed for that setting any more.
+/// was cleared since, so no entry is needed for that setting any more. An
+/// object with `ACTIVE` set needs one entry, anywhere: the one kept here
+/// does (a collection releases any other it finds, see `collector::discover`).
+///
+/// Run only when `get_mut` detached something since the shard's last
+/// compaction ([`note_detached`]): only a detach makes an entry stale
+/// between two drains. `ACTIVE` is cleared by a detach or by a
+/// collection's root hold, and a hold only goes through an entry the
+/// collection drained; an entry pushed since then set `ACTIVE` anew and
+/// stands for it. So with no detach, every entry pushed since the last
+/// compaction stands for its object, and the shard holds at most one
+/// entry per buffered object beyond what that compaction left: it doubles
+/// only with the program's buffered objects, not with a loop (a loop of
+/// clone, drop and `get_mut` detaches, and is compacted down to one entry
+/// even with automatic collection off). Guarded by
+/// `tests/reliability.rs::detached_entries_are_compacted_without_collections`.
 fn compact(entries: &mut Vec<Entry>) -> usize {
     let before = entries.len();
+    let mut standing = std::collections::HashSet::new();
     entries.retain(|&n| {
-        // Relaxed: see above; the entry's claim keeps the header alive.
-        let keep = n.header().strong.load(Relaxed) & ACTIVE != 0;
+        // Relaxed: see above; the entry's claim keeps the header alive
+        // (and that of a duplicate's object: the kept entry's claim).
+        let keep = n.header().strong.load(Relaxed) & ACTIVE != 0 && standing.insert(n.0);
         if !keep {
             release_entry(n.0);
         }

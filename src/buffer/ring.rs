@@ -3,30 +3,44 @@
 //! # What this guarantees
 //!
 //! * **A push is two plain stores.** Each thread that buffers gets a ring
-//!   of [`CAP`] slots. The thread is its only producer and the collector,
-//!   under the collector lock, its only consumer: the thread writes a slot
-//!   and publishes it by storing `head` (Release); the collector reads
-//!   `head` (Acquire), takes the slots, and gives them back by storing
-//!   `tail` (Release), which the thread reads (Acquire) before it reuses a
-//!   slot. No read-modify-write on either side: the shard mutex the push
-//!   used to take cost two locked instructions per buffered root.
+//!   of [`CAP`] slots. The thread is its only producer. Entries are taken
+//!   out under the registry lock only: by the collector's drain, or by the
+//!   owning thread itself when its ring is full ([`spill`]). The thread
+//!   writes a slot and publishes it by storing `head` (Release); whoever
+//!   takes entries reads `head` (Acquire), takes the slots, and gives them
+//!   back by storing `tail` (Release), which the thread reads (Acquire)
+//!   before it reuses a slot. No read-modify-write on the push: the shard
+//!   mutex the push used to take cost two locked instructions per buffered
+//!   root.
+//! * **A full ring spills in one step.** The owning thread moves every
+//!   entry of its full ring to a shard of `buffer` under one registry lock
+//!   and one shard lock, instead of taking a shard's lock per entry: a
+//!   burst of drops (a big structure let go) pays two lock round trips per
+//!   [`CAP`] roots.
 //! * **`collect()` still sees every entry pushed before it was called.**
 //!   The push's Release store of `head` and the drain's Acquire load of it
 //!   order the slot before the drain whenever the push happens-before the
-//!   `collect()` (the same guarantee the shard mutex gave).
+//!   `collect()` (the same guarantee the shard mutex gave). A spill holds
+//!   the registry lock from reading the slots until they are in the shard,
+//!   so a drain sees each entry in the ring or, after the spill, in the
+//!   shard (the collector drains the rings before the shards).
 //! * **Nothing is lost when a thread exits**: the ring lives in the
 //!   registry, not in the thread, and is drained like any other; a ring
 //!   whose thread is gone is dropped from the registry once empty. A ring
 //!   costs ~2 KiB per thread that has buffered a root, from its first
 //!   buffered root until the collection after the thread's exit.
-//! * **A full ring is never waited on**: the caller pushes to a shard of
-//!   `buffer` instead (also during thread-local teardown, when the ring is
-//!   out of reach), so the buffer stays bounded by the shards' compaction.
+//! * **A full ring is never waited on**: it spills; during thread-local
+//!   teardown, when the ring is out of reach, the caller pushes to a shard
+//!   of `buffer` instead, so the buffer stays bounded by the shards'
+//!   compaction.
+//!
+//! Lock order: the registry, then a shard (a spill; `fork` takes them in
+//! the same order).
 //!
 //! Guarded by the loom models that buffer roots (`buffer_vs_last_drop`,
 //! `collect_vs_drop_race`, `visit_number_vs_upgrade_and_buffering`, and
 //! every validation model), where a ring has two slots so that the
-//! overflow path runs too, and by `tests/reliability.rs` (threads that
+//! spill runs too, and by `tests/reliability.rs` (threads that
 //! exit with buffered roots).
 
 use super::Entry;
@@ -53,7 +67,8 @@ pub(crate) const CAP: usize = if cfg!(arcycle_loom) { 2 } else { 256 };
 pub(crate) struct Ring {
     /// Entries ever pushed; written by the owning thread only.
     head: CachePadded<AtomicUsize>,
-    /// Entries ever taken; written by the collector only (under its lock).
+    /// Entries ever taken; written under the registry lock only (by a
+    /// drain, or by the owner's spill).
     tail: AtomicUsize,
     slots: [AtomicPtr<Header>; CAP],
     /// Set when the owning thread is gone (its thread-local dropped).
@@ -129,29 +144,48 @@ impl Ring {
         true
     }
 
-    /// Take every published entry (the collector, under its lock).
-    fn drain_into(&self, out: &mut Vec<Entry>) -> usize {
-        // Relaxed: only collectors write `tail`, and the collector lock
-        // orders them.
-        let t = self.tail.load(Relaxed);
-        // Acquire: see `push`.
-        let h = self.head.load(Acquire);
-        let n = h.wrapping_sub(t);
-        for i in 0..n {
-            let p = self.slots[t.wrapping_add(i) % CAP].load(Relaxed);
-            // SAFETY: every published slot holds a header pointer (`push`
-            // stores only `NonNull`s).
-            out.push(Entry(unsafe { NonNull::new_unchecked(p) }));
-        }
+    /// The published entries not yet taken, as `(tail, head)`; the caller
+    /// holds the registry lock (a drain, or the owner's spill), reads them
+    /// with [`slot`](Self::slot) and gives them back with
+    /// [`taken`](Self::taken).
+    fn published(&self) -> (usize, usize) {
+        // Relaxed: only takers write `tail`, and the registry lock, which
+        // every taker holds, orders them. Acquire: see `push` (an owner's
+        // spill reads its own stores).
+        (self.tail.load(Relaxed), self.head.load(Acquire))
+    }
+
+    /// The entry in published slot `i`.
+    fn slot(&self, i: usize) -> Entry {
+        // Relaxed: published by the Acquire load of `head` in `published`.
+        let p = self.slots[i % CAP].load(Relaxed);
+        // SAFETY: every published slot holds a header pointer (`push`
+        // stores only `NonNull`s).
+        Entry(unsafe { NonNull::new_unchecked(p) })
+    }
+
+    /// Every entry before `head` is taken.
+    fn taken(&self, head: usize) {
         // Release: our reads of the slots happen-before the owner reuses
         // them (it loads `tail` with Acquire).
-        self.tail.store(h, Release);
+        self.tail.store(head, Release);
+    }
+
+    /// Take every published entry into `out`, under the registry lock.
+    fn take(&self, mut out: impl FnMut(Entry)) -> usize {
+        let (t, h) = self.published();
+        let n = h.wrapping_sub(t);
+        for k in 0..n {
+            out(self.slot(t.wrapping_add(k)));
+        }
+        self.taken(h);
         n
     }
 }
 
 /// Push `entry` on this thread's ring. False when the ring is full or out
-/// of reach (thread-local teardown): the caller uses a shard instead.
+/// of reach (thread-local teardown): the caller spills it, or uses a
+/// shard.
 #[inline]
 pub(crate) fn push(entry: Entry) -> bool {
     RING.try_with(|owned| {
@@ -163,6 +197,26 @@ pub(crate) fn push(entry: Entry) -> bool {
                 ring
             })
             .push(entry)
+    })
+    .unwrap_or(false)
+}
+
+/// Empty this thread's ring into `sink`, called once with every entry the
+/// ring held, under the registry lock (so a drain sees each entry in the
+/// ring or in what `sink` put it in: see the module docs). False if the
+/// ring is out of reach (thread-local teardown) or was never made.
+#[cold]
+#[inline(never)]
+pub(crate) fn spill(sink: impl FnOnce(&mut dyn Iterator<Item = Entry>)) -> bool {
+    RING.try_with(|owned| {
+        let Some(ring) = owned.0.get() else {
+            return false;
+        };
+        let _registry = lock(&REGISTRY.rings);
+        let (t, h) = ring.published();
+        sink(&mut (0..h.wrapping_sub(t)).map(|k| ring.slot(t.wrapping_add(k))));
+        ring.taken(h);
+        true
     })
     .unwrap_or(false)
 }
@@ -180,7 +234,7 @@ pub(crate) fn drain_into(out: &mut Vec<Entry>) -> usize {
         // model's path depend on an unmodelled write (a ring of a model
         // execution lives only as long as that execution anyway).
         let gone = !cfg!(arcycle_loom) && ring.abandoned.load(Acquire);
-        taken += ring.drain_into(out);
+        taken += ring.take(|e| out.push(e));
         !gone
     });
     taken

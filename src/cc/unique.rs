@@ -252,6 +252,9 @@ impl<T: ?Sized> Cc<T> {
                 .compare_exchange(s, s & !ACTIVE, Acquire, Relaxed)
                 .is_ok()
             {
+                // The detached entry is stale now: the shards compact
+                // again (see `buffer::compact`).
+                buffer::note_detached();
                 return true;
             }
         }
