@@ -734,6 +734,43 @@ fn thread_exit_with_buffered_roots() {
     });
 }
 
+/// Race: a thread's ring is full (two slots under loom), so its third
+/// buffered root spills the ring into a shard, while another thread
+/// collects (draining the rings, then the shards). Each entry must be
+/// taken exactly once: from the ring, or from the shard after the spill
+/// (a spill that let go of the registry lock before the shard had the
+/// entries would let `collect()` miss them; one that read the slots
+/// without it could hand both the drain and the shard the same entry).
+///
+/// Guards: "`collect()` returns only after a full pass over every
+/// candidate buffered before it was called" and "Every object whose last
+/// handle is gone is freed, cycles included, once a collection runs after
+/// that".
+#[test]
+fn ring_spill_vs_drain() {
+    model("ring_spill_vs_drain", || {
+        let probes = [Probe::new(), Probe::new(), Probe::new()];
+        let mine = probes.clone();
+        let t = thread::spawn(move || {
+            for p in &mine {
+                // A self-loop through an immutable edge: dropping the
+                // outside handle leaves it at count 1 and buffers it.
+                let a = node(p);
+                assert!(a.fixed.set(a.clone()).is_ok());
+                drop(a);
+            }
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(
+            drops(&[&probes[0], &probes[1], &probes[2]]),
+            3,
+            "a root the spill moved was lost"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Issue 7: promises kept under attack
 // ---------------------------------------------------------------------------
