@@ -427,17 +427,19 @@ fn compact(entries: &mut Vec<Entry>) -> usize {
     before - entries.len()
 }
 
-/// Take every entry pushed so far.
-pub(crate) fn drain() -> Vec<Entry> {
+/// Take every entry pushed so far, appended to `all` (empty: the
+/// collector's kept table, see `collector::scratch`).
+pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
     let b = buffer();
-    let mut all = Vec::new();
     let taken = ring::drain_into(&mut all);
     b.pending.fetch_sub(taken, Relaxed);
     for shard in &b.shards {
         let mut shard = lock(shard);
         b.pending.fetch_sub(shard.entries.len(), Relaxed);
-        if all.is_empty() {
-            std::mem::swap(&mut all, &mut shard.entries);
+        if all.is_empty() && all.capacity() < shard.entries.len() {
+            // Take the shard's vector as it is (no copy); the shard
+            // starts a new one.
+            all = std::mem::take(&mut shard.entries);
         } else {
             all.append(&mut shard.entries);
         }

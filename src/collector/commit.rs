@@ -54,8 +54,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 
 pub(crate) struct Outcome {
-    /// Every visited object (`Visited::dead` marks the garbage).
-    nodes: Vec<Visited>,
+    /// Every visited object (`Visited::dead` marks the garbage); the
+    /// collection keeps the table for the next one (`scratch`).
+    pub(crate) nodes: Vec<Visited>,
+    /// Pass 1's edges (no longer read), kept likewise.
+    pub(crate) targets: Vec<u32>,
     /// The garbage, as indices into `nodes`, in validation order: marked
     /// dead, values still to drop, still held. A member that came from a
     /// root-buffer entry (`Visited::root`) still owns that entry's unit of
@@ -141,6 +144,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         live_traced: graph.nodes.len() - validated.dead.len(),
         traced: graph.nodes.len(),
         nodes: graph.nodes,
+        targets: graph.targets,
         dead: validated.dead,
         orphans,
         roots: graph.roots,
@@ -154,9 +158,9 @@ impl Outcome {
     /// After the locked phases (user locks released, survivors let go):
     /// destroy what must be destroyed. Returns
     /// the number of garbage objects freed and the first panic, if any.
-    pub(crate) fn destroy(self) -> (usize, Option<Box<dyn Any + Send>>) {
-        let mut panic = self.panic;
-        for n in self.orphans {
+    pub(crate) fn destroy(&mut self) -> (usize, Option<Box<dyn Any + Send>>) {
+        let mut panic = self.panic.take();
+        for n in std::mem::take(&mut self.orphans) {
             // SAFETY: count zero, hold released by us, not dead: we own the
             // value, as a last dropper would.
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { destroy::destroy(n) })) {

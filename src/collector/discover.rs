@@ -268,13 +268,13 @@ impl Graph {
     }
 
     /// Turn root-buffer entries into held roots.
-    pub(crate) fn take_roots(&mut self, entries: Vec<Entry>) {
+    pub(crate) fn take_roots(&mut self, entries: &[Entry]) {
         // Most roots are distinct and most collections visit about as many
         // objects as roots: size the tables once.
         self.nodes.reserve(entries.len());
         self.targets.reserve(entries.len());
         for (k, &e) in entries.iter().enumerate() {
-            prefetch_ahead(&entries, k, |e| e.0);
+            prefetch_ahead(entries, k, |e| e.0);
             // Only the entry that finds ACTIVE set stands for the object
             // (`try_hold` checks); a duplicate, or one detached by
             // `get_mut`, is just released.

@@ -5,7 +5,8 @@
 //! collector thread that runs automatic collections in background mode,
 //! `generations`, which lets automatic collections leave old objects
 //! alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
-//! and counters, and `panics`, what happens to user code's panics):
+//! and counters, `panics`, what happens to user code's panics, and
+//! `scratch`, the tables one collection leaves to the next):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|
@@ -37,6 +38,7 @@ pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod generations;
 pub(crate) mod panics;
+pub(crate) mod scratch;
 pub(crate) mod settings;
 pub(crate) mod validate;
 pub(crate) mod worker;
@@ -426,18 +428,23 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     }
     let start = Instant::now();
     sweep_quarantine();
+    // The tables this collection fills, kept from the last one (`scratch`).
+    let mut tables = scratch::take();
     let mut outcome = {
         let _flag = InCollector::enter();
         let mut graph = discover::Graph {
             record_hidden: record.is_some(),
             young,
+            nodes: std::mem::take(&mut tables.nodes),
+            targets: std::mem::take(&mut tables.targets),
             ..discover::Graph::default()
         };
-        let mut entries = buffer::drain();
+        let mut entries = buffer::drain(std::mem::take(&mut tables.entries));
         if !young {
             entries.append(&mut generations::take_held());
         }
-        graph.take_roots(entries);
+        graph.take_roots(&entries);
+        tables.entries = entries;
         graph.trace_all();
         let proposal = graph.trial_delete();
         let committed = validate::validate(&mut graph, proposal);
@@ -485,6 +492,10 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
     let (freed, panic) = outcome.destroy();
+    let used = [tables.entries.len(), outcome.traced, outcome.targets.len()];
+    tables.nodes = std::mem::take(&mut outcome.nodes);
+    tables.targets = std::mem::take(&mut outcome.targets);
+    scratch::give_back(tables, used);
     c.collections.fetch_add(1, Relaxed);
     if automatic {
         c.automatic.fetch_add(1, Relaxed);
