@@ -24,9 +24,10 @@
 //!   `Weak::upgrade`, and so every map and set (they read liveness with
 //!   `upgrade`, or with the strong count), no longer return it. Then the
 //!   object's destructor runs; then, in `on_death` (last drop) or
-//!   [`Deaths::run`] (collection: after *every* destructor of the freed
-//!   set, once the set is freed), its registrations run: first the weak collections purge
-//!   their entries for it (their `len` stops counting it), then its
+//!   `Deaths::run` (collection: after *every* destructor of the freed
+//!   set, once the set is freed), its registrations run: first the weak
+//!   collections purge their entries for it (their `len` stops counting
+//!   it), then its
 //!   finalizers, in registration order.
 //! * **No callback runs under a lock of ours.** The record is taken out of
 //!   the registry under its shard lock and run after the lock is released;
