@@ -27,8 +27,7 @@
 //!   `Deaths::run` (collection: after *every* destructor of the freed
 //!   set, once the set is freed), its registrations run: first the weak
 //!   collections purge their entries for it (their `len` stops counting
-//!   it), then its
-//!   finalizers, in registration order.
+//!   it), then its finalizers, in registration order.
 //! * **No callback runs under a lock of ours.** The record is taken out of
 //!   the registry under its shard lock and run after the lock is released;
 //!   the weak collections drop purged keys and values after releasing their
