@@ -62,8 +62,8 @@ pub(crate) struct Outcome {
     /// The garbage, as indices into `nodes`, in validation order: marked
     /// dead, values still to drop, still held. A member that came from a
     /// root-buffer entry (`Visited::root`) still owns that entry's unit of
-    /// the weak word.
-    dead: Vec<u32>,
+    /// the weak word. Kept for the next collection, like `nodes`.
+    pub(crate) dead: Vec<u32>,
     /// Survivors whose last handle went while held: values to destroy.
     orphans: Vec<Node>,
     pub(crate) live_traced: usize,

@@ -447,7 +447,8 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         tables.entries = entries;
         graph.trace_all();
         let proposal = graph.trial_delete();
-        let committed = validate::validate(&mut graph, proposal);
+        let committed =
+            validate::validate(&mut graph, proposal, std::mem::take(&mut tables.dead));
         if let Some(record) = record {
             record.record(&graph, &committed);
         }
@@ -492,9 +493,15 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
     let (freed, panic) = outcome.destroy();
-    let used = [tables.entries.len(), outcome.traced, outcome.targets.len()];
+    let used = [
+        tables.entries.len(),
+        outcome.traced,
+        outcome.targets.len(),
+        outcome.dead.len(),
+    ];
     tables.nodes = std::mem::take(&mut outcome.nodes);
     tables.targets = std::mem::take(&mut outcome.targets);
+    tables.dead = std::mem::take(&mut outcome.dead);
     scratch::give_back(tables, used);
     c.collections.fetch_add(1, Relaxed);
     if automatic {

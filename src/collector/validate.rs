@@ -126,8 +126,10 @@ struct Scratch {
     to: Vec<u32>,
 }
 
-pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>) -> Validated {
-    let mut dead = Vec::with_capacity(white.len());
+/// Validate the proposal `white`; the garbage found is appended to `dead`
+/// (empty: the collector's kept table, see `scratch`).
+pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>, mut dead: Vec<u32>) -> Validated {
+    dead.reserve(white.len());
     let mut aborted = 0;
     if white.is_empty() {
         return Validated { dead, aborted };
