@@ -432,7 +432,7 @@ impl Graph {
     /// Group a proposal into its weakly connected components (by pass-1
     /// edges): returns the members ordered by component, and the start of
     /// each component in that order (with the end as the last element).
-    pub(crate) fn components(&self, white: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    pub(crate) fn components(&self, white: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
         const NONE: u32 = u32::MAX;
         let m = white.len();
         // Where each visited object is in the proposal. When everything
@@ -482,7 +482,19 @@ impl Graph {
         }
         if components == 1 {
             // One component (a big cycle): the proposal as it is.
-            return (white.to_vec(), vec![0, m as u32]);
+            return (white, vec![0, m as u32]);
+        }
+        // Each component a run of the proposal (a representative is its
+        // component's first member, so a run either goes on with the one
+        // before it or starts at its representative): the proposal is
+        // already grouped, as when the members' roots were buffered one
+        // structure after another. No sort.
+        if (1..m).all(|k| rep[k] == rep[k - 1] || rep[k] == k as u32) {
+            let starts = (0..m as u32)
+                .filter(|&k| rep[k as usize] == k)
+                .chain([m as u32])
+                .collect();
+            return (white, starts);
         }
         for k in 0..m {
             size[k + 1] += size[k];

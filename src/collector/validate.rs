@@ -134,7 +134,7 @@ pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>, mut dead: Vec<u32>) -
     if white.is_empty() {
         return Validated { dead, aborted };
     }
-    let (order, starts) = graph.components(&white);
+    let (order, starts) = graph.components(white);
     let mut scratch = Scratch {
         pos: vec![NONE; graph.nodes.len()],
         internal: Vec::new(),
