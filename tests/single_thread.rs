@@ -94,6 +94,38 @@ fn two_linked_cycles() {
     T.assert_clean();
 }
 
+/// Interleaved and grouped: 300 rings of 3 whose outside handles are
+/// dropped member by member across rings (so the collector gets the
+/// members of each ring far apart in its proposal, and must group them
+/// into components before it validates them in batches), then 300 more
+/// dropped ring by ring (each component already a run of the proposal).
+/// Every member of both sets must be freed by one `collect()` each.
+#[test]
+fn rings_buffered_interleaved_or_grouped_are_all_freed() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::disable();
+    collect();
+    for interleaved in [true, false] {
+        let rings: Vec<Vec<Cc<Node>>> = (0..300).map(|_| ring(&T, 3)).collect();
+        if interleaved {
+            let mut rings: Vec<_> = rings.into_iter().map(|r| r.into_iter()).collect();
+            for _ in 0..3 {
+                for r in &mut rings {
+                    drop(r.next());
+                }
+            }
+        } else {
+            drop(rings);
+        }
+        let before = T.dropped();
+        assert_eq!(collect(), 900, "interleaved: {interleaved}");
+        assert_eq!(T.dropped() - before, 900, "interleaved: {interleaved}");
+    }
+    T.assert_clean();
+}
+
 #[test]
 fn live_cycle_survives_collection_intact() {
     static T: Tally = Tally::new();
