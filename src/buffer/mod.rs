@@ -428,10 +428,19 @@ fn compact(entries: &mut Vec<Entry>) -> usize {
 }
 
 /// Take every entry pushed so far, appended to `all` (empty: the
-/// collector's kept table, see `collector::scratch`).
+/// collector's kept table, see `collector::scratch`), oldest first for
+/// each thread: what its ring spilled (in its shard), then its ring.
+///
+/// The rings are drained *before* the shards (a spill between the two
+/// would otherwise put entries pushed before this drain where it no longer
+/// looks, see `ring`), but their entries go after the shards' in the list,
+/// so that a thread's roots reach the collector in the order it buffered
+/// them: the members of one structure stay together (see
+/// `discover::Graph::components`).
 pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
     let b = buffer();
-    let taken = ring::drain_into(&mut all);
+    let mut newest = Vec::new();
+    let taken = ring::drain_into(&mut newest);
     b.pending.fetch_sub(taken, Relaxed);
     for shard in &b.shards {
         let mut shard = lock(shard);
@@ -445,6 +454,10 @@ pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
         }
         shard.compact_at = COMPACT_MIN;
     }
+    if all.is_empty() {
+        return newest;
+    }
+    all.append(&mut newest);
     all
 }
 
