@@ -454,9 +454,6 @@ pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
         }
         shard.compact_at = COMPACT_MIN;
     }
-    if all.is_empty() {
-        return newest;
-    }
     all.append(&mut newest);
     all
 }

@@ -144,41 +144,26 @@ impl Ring {
         true
     }
 
-    /// The published entries not yet taken, as `(tail, head)`; the caller
-    /// holds the registry lock (a drain, or the owner's spill), reads them
-    /// with [`slot`](Self::slot) and gives them back with
-    /// [`taken`](Self::taken).
-    fn published(&self) -> (usize, usize) {
+    /// Hand every published entry to `sink` and give the slots back; the
+    /// caller holds the registry lock (a drain, or the owner's spill).
+    /// Returns how many.
+    fn take(&self, sink: impl FnOnce(&mut dyn Iterator<Item = Entry>)) -> usize {
         // Relaxed: only takers write `tail`, and the registry lock, which
-        // every taker holds, orders them. Acquire: see `push` (an owner's
-        // spill reads its own stores).
-        (self.tail.load(Relaxed), self.head.load(Acquire))
-    }
-
-    /// The entry in published slot `i`.
-    fn slot(&self, i: usize) -> Entry {
-        // Relaxed: published by the Acquire load of `head` in `published`.
-        let p = self.slots[i % CAP].load(Relaxed);
-        // SAFETY: every published slot holds a header pointer (`push`
-        // stores only `NonNull`s).
-        Entry(unsafe { NonNull::new_unchecked(p) })
-    }
-
-    /// Every entry before `head` is taken.
-    fn taken(&self, head: usize) {
+        // every taker holds, orders them.
+        let t = self.tail.load(Relaxed);
+        // Acquire: see `push` (an owner's spill reads its own stores).
+        let h = self.head.load(Acquire);
+        let n = h.wrapping_sub(t);
+        sink(&mut (0..n).map(|k| {
+            // Relaxed: published by the Acquire load of `head` above.
+            let p = self.slots[t.wrapping_add(k) % CAP].load(Relaxed);
+            // SAFETY: every published slot holds a header pointer (`push`
+            // stores only `NonNull`s).
+            Entry(unsafe { NonNull::new_unchecked(p) })
+        }));
         // Release: our reads of the slots happen-before the owner reuses
         // them (it loads `tail` with Acquire).
-        self.tail.store(head, Release);
-    }
-
-    /// Take every published entry into `out`, under the registry lock.
-    fn take(&self, mut out: impl FnMut(Entry)) -> usize {
-        let (t, h) = self.published();
-        let n = h.wrapping_sub(t);
-        for k in 0..n {
-            out(self.slot(t.wrapping_add(k)));
-        }
-        self.taken(h);
+        self.tail.store(h, Release);
         n
     }
 }
@@ -213,9 +198,7 @@ pub(crate) fn spill(sink: impl FnOnce(&mut dyn Iterator<Item = Entry>)) -> bool 
             return false;
         };
         let _registry = lock(&REGISTRY.rings);
-        let (t, h) = ring.published();
-        sink(&mut (0..h.wrapping_sub(t)).map(|k| ring.slot(t.wrapping_add(k))));
-        ring.taken(h);
+        ring.take(sink);
         true
     })
     .unwrap_or(false)
@@ -234,7 +217,7 @@ pub(crate) fn drain_into(out: &mut Vec<Entry>) -> usize {
         // model's path depend on an unmodelled write (a ring of a model
         // execution lives only as long as that execution anyway).
         let gone = !cfg!(arcycle_loom) && ring.abandoned.load(Acquire);
-        taken += ring.take(|e| out.push(e));
+        taken += ring.take(|entries| out.extend(entries));
         !gone
     });
     taken

@@ -43,7 +43,7 @@
 //! `young_collection_holds_over_survivors` and the tests in
 //! `tests/destructors.rs` and `tests/generations.rs`.
 
-use super::discover::{prefetch, prefetch_ahead, Graph, Visited, AHEAD};
+use super::discover::{prefetch, prefetch_listed, Graph, Visited, AHEAD};
 use super::validate::Validated;
 use crate::buffer;
 use crate::destroy;
@@ -168,10 +168,9 @@ impl Outcome {
             }
         }
         let nodes = &self.nodes;
-        let member = |k: usize| nodes[self.dead[k] as usize].node;
-        for k in 0..self.dead.len() {
-            prefetch_ahead(&self.dead, k, |&i| nodes[i as usize].node.header);
-            let n = member(k);
+        for (k, &i) in self.dead.iter().enumerate() {
+            prefetch_listed(nodes, &self.dead, k);
+            let n = nodes[i as usize].node;
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it
             // already, inline (see `cc::drop::last_tracked_gone`). Acquire: every
@@ -202,7 +201,7 @@ impl Outcome {
         // destructor of the set, with no pass over the members of its own.
         let mut deaths = crate::weakref::Deaths::default();
         for (k, &i) in self.dead.iter().enumerate() {
-            prefetch_ahead(&self.dead, k, |&i| nodes[i as usize].node.header);
+            prefetch_listed(nodes, &self.dead, k);
             let Visited {
                 node: n,
                 root: entry,

@@ -150,6 +150,13 @@ pub(crate) fn prefetch_ahead<T>(items: &[T], k: usize, header: impl Fn(&T) -> No
     }
 }
 
+/// [`prefetch_ahead`] for a loop over `list`, indices into `nodes` (a
+/// batch's members, the garbage).
+#[inline(always)]
+pub(crate) fn prefetch_listed(nodes: &[Visited], list: &[u32], k: usize) {
+    prefetch_ahead(list, k, |&i| nodes[i as usize].node.header);
+}
+
 /// Prefetch every header of `edges` (a traced object's children) before
 /// the loop that holds or looks up each of them in turn.
 #[inline(always)]

@@ -492,16 +492,10 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
     let (freed, panic) = outcome.destroy();
-    let used = [
-        tables.entries.len(),
-        outcome.traced,
-        outcome.targets.len(),
-        outcome.dead.len(),
-    ];
     tables.nodes = std::mem::take(&mut outcome.nodes);
     tables.targets = std::mem::take(&mut outcome.targets);
     tables.dead = std::mem::take(&mut outcome.dead);
-    scratch::give_back(tables, used);
+    scratch::give_back(tables);
     c.collections.fetch_add(1, Relaxed);
     if automatic {
         c.automatic.fetch_add(1, Relaxed);

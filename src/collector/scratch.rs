@@ -64,19 +64,20 @@ pub(crate) fn take() -> Scratch {
 }
 
 /// Keep `tables` for the next collection, emptied, each only as big as
-/// [`RATIO`] times what this collection used (`used`: roots, visited
-/// objects, edges, garbage) or [`FLOOR`].
-pub(crate) fn give_back(mut tables: Scratch, used: [usize; 4]) {
-    fn keep<T>(v: &mut Vec<T>, used: usize) {
+/// [`RATIO`] times what this collection used (each table's length: roots,
+/// visited objects, edges, garbage) or [`FLOOR`].
+pub(crate) fn give_back(mut tables: Scratch) {
+    fn keep<T>(v: &mut Vec<T>) {
+        let used = v.len();
         v.clear();
         if v.capacity() > FLOOR.max(RATIO * used) {
             *v = Vec::new();
         }
     }
-    keep(&mut tables.entries, used[0]);
-    keep(&mut tables.nodes, used[1]);
-    keep(&mut tables.targets, used[2]);
-    keep(&mut tables.dead, used[3]);
+    keep(&mut tables.entries);
+    keep(&mut tables.nodes);
+    keep(&mut tables.targets);
+    keep(&mut tables.dead);
     #[cfg(not(arcycle_loom))]
     {
         let mut kept = crate::sync::lock(&KEPT);

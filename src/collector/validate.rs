@@ -83,7 +83,7 @@
 //! (`--cfg arcycle_broken`) and asserts that loom then finds the
 //! use-after-free.
 
-use super::discover::{prefetch_ahead, prefetch_all, Graph};
+use super::discover::{prefetch_all, prefetch_listed, Graph};
 use crate::header::*;
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
@@ -192,7 +192,7 @@ fn validate_batch<'a>(
 
     // Steps 1-2: trace again, keeping every guard until the decision.
     for (k, &i) in comp.iter().enumerate() {
-        prefetch_member(graph, comp, k);
+        prefetch_listed(&graph.nodes, comp, k);
         let v = &graph.nodes[i as usize];
         if v.lock_free {
             // See step 1: its first-pass edges stand.
@@ -235,7 +235,7 @@ fn validate_batch<'a>(
     s.words.clear();
     s.words.resize(m, 0);
     for (k, &i) in comp.iter().enumerate() {
-        prefetch_member(graph, comp, k);
+        prefetch_listed(&graph.nodes, comp, k);
         if s.excluded[k] {
             continue;
         }
@@ -259,7 +259,7 @@ fn validate_batch<'a>(
     // freezing CAS.
     #[cfg(not(arcycle_broken))] // loom-tests teeth: the broken build skips step 4
     for (k, &i) in comp.iter().enumerate() {
-        prefetch_member(graph, comp, k);
+        prefetch_listed(&graph.nodes, comp, k);
         if s.words[k] == 0 {
             continue;
         }
@@ -275,7 +275,7 @@ fn validate_batch<'a>(
     // Step 5: decide.
     reach(s, m);
     for (k, &i) in comp.iter().enumerate() {
-        prefetch_member(graph, comp, k);
+        prefetch_listed(&graph.nodes, comp, k);
         let v = &mut graph.nodes[i as usize];
         let h = v.node.header();
         if !s.excluded[k] {
@@ -311,13 +311,6 @@ fn validate_batch<'a>(
         .windows(2)
         .filter(|w| s.failed[(w[0] - base) as usize..(w[1] - base) as usize].contains(&true))
         .count()
-}
-
-/// Prefetch a member ahead of `k` in a loop over the batch `comp` (see
-/// `discover::prefetch_ahead`).
-#[inline(always)]
-fn prefetch_member(graph: &Graph, comp: &[u32], k: usize) {
-    prefetch_ahead(comp, k, |&i| graph.nodes[i as usize].node.header);
 }
 
 /// Set `s.excluded` to the members of the batch (by position) that failed
