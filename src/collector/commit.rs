@@ -43,7 +43,7 @@
 //! `young_collection_holds_over_survivors` and the tests in
 //! `tests/destructors.rs` and `tests/generations.rs`.
 
-use super::discover::{prefetch, prefetch_listed, Graph, Visited, AHEAD};
+use super::discover::{prefetch, prefetch_children, prefetch_listed, Graph, Visited, AHEAD};
 use super::validate::Validated;
 use crate::buffer;
 use crate::destroy;
@@ -59,6 +59,9 @@ pub(crate) struct Outcome {
     pub(crate) nodes: Vec<Visited>,
     /// Pass 1's edges (no longer read), kept likewise.
     pub(crate) targets: Vec<u32>,
+    /// Their targets' header addresses, which the destroy loop prefetches;
+    /// kept likewise.
+    pub(crate) addrs: Vec<usize>,
     /// The garbage, as indices into `nodes`, in validation order: marked
     /// dead, values still to drop, still held. A member that came from a
     /// root-buffer entry (`Visited::root`) still owns that entry's unit of
@@ -145,6 +148,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         traced: graph.nodes.len(),
         nodes: graph.nodes,
         targets: graph.targets,
+        addrs: graph.addrs,
         dead: validated.dead,
         orphans,
         roots: graph.roots,
@@ -170,6 +174,8 @@ impl Outcome {
         let nodes = &self.nodes;
         for (k, &i) in self.dead.iter().enumerate() {
             prefetch_listed(nodes, &self.dead, k);
+            // Its destructor decrements its children's words.
+            prefetch_children(nodes, &self.addrs, &self.dead, k);
             let n = nodes[i as usize].node;
             // Claim the value: a peer's destructor on this thread may have
             // dropped the last handle to this member and destroyed it

@@ -437,6 +437,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
             young,
             nodes: std::mem::take(&mut tables.nodes),
             targets: std::mem::take(&mut tables.targets),
+            addrs: std::mem::take(&mut tables.addrs),
             ..discover::Graph::default()
         };
         let mut entries = buffer::drain(std::mem::take(&mut tables.entries));
@@ -494,6 +495,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let (freed, panic) = outcome.destroy();
     tables.nodes = std::mem::take(&mut outcome.nodes);
     tables.targets = std::mem::take(&mut outcome.targets);
+    tables.addrs = std::mem::take(&mut outcome.addrs);
     tables.dead = std::mem::take(&mut outcome.dead);
     scratch::give_back(tables);
     c.collections.fetch_add(1, Relaxed);

@@ -83,7 +83,7 @@
 //! (`--cfg arcycle_broken`) and asserts that loom then finds the
 //! use-after-free.
 
-use super::discover::{prefetch_all, prefetch_listed, Graph};
+use super::discover::{prefetch_all, prefetch_children, prefetch_listed, Graph};
 use crate::header::*;
 use crate::trace::Tracer;
 use std::sync::atomic::Ordering::*;
@@ -193,6 +193,7 @@ fn validate_batch<'a>(
     // Steps 1-2: trace again, keeping every guard until the decision.
     for (k, &i) in comp.iter().enumerate() {
         prefetch_listed(&graph.nodes, comp, k);
+        prefetch_children(&graph.nodes, &graph.addrs, comp, k);
         let v = &graph.nodes[i as usize];
         if v.lock_free {
             // See step 1: its first-pass edges stand.
