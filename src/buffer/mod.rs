@@ -47,7 +47,11 @@
 //!    [`ring::CAP`] entries (a full one spills into a shard), and in the
 //!    shards entries made stale by `get_mut` are dropped by a compaction
 //!    that runs when a shard doubles after a detach, so a loop of clone,
-//!    drop and `get_mut` cannot grow it.
+//!    drop and `get_mut` cannot grow it. A push compares the threshold
+//!    with what it sees without a read-modify-write (the shards' count and
+//!    its own ring's), so with T threads buffering at most `threshold +
+//!    T * ring::CAP` roots wait for the trigger; `stats()` and the
+//!    collector count every ring exactly ([`pending`]).
 //!
 //! Guarded by the loom models `buffer_vs_last_drop`,
 //! `collect_vs_drop_race` and `collector_vs_last_drop` (see `loom-tests/`)
@@ -99,7 +103,7 @@ struct Shard {
 
 pub(crate) struct RootBuffer {
     shards: [CachePadded<Mutex<Shard>>; SHARDS],
-    /// Entries pushed and not yet drained.
+    /// Entries in the shards (the rings count theirs: see [`pending`]).
     pending: AtomicUsize,
     /// Entries detached by `get_mut` so far (see [`compact`]).
     detached: AtomicUsize,
@@ -347,18 +351,24 @@ pub(crate) fn rebuffer(header: NonNull<Header>) {
 /// (`ring::spill`); on a shard if the ring is out of reach.
 pub(crate) fn push(entry: Entry) {
     let b = buffer();
-    // Counted before the entry is published (the ring's Release store of
-    // its head, or the shard's unlock, comes after this in our thread), so
-    // a drain, which sees the entry only after that, never subtracts an
-    // entry that was not yet added.
-    let pending = b.pending.fetch_add(1, Relaxed) + 1;
-    if !ring::push(entry) {
-        let spilled = ring::spill(|entries| push_to_shard(b, entries));
-        if !(spilled && ring::push(entry)) {
-            push_to_shard(b, &mut std::iter::once(entry));
+    let in_ring = ring::push(entry).or_else(|| {
+        if ring::spill(|entries| push_to_shard(b, entries)) {
+            ring::push(entry)
+        } else {
+            None
         }
-    }
-    collector::note_pending(pending);
+    });
+    let in_ring = in_ring.unwrap_or_else(|| {
+        push_to_shard(b, &mut std::iter::once(entry));
+        0
+    });
+    // What this thread can see without a read-modify-write: the shards'
+    // count and its own ring's. Other threads' rings are left out (each
+    // holds fewer than `ring::CAP`), so a program buffering on T threads
+    // may reach `threshold + T * ring::CAP` roots before the trigger; a
+    // global counter written by every push cost a locked RMW per buffered
+    // root, on a cache line all threads shared. Relaxed: an estimate.
+    collector::note_pending(b.pending.load(Relaxed) + in_ring);
 }
 
 /// Append `entries` to this thread's shard, compacting it first when it
@@ -377,7 +387,10 @@ fn push_to_shard(b: &RootBuffer, entries: &mut dyn Iterator<Item = Entry>) {
         }
         shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
     }
+    let before = shard.entries.len();
     shard.entries.extend(entries);
+    // Under the shard lock, which the drain's subtraction also holds.
+    b.pending.fetch_add(shard.entries.len() - before, Relaxed);
 }
 
 /// `get_mut` detached an entry (cleared `ACTIVE` on a buffered object):
@@ -440,8 +453,7 @@ fn compact(entries: &mut Vec<Entry>) -> usize {
 pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
     let b = buffer();
     let mut newest = Vec::new();
-    let taken = ring::drain_into(&mut newest);
-    b.pending.fetch_sub(taken, Relaxed);
+    ring::drain_into(&mut newest);
     for shard in &b.shards {
         let mut shard = lock(shard);
         b.pending.fetch_sub(shard.entries.len(), Relaxed);
@@ -473,9 +485,12 @@ pub(crate) fn lock_all_for_fork() -> Vec<Box<dyn std::any::Any>> {
     held
 }
 
-/// Entries pushed and not yet drained.
+/// Entries pushed and not yet drained: the shards' count plus every
+/// ring's (under the registry lock: for statistics, the collector thread
+/// and the end of a collection, not for every push).
 pub(crate) fn pending() -> usize {
-    buffer().pending.load(Relaxed)
+    // Relaxed: see `ring::held`.
+    buffer().pending.load(Relaxed) + ring::held()
 }
 
 /// Give back an entry's (or the quarantine's) claim on an allocation,

@@ -124,16 +124,18 @@ impl Ring {
         }
     }
 
-    /// Push on the owning thread; false if the ring is full.
+    /// Push on the owning thread; how many entries the ring holds now, or
+    /// `None` if it is full.
     #[inline]
-    fn push(&self, entry: Entry) -> bool {
+    fn push(&self, entry: Entry) -> Option<usize> {
         // Relaxed: only this thread writes `head`.
         let h = self.head.load(Relaxed);
         // Acquire: the collector's reads of the slots it gave back (by its
         // Release store of `tail`) happen-before we overwrite them.
         let t = self.tail.load(Acquire);
-        if h.wrapping_sub(t) >= CAP {
-            return false;
+        let held = h.wrapping_sub(t);
+        if held >= CAP {
+            return None;
         }
         // Relaxed: published by the store of `head` below.
         self.slots[h % CAP].store(entry.0.as_ptr(), Relaxed);
@@ -141,7 +143,7 @@ impl Ring {
         // claim, the decrement it stands for), happen-before a drain that
         // sees the new `head`.
         self.head.store(h.wrapping_add(1), Release);
-        true
+        Some(held + 1)
     }
 
     /// Hand every published entry to `sink` and give the slots back; the
@@ -168,11 +170,11 @@ impl Ring {
     }
 }
 
-/// Push `entry` on this thread's ring. False when the ring is full or out
-/// of reach (thread-local teardown): the caller spills it, or uses a
-/// shard.
+/// Push `entry` on this thread's ring and say how many entries the ring
+/// holds now. `None` when the ring is full or out of reach (thread-local
+/// teardown): the caller spills it, or uses a shard.
 #[inline]
-pub(crate) fn push(entry: Entry) -> bool {
+pub(crate) fn push(entry: Entry) -> Option<usize> {
     RING.try_with(|owned| {
         owned
             .0
@@ -183,7 +185,7 @@ pub(crate) fn push(entry: Entry) -> bool {
             })
             .push(entry)
     })
-    .unwrap_or(false)
+    .unwrap_or(None)
 }
 
 /// Empty this thread's ring into `sink`, called once with every entry the
@@ -205,10 +207,9 @@ pub(crate) fn spill(sink: impl FnOnce(&mut dyn Iterator<Item = Entry>)) -> bool 
 }
 
 /// Take the entries of every ring (the collector, under its lock), and
-/// forget the rings of exited threads once empty. Returns how many.
-pub(crate) fn drain_into(out: &mut Vec<Entry>) -> usize {
+/// forget the rings of exited threads once empty.
+pub(crate) fn drain_into(out: &mut Vec<Entry>) {
     let mut rings = lock(&REGISTRY.rings);
-    let mut taken = 0;
     rings.retain(|ring| {
         // Acquire: the owner's last pushes are published before its
         // `abandoned` store, so a ring found abandoned and then drained is
@@ -217,10 +218,27 @@ pub(crate) fn drain_into(out: &mut Vec<Entry>) -> usize {
         // model's path depend on an unmodelled write (a ring of a model
         // execution lives only as long as that execution anyway).
         let gone = !cfg!(arcycle_loom) && ring.abandoned.load(Acquire);
-        taken += ring.take(|entries| out.extend(entries));
+        ring.take(|entries| out.extend(entries));
         !gone
     });
-    taken
+}
+
+/// How many entries the rings hold: exact at one moment for each ring
+/// (the registry lock keeps drains and spills out; an owner's push that
+/// this misses is still to come for whoever reads the count).
+///
+/// Relaxed: a count. A reader that needs a push to be seen puts a
+/// `SeqCst` fence before this, as the pusher does after its `head` store
+/// (see `collector::worker`, "No lost signal").
+pub(crate) fn held() -> usize {
+    lock(&REGISTRY.rings)
+        .iter()
+        .map(|ring| {
+            ring.head
+                .load(Relaxed)
+                .wrapping_sub(ring.tail.load(Relaxed))
+        })
+        .sum()
 }
 
 /// The registry's lock, held across `fork` (see `collector::worker`) so

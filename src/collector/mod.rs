@@ -354,14 +354,19 @@ fn auto_collect() {
     }
 }
 
-/// Called after each push with the pending count.
+/// Called after each push with what the pushing thread sees pending: the
+/// shards' entries and its own ring's (see `buffer::push`).
 pub(crate) fn note_pending(pending: usize) {
     let c = control();
     if pending >= c.threshold.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     } else if pending == 1 && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
-        // The buffer was empty: let the collector thread time a quiet
-        // period for it (see `worker`). Once per emptying of the buffer.
+        // The shards and this thread's ring were empty, so the buffer may
+        // have been: let the collector thread time a quiet period for it
+        // (see `worker`). A push that takes the whole buffer from empty to
+        // one entry always comes here (it is its ring's only entry, and
+        // the shards are empty); another thread's first push since a
+        // collection may come here too, which costs a fence.
         worker::note_first_root();
     }
 }
