@@ -798,6 +798,49 @@ fn automatic_collection_starts_from_the_dropping_path() {
     T.assert_clean();
 }
 
+/// Defect 6, with threads: a push compares the threshold with what it
+/// sees without a shared counter (the shards' count and its own ring's),
+/// so each thread's drops must still start collections. Four threads each
+/// drop the outside handles of 1,000 garbage 2-cycles (2,000 roots each)
+/// against a threshold of 100, in inline mode: collections must run during
+/// the drops, and what is left buffered afterwards must stay under the
+/// documented bound, `threshold + threads * ring capacity` (256).
+#[test]
+fn every_buffering_thread_starts_collections() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::set_background(false);
+    collect();
+    arcycle::set_threshold(100);
+    arcycle::enable();
+    let before = arcycle::stats().collections;
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(|| {
+                let rings: Vec<Vec<Cc<Node>>> = (0..1000).map(|_| ring(&T, 2)).collect();
+                drop(rings);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = arcycle::stats();
+    assert!(
+        stats.collections > before,
+        "8,000 roots against a threshold of 100 started no collection"
+    );
+    assert!(
+        stats.roots_buffered <= 100 + 4 * 256,
+        "{} roots left buffered: above threshold + threads * ring capacity",
+        stats.roots_buffered
+    );
+    arcycle::disable();
+    collect();
+    T.assert_clean();
+}
+
 // ------------------------------------------------ 7. a last drop that is not at once
 
 /// Destructors of [`Witness`]es that ran on a thread other than the one

@@ -368,7 +368,7 @@ pub(crate) fn push(entry: Entry) {
     // may reach `threshold + T * ring::CAP` roots before the trigger; a
     // global counter written by every push cost a locked RMW per buffered
     // root, on a cache line all threads shared. Relaxed: an estimate.
-    collector::note_pending(b.pending.load(Relaxed) + in_ring);
+    collector::note_pending(pending_in_shards() + in_ring);
 }
 
 /// Append `entries` to this thread's shard, compacting it first when it
@@ -483,6 +483,21 @@ pub(crate) fn lock_all_for_fork() -> Vec<Box<dyn std::any::Any>> {
             .map(|s| Box::new(lock(s)) as Box<dyn std::any::Any>),
     );
     held
+}
+
+/// The entries in the shards: what a push sees of other threads' entries
+/// (see [`push`]), without the registry lock.
+pub(crate) fn pending_in_shards() -> usize {
+    // Under loom, an RMW that adds nothing: it reads the newest count. A
+    // Relaxed load may read any count not yet overwritten for this thread,
+    // and loom explores each of them, multiplying every model that
+    // buffers by the counts a push could see, though no step of the
+    // protocol depends on them.
+    #[cfg(arcycle_loom)]
+    return buffer().pending.fetch_add(0, Relaxed);
+    // Relaxed: an estimate.
+    #[cfg(not(arcycle_loom))]
+    buffer().pending.load(Relaxed)
 }
 
 /// Entries pushed and not yet drained: the shards' count plus every

@@ -425,7 +425,13 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         quiet: kind == Kind::Quiet,
         nested: depth.0 > 0,
         young,
-        buffered: generations::pending_total(),
+        // Counted only for callbacks: an exact count visits every ring
+        // under the registry lock (see `buffer::pending`).
+        buffered: if cbs.is_some() {
+            generations::pending_total()
+        } else {
+            0
+        },
         ..CollectInfo::default()
     };
     if let Some(cbs) = &cbs {
@@ -477,7 +483,10 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         outcome.roots,
     );
     let wait_for = c.threshold.load(Relaxed);
-    if buffer::pending() >= wait_for && c.enabled.load(Relaxed) {
+    // The shards' count only, like a push's estimate (a ring's owner
+    // triggers on its own ring's entries when it next pushes): counting
+    // every ring takes the registry lock, which no collection needs.
+    if buffer::pending_in_shards() >= wait_for && c.enabled.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     }
     if held_over && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
