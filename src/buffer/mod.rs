@@ -104,7 +104,7 @@ struct Shard {
 pub(crate) struct RootBuffer {
     shards: [CachePadded<Mutex<Shard>>; SHARDS],
     /// Entries in the shards (the rings count theirs: see [`pending`]).
-    pending: AtomicUsize,
+    in_shards: AtomicUsize,
     /// Entries detached by `get_mut` so far (see [`compact`]).
     detached: AtomicUsize,
     next_shard: AtomicUsize,
@@ -123,7 +123,7 @@ macro_rules! shard_init {
 #[cfg(not(arcycle_loom))]
 static BUFFER: RootBuffer = RootBuffer {
     shards: [const { shard_init!() }; SHARDS],
-    pending: AtomicUsize::new(0),
+    in_shards: AtomicUsize::new(0),
     detached: AtomicUsize::new(0),
     next_shard: AtomicUsize::new(0),
 };
@@ -132,7 +132,7 @@ static BUFFER: RootBuffer = RootBuffer {
 loom::lazy_static! {
     static ref BUFFER: RootBuffer = RootBuffer {
         shards: std::array::from_fn(|_| shard_init!()),
-        pending: AtomicUsize::new(0),
+        in_shards: AtomicUsize::new(0),
         detached: AtomicUsize::new(0),
         next_shard: AtomicUsize::new(0),
     };
@@ -367,7 +367,7 @@ pub(crate) fn push(entry: Entry) {
     // holds fewer than `ring::CAP`), so a program buffering on T threads
     // may reach `threshold + T * ring::CAP` roots before the trigger; a
     // global counter written by every push cost a locked RMW per buffered
-    // root, on a cache line all threads shared. Relaxed: an estimate.
+    // root, on a cache line all threads shared.
     collector::note_pending(pending_in_shards() + in_ring);
 }
 
@@ -382,7 +382,7 @@ fn push_to_shard(b: &RootBuffer, entries: &mut dyn Iterator<Item = Entry>) {
         let detached = b.detached.load(Relaxed);
         if detached != shard.detached_seen {
             let dropped = compact(&mut shard.entries);
-            b.pending.fetch_sub(dropped, Relaxed);
+            b.in_shards.fetch_sub(dropped, Relaxed);
             shard.detached_seen = detached;
         }
         shard.compact_at = COMPACT_MIN.max(2 * shard.entries.len());
@@ -390,7 +390,7 @@ fn push_to_shard(b: &RootBuffer, entries: &mut dyn Iterator<Item = Entry>) {
     let before = shard.entries.len();
     shard.entries.extend(entries);
     // Under the shard lock, which the drain's subtraction also holds.
-    b.pending.fetch_add(shard.entries.len() - before, Relaxed);
+    b.in_shards.fetch_add(shard.entries.len() - before, Relaxed);
 }
 
 /// `get_mut` detached an entry (cleared `ACTIVE` on a buffered object):
@@ -456,7 +456,7 @@ pub(crate) fn drain(mut all: Vec<Entry>) -> Vec<Entry> {
     ring::drain_into(&mut newest);
     for shard in &b.shards {
         let mut shard = lock(shard);
-        b.pending.fetch_sub(shard.entries.len(), Relaxed);
+        b.in_shards.fetch_sub(shard.entries.len(), Relaxed);
         if all.is_empty() && all.capacity() < shard.entries.len() {
             // Take the shard's vector as it is (no copy); the shard
             // starts a new one.
@@ -494,18 +494,19 @@ pub(crate) fn pending_in_shards() -> usize {
     // buffers by the counts a push could see, though no step of the
     // protocol depends on them.
     #[cfg(arcycle_loom)]
-    return buffer().pending.fetch_add(0, Relaxed);
+    return buffer().in_shards.fetch_add(0, Relaxed);
     // Relaxed: an estimate.
     #[cfg(not(arcycle_loom))]
-    buffer().pending.load(Relaxed)
+    buffer().in_shards.load(Relaxed)
 }
 
 /// Entries pushed and not yet drained: the shards' count plus every
-/// ring's (under the registry lock: for statistics, the collector thread
-/// and the end of a collection, not for every push).
+/// ring's, counted under the registry lock (for `stats()`, the collector
+/// thread, `enable()` and collection callbacks; neither a push nor a
+/// collection's own trigger check pays for it).
 pub(crate) fn pending() -> usize {
     // Relaxed: see `ring::held`.
-    buffer().pending.load(Relaxed) + ring::held()
+    pending_in_shards() + ring::held()
 }
 
 /// Give back an entry's (or the quarantine's) claim on an allocation,

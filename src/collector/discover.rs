@@ -162,10 +162,11 @@ pub(crate) fn prefetch_listed(nodes: &[Visited], list: &[u32], k: usize) {
 }
 
 /// In a loop over `list` (indices into `nodes`) at position `k`: prefetch
-/// the headers of the pass-1 children (`addrs`, [`Graph::addrs`]) of the
-/// item [`AHEAD`] places on. Validation's re-trace reads each child's word and a
-/// destructor decrements it; in a graph whose edges go anywhere in memory
-/// each of those is a cache miss that [`prefetch_listed`] does not cover.
+/// the headers of the pass-1 children ([`Graph::addrs`]) of the item
+/// [`AHEAD`] places on. Validation's re-trace reads each child's word and
+/// a destructor decrements it; in a graph whose edges go anywhere in
+/// memory each of those is a cache miss that [`prefetch_listed`] does not
+/// cover.
 #[inline(always)]
 pub(crate) fn prefetch_children(nodes: &[Visited], addrs: &[usize], list: &[u32], k: usize) {
     if let Some(&i) = list.get(k + AHEAD) {

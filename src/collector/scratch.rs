@@ -4,9 +4,9 @@
 //!
 //! * **A big collection does not pay the kernel for its tables again.** The
 //!   root list (8 bytes per root), the visited table (48 bytes per traced
-//!   object) and the edge tables (12 bytes per edge: the target's index and
-//!   its header's address) of a collection of a
-//!   million objects are fresh mappings of tens of megabytes: every page
+//!   object) and the edge tables (12 bytes per edge: the target's index
+//!   and its header's address) of a collection of a million objects are
+//!   fresh mappings of tens of megabytes: every page
 //!   faulted in, zeroed and given back to the kernel. Measured on one ring
 //!   of a million members, that was a fifth of the collection's time. The
 //!   next collection reuses them instead.
