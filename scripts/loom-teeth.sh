@@ -13,10 +13,21 @@
 #      entry of a young root that survived instead of holding it over for
 #      the next full collection (src/collector/commit.rs); the model
 #      `young_collection_holds_over_survivors` must fail.
+#   4. `--cfg arcycle_broken_pipeline`: pass 1 lets go of a traced object's
+#      guards before it holds the object's children (src/collector/
+#      discover.rs), so a child's last handle can be taken out of the
+#      parent's field and dropped before the hold; the model
+#      `trace_vs_take_and_drop_child` must fail.
+#   5. `--cfg arcycle_broken_quiet`: the collector thread ends a quiet
+#      period without its SeqCst fence between clearing `armed` and reading
+#      the buffer (src/collector/worker.rs); the model
+#      `first_root_vs_quiet_disarm` must fail.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
-# its model's "lost a garbage cycle" assertion.
+# its model's "lost a garbage cycle" assertion; the fourth with loom's
+# report of the collector's load of the child's header racing the free;
+# the fifth with its model's "quiet period lost" assertion.
 #
 #   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
 #
@@ -31,13 +42,14 @@ trap 'rm -f "$log"' EXIT
 
 # The failures loom may report for a broken protocol: the models' own
 # assertions, arcycle's dead-deref panic, or loom's race detection.
-expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE'
+expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE|QUIET PERIOD LOST'
 
-# teeth CFG TARGET_SUFFIX TEST MODEL
+# teeth "CFG..." TARGET_SUFFIX TEST MODEL [EXPECTED]
 teeth() {
-    local cfg="$1" dir="$2" test="$3" model="$4"
+    local cfg="$1" dir="$2" test="$3" model="$4" expected="${5:-$expected}" flags=""
+    for c in $cfg; do flags="$flags --cfg $c"; done
     SECONDS=0
-    RUSTFLAGS="--cfg arcycle_loom --cfg $cfg" LOOM_MAX_PREEMPTIONS="$bound" \
+    RUSTFLAGS="--cfg arcycle_loom$flags" LOOM_MAX_PREEMPTIONS="$bound" \
         CARGO_TARGET_DIR="$base/$dir" \
         cargo test -p loom-tests --release --test "$test" -- \
         --exact "$model" --test-threads=1 --nocapture >"$log" 2>&1
@@ -64,3 +76,11 @@ teeth() {
 teeth arcycle_broken loom-broken models validate_vs_clone_drop_aba
 teeth arcycle_broken_atomic loom-broken-atomic atomic atomic_validate_vs_swap_out
 teeth arcycle_broken_generations loom-broken-generations models young_collection_holds_over_survivors
+# Breaks 4 and 5 share one build (one compile less): each model exercises
+# only its own part (the pipeline model runs no collector thread, the quiet
+# model collects nothing while its race runs), and each fails with its own
+# message.
+teeth "arcycle_broken_pipeline arcycle_broken_quiet" loom-broken-4-5 models trace_vs_take_and_drop_child \
+    'Causality violation|LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP'
+teeth "arcycle_broken_pipeline arcycle_broken_quiet" loom-broken-4-5 models first_root_vs_quiet_disarm \
+    'QUIET PERIOD LOST'

@@ -229,7 +229,9 @@ pub use atomic::{AtomicCc, AtomicCcGuard, AtomicOptionCc};
 pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
-pub use collector::__loom_collector_round;
+pub use collector::{
+    __loom_collector_round, __loom_quiet_arm, __loom_quiet_disarm, __loom_quiet_signalled,
+};
 pub use collector::{
     add_callback, collect, collect_young, disable, enable, is_background, is_enabled, quiet_period,
     remove_callback, set_background, set_quiet_period, set_threshold, stats, threshold, CallbackId,

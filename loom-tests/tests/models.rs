@@ -461,6 +461,36 @@ fn validate_vs_move_to_other_node() {
     });
 }
 
+/// Race: pass 1 holds a child while its parent's field still has the
+/// handle, against a thread that takes that handle out of the field and
+/// drops it (the child's last handle) as soon as the parent's lock is free.
+///
+/// Guards: "everything visited is held" (`collector::discover`): the
+/// pipelined pass 1 keeps a parent's guards until the parent's children
+/// are held, so the child cannot be freed between the trace that found it
+/// and its hold. `scripts/loom-teeth.sh` builds pass 1 letting go of the
+/// guards first (`--cfg arcycle_broken_pipeline`) and asserts that loom
+/// then finds the collector touching the freed child.
+#[test]
+fn trace_vs_take_and_drop_child() {
+    model("trace_vs_take_and_drop_child", || {
+        let (pp, pc) = (Probe::new(), Probe::new());
+        let p = node(&pp);
+        *p.next.lock().unwrap() = Some(node(&pc));
+        let hp = p.clone();
+        drop(p); // buffers `p`: the collection traces it as a root
+        let t = thread::spawn(move || {
+            let c = hp.next.lock().unwrap().take().expect("edge present");
+            check(&c);
+            drop(c); // the child's last handle
+            drop(hp);
+        });
+        collect();
+        t.join().unwrap();
+        assert_eq!(drops(&[&pp, &pc]), 2, "both values are destroyed once");
+    });
+}
+
 /// Race: the collector against `Weak::upgrade` of a garbage cycle member.
 ///
 /// Guards: "`Weak::upgrade` never returns a handle to something being
@@ -668,6 +698,42 @@ fn trigger_wakes_collector_thread() {
         collect();
         assert_eq!(p.drops(), 1, "the cycle is freed exactly once");
         assert_eq!(arcycle::stats().freed, 1);
+    });
+}
+
+/// Race: the first root pushed into an empty buffer (background mode)
+/// against the collector thread ending its quiet period (`settle`, the
+/// buffer found empty): the pusher reads `armed` after its push, the thread
+/// reads the buffer after clearing `armed` — the store-buffering shape of
+/// `collector::worker`, which both sides' `SeqCst` fences close.
+///
+/// Guards: "Every object whose last handle is gone is freed, cycles
+/// included, once a collection runs after that" in background mode: either
+/// the thread sees the root (and times a new period) or the pusher sees the
+/// thread disarmed (and wakes it); never neither, which would leave the
+/// cycle buffered with no quiet pass to come. `scripts/loom-teeth.sh`
+/// builds `settle` without its fence (`--cfg arcycle_broken_quiet`) and
+/// asserts that loom then finds the lost period.
+#[test]
+fn first_root_vs_quiet_disarm() {
+    exhaustive("first_root_vs_quiet_disarm", || {
+        arcycle::set_background(true);
+        // The collector thread is timing a quiet period.
+        arcycle::__loom_quiet_arm();
+        let p = Probe::new();
+        let a = node(&p);
+        *a.next.lock().unwrap() = Some(a.clone());
+        // Buffers the first root (below the threshold: no trigger).
+        let t = thread::spawn(move || drop(a));
+        // The period ends with the buffer seen empty, or not.
+        let rearmed = arcycle::__loom_quiet_disarm();
+        t.join().unwrap();
+        assert!(
+            rearmed || arcycle::__loom_quiet_signalled(),
+            "QUIET PERIOD LOST: a buffered root with the collector thread neither armed nor signalled"
+        );
+        collect();
+        assert_eq!(p.drops(), 1, "the cycle is freed exactly once");
     });
 }
 

@@ -17,6 +17,12 @@
 //! A last drop that finds `HELD` leaves destruction to the collector, so a
 //! held value stays valid until the collector lets go (`commit`).
 //!
+//! Guarded by the loom model `trace_vs_take_and_drop_child` (a child's last
+//! handle taken out of its parent's field and dropped while pass 1 runs);
+//! `scripts/loom-teeth.sh` builds pass 1 letting go of the parent's guards
+//! before the children's holds (`--cfg arcycle_broken_pipeline`) and
+//! asserts that loom then finds the collector reading the freed child.
+//!
 //! A young collection (see `generations`) takes no hold on an old object
 //! (`SURVIVOR`): an old root's entry is held over as it is (`ACTIVE` and
 //! its unit kept), an old child is skipped as if external.
@@ -400,6 +406,14 @@ impl Graph {
                 // SAFETY: the object is held: its value stays alive until
                 // the collector lets go, after these tracers are gone.
                 self.nodes[i].busy = unsafe { self.trace_held(node, tracer) };
+                // loom-tests teeth: the broken build lets go of the
+                // object's guards before its children are held (and keeps
+                // `lock_free` false, so only the pipeline is broken).
+                #[cfg(arcycle_broken_pipeline)]
+                {
+                    tracer.busy |= !tracer.guards.is_empty();
+                    self.release_guards(tracer);
+                }
                 prefetch_all(&tracer.edges);
                 i
             });

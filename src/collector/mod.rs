@@ -572,3 +572,26 @@ pub(crate) fn wait_for_hold(wait: &crate::sync::Wait, what: &str) {
 pub fn __loom_collector_round() {
     worker::loom_round();
 }
+
+/// Loom only: the collector thread's quiet-period handshake (see
+/// `collector::worker`, `loom_quiet`): mark the thread as timing a period.
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub fn __loom_quiet_arm() {
+    worker::loom_quiet::arm();
+}
+
+/// Loom only: end the thread's quiet period as `settle` does; true if it
+/// found something buffered and armed again.
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub fn __loom_quiet_disarm() -> bool {
+    worker::loom_quiet::disarm()
+}
+
+/// Loom only: whether a mutator signalled the collector thread.
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub fn __loom_quiet_signalled() -> bool {
+    worker::loom_quiet::signalled()
+}

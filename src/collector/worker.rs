@@ -70,7 +70,12 @@
 //! loom thread that calls `arcycle::__loom_collector_round()` (one park and
 //! one round of threshold collections). The loom model
 //! `trigger_wakes_collector_thread` checks the signal/park handshake that
-//! way (a lost signal is a deadlock, which loom reports).
+//! way (a lost signal is a deadlock, which loom reports). The quiet
+//! period's handshake is checked one side at a time: the model
+//! `first_root_vs_quiet_disarm` runs `settle`'s disarm (`disarm`, through
+//! `arcycle::__loom_quiet_disarm()`) against a first push, and
+//! `scripts/loom-teeth.sh` asserts that without `disarm`'s fence
+//! (`--cfg arcycle_broken_quiet`) loom finds the root no period covers.
 
 use super::{control, run, Kind, Owner};
 use crate::sync::{fence, lock, park, AtomicBool, AtomicU64, Mutex, Thread};
@@ -370,24 +375,61 @@ impl Quiet {
     /// Publish `armed`; when disarming, check once more for a root pushed
     /// by a thread that still saw us armed.
     fn settle(&mut self) {
-        let c = control();
-        let w = worker();
         if self.armed.is_some() {
             // Relaxed: read by `note_first_root` (module docs).
-            w.armed.store(true, Relaxed);
+            worker().armed.store(true, Relaxed);
             return;
         }
-        w.armed.store(false, Relaxed);
-        // SeqCst fence: our half of the store-buffering argument with
-        // `note_first_root` (module docs).
-        fence(SeqCst);
-        if super::generations::pending_total() > 0
-            && c.enabled.load(Relaxed)
-            && c.background.load(Relaxed)
-        {
+        if disarm() {
             self.arm();
-            w.armed.store(true, Relaxed);
         }
+    }
+}
+
+/// Publish `armed = false`, then look at the buffer once more: a root
+/// pushed by a thread that still saw the thread armed would otherwise wait
+/// for no quiet period. Returns true (and publishes `armed` again) when
+/// something is buffered: the caller times a new period.
+fn disarm() -> bool {
+    let c = control();
+    let w = worker();
+    // Relaxed: read by `note_first_root` (module docs).
+    w.armed.store(false, Relaxed);
+    // SeqCst fence: our half of the store-buffering argument with
+    // `note_first_root` (module docs). loom-tests teeth: the broken build
+    // leaves it out.
+    #[cfg(not(arcycle_broken_quiet))]
+    fence(SeqCst);
+    if super::generations::pending_total() > 0
+        && c.enabled.load(Relaxed)
+        && c.background.load(Relaxed)
+    {
+        w.armed.store(true, Relaxed);
+        true
+    } else {
+        false
+    }
+}
+
+/// Loom only: the collector thread's quiet-period handshake, one side at
+/// a time (the timed park itself does not exist under loom). `arm` plays
+/// a thread timing a period; `disarm` its end with an empty buffer
+/// (`settle`), returning whether it found a root and armed again;
+/// `signalled` says whether a mutator woke the thread.
+#[cfg(arcycle_loom)]
+pub(crate) mod loom_quiet {
+    use super::*;
+
+    pub(crate) fn arm() {
+        worker().armed.store(true, Relaxed);
+    }
+
+    pub(crate) fn disarm() -> bool {
+        super::disarm()
+    }
+
+    pub(crate) fn signalled() -> bool {
+        worker().signal.load(Relaxed)
     }
 }
 
