@@ -328,6 +328,51 @@ impl Drop for HeldGuard<'_> {
     }
 }
 
+/// The buffer of an emptied guard list, kept from one collection to the
+/// next (`collector::scratch`): validation holds a guard per locked member
+/// of a batch, and a batch of a million members filled a fresh 32 MB list
+/// (page faults and copies while it doubled) every collection.
+///
+/// Always empty: it holds capacity, never a guard, so it has no lifetime
+/// and may move to another thread.
+#[derive(Default)]
+pub(crate) struct GuardBuffer(Vec<HeldGuard<'static>>);
+
+// SAFETY: the vector is always empty (`keep` and `Default` are the only
+// ways to make one): it owns a buffer of plain memory and no guard, so
+// nothing in it is bound to a thread.
+unsafe impl Send for GuardBuffer {}
+
+impl GuardBuffer {
+    /// Keep the buffer of `guards` if it is empty (every guard released)
+    /// and has at most `max` places; else nothing is kept (and `guards`
+    /// drops as usual).
+    pub(crate) fn keep(guards: Vec<HeldGuard<'_>>, max: usize) -> GuardBuffer {
+        debug_assert!(guards.is_empty(), "a kept guard list still holds guards");
+        if !guards.is_empty() || guards.capacity() > max {
+            return GuardBuffer::default();
+        }
+        let mut guards = std::mem::ManuallyDrop::new(guards);
+        // SAFETY: the buffer of a `Vec<HeldGuard<'_>>` with its capacity,
+        // taken over once (`guards` is never dropped); `HeldGuard<'static>`
+        // has the same layout (only the lifetime differs), and with length
+        // zero no guard outlives the borrow its lifetime stood for.
+        GuardBuffer(unsafe {
+            Vec::from_raw_parts(
+                guards.as_mut_ptr().cast::<HeldGuard<'static>>(),
+                0,
+                guards.capacity(),
+            )
+        })
+    }
+
+    /// The buffer as an empty guard list of any lifetime (`HeldGuard` is
+    /// covariant in it).
+    pub(crate) fn into_vec<'a>(self) -> Vec<HeldGuard<'a>> {
+        self.0
+    }
+}
+
 impl<'a> Tracer<'a> {
     pub(crate) fn new() -> Self {
         Tracer {

@@ -459,7 +459,12 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         tables.entries = entries;
         graph.trace_all();
         let proposal = graph.trial_delete();
-        let committed = validate::validate(&mut graph, proposal, std::mem::take(&mut tables.dead));
+        let committed = validate::validate(
+            &mut graph,
+            proposal,
+            std::mem::take(&mut tables.dead),
+            &mut tables.guards,
+        );
         if let Some(record) = record {
             record.record(&graph, &committed);
         }

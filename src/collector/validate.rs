@@ -84,8 +84,9 @@
 //! use-after-free.
 
 use super::discover::{prefetch_all, prefetch_children, prefetch_listed, Graph};
+use super::scratch;
 use crate::header::*;
-use crate::trace::Tracer;
+use crate::trace::{GuardBuffer, Tracer};
 use std::sync::atomic::Ordering::*;
 
 /// The outcome: the committed garbage (marked `DEAD`, still held), and
@@ -128,7 +129,12 @@ struct Scratch {
 
 /// Validate the proposal `white`; the garbage found is appended to `dead`
 /// (empty: the collector's kept table, see `scratch`).
-pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>, mut dead: Vec<u32>) -> Validated {
+pub(crate) fn validate(
+    graph: &mut Graph,
+    white: Vec<u32>,
+    mut dead: Vec<u32>,
+    guards: &mut GuardBuffer,
+) -> Validated {
     dead.reserve(white.len());
     let mut aborted = 0;
     if white.is_empty() {
@@ -146,8 +152,10 @@ pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>, mut dead: Vec<u32>) -
         first: Vec::new(),
         to: Vec::new(),
     };
-    // One tracer for every batch: its buffers are reused.
+    // One tracer for every batch: its buffers are reused, the guard list's
+    // from the last collection too (see `scratch`).
     let mut tracer = Tracer::new();
+    tracer.guards = std::mem::take(guards).into_vec();
     let mut b = 0;
     while b + 1 < starts.len() {
         // Components b..e, as many as fit in a batch (at least one).
@@ -166,6 +174,10 @@ pub(crate) fn validate(graph: &mut Graph, white: Vec<u32>, mut dead: Vec<u32>) -
         );
         b = e;
     }
+    // Every batch released its guards. The list's buffer is kept, up to the
+    // bound of every kept table.
+    let max = scratch::FLOOR.max(scratch::RATIO * graph.nodes.len());
+    *guards = GuardBuffer::keep(std::mem::take(&mut tracer.guards), max);
     Validated { dead, aborted }
 }
 
