@@ -167,6 +167,33 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// What one `Arc`-style clone+drop of an uncontended atomic costs here
+/// (a `fetch_add` and a `fetch_sub`, median of 5 runs): the price of a
+/// locked RMW, which every collector but the single-threaded ones pays per
+/// handle operation and arcycle ~11 times per freed cycle member. It moves
+/// with the machine (4.8 ns on the AMD host of the README's run, 20-25 ns
+/// on a slow-RMW Intel guest), and with it every ratio against rust-cc.
+fn rmw_pair_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+    let a = AtomicU64::new(1);
+    let n = 2_000_000u32;
+    let runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(&a).fetch_add(1, Relaxed);
+                std::hint::black_box(&a).fetch_sub(1, Release);
+            }
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(n)
+        })
+        .collect();
+    median(&runs)
+}
+
+/// A locked RMW pair slower than this (ns) makes `--docs` warn: the
+/// README's numbers would not be comparable with the last ones.
+const SLOW_RMW_PAIR_NS: f64 = 10.0;
+
 fn rustc_version() -> String {
     std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .arg("--version")
@@ -326,6 +353,14 @@ fn main() {
     }
 
     let load_before = loadavg();
+    let rmw = rmw_pair_ns();
+    if a.docs && rmw > SLOW_RMW_PAIR_NS {
+        eprintln!(
+            "warning: a locked fetch_add + fetch_sub takes {rmw:.1} ns on this machine \
+             (README's run: 4.8 ns); the ratios against RMW-light peers will not be \
+             comparable with the README's: regenerate it on a faster or quieter machine"
+        );
+    }
     let measured = run_workloads(&a.only, a.smoke);
     let dyn_rows = run_dyn(&a.only, a.smoke);
     let extras = wanted(&a.only, "memory");
@@ -381,7 +416,10 @@ fn main() {
         None
     };
 
-    let load = format!("load average {load_before} before, {} after", loadavg());
+    let load = format!(
+        "load average {load_before} before, {} after; a locked fetch_add + fetch_sub: {rmw:.1} ns",
+        loadavg()
+    );
     let extras = Extras {
         memory,
         pauses,
