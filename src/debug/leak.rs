@@ -394,7 +394,8 @@ impl Recorder {
             if dead[i] {
                 continue;
             }
-            let unexplained = v.rc.saturating_sub(v.internal as u64) as usize;
+            let explained = graph.internal[i];
+            let unexplained = v.rc.saturating_sub(u64::from(explained)) as usize;
             let reason = if crate::collector::is_quarantined(v.node) {
                 Reason::Quarantined
             } else if v.busy {
@@ -413,7 +414,7 @@ impl Recorder {
                     },
                     None => Reason::ExternalHandle { unexplained },
                 }
-            } else if v.rc < v.internal as u64 || !black[i] || via[i] == NONE {
+            } else if v.rc < u64::from(explained) || !black[i] || via[i] == NONE {
                 // Fewer handles than edges seen (stale), or proposed as
                 // garbage and then found touched by validation.
                 Reason::Changed
@@ -427,7 +428,7 @@ impl Recorder {
                 type_name: v.node.type_name(),
                 addr: v.node.addr(),
                 strong_count: v.rc as usize,
-                explained: v.internal as usize,
+                explained: explained as usize,
                 root: v.root,
                 reason,
             });
