@@ -644,6 +644,29 @@ fn second_trace_panic_with_a_panicking_payload_releases_holds() {
 
 // ------------------------------------------------ 6. unbounded root buffer
 
+/// Defect 6's set-up, held for the test: the serial lock, the settings
+/// restored on drop (before the lock is released: fields drop in order).
+struct InlineAutomatic {
+    _restore: Settings,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Automatic collection on, in inline mode, at `threshold`, with the
+/// buffer emptied first. Inline mode: these tests check where and when
+/// automatic collections run (background mode is `tests/gc_module.rs`'s).
+fn inline_automatic(threshold: usize) -> InlineAutomatic {
+    let serial = serial();
+    let restore = Settings::save();
+    arcycle::set_background(false);
+    collect();
+    arcycle::set_threshold(threshold);
+    arcycle::enable();
+    InlineAutomatic {
+        _restore: restore,
+        _serial: serial,
+    }
+}
+
 /// Defect 6: `clone`, `drop` (buffers a possible root), `get_mut`
 /// (detaches it) in a loop on a cycle-capable `Cc`, with automatic
 /// collection on at threshold 1000 and no `Cc::new` in the loop. Asserts
@@ -652,17 +675,10 @@ fn second_trace_panic_with_a_panicking_payload_releases_holds() {
 #[test]
 fn clone_drop_get_mut_loop_keeps_the_root_buffer_bounded() {
     static T: Tally = Tally::new();
-    let _s = serial();
-    let _restore = Settings::save();
-    // Inline mode: this test checks where and when automatic collections
-    // run (background mode is `tests/gc_module.rs`'s).
-    arcycle::set_background(false);
     const THRESHOLD: usize = 1000;
     const BOUND: usize = 2 * THRESHOLD + 64;
     const ITERATIONS: usize = 200_000;
-    collect();
-    arcycle::set_threshold(THRESHOLD);
-    arcycle::enable();
+    let _inline = inline_automatic(THRESHOLD);
     let mut x = Node::new(&T);
     let mut max = 0;
     for i in 0..ITERATIONS {
@@ -767,14 +783,7 @@ fn roots_buffered_by_exited_threads_are_collected() {
 #[test]
 fn automatic_collection_starts_from_the_dropping_path() {
     static T: Tally = Tally::new();
-    let _s = serial();
-    let _restore = Settings::save();
-    // Inline mode: this test checks where and when automatic collections
-    // run (background mode is `tests/gc_module.rs`'s).
-    arcycle::set_background(false);
-    collect();
-    arcycle::set_threshold(100);
-    arcycle::enable();
+    let _inline = inline_automatic(100);
     let rings: Vec<Vec<Cc<Node>>> = (0..200).map(|_| ring(&T, 2)).collect();
     assert_eq!(
         arcycle::stats().roots_buffered,
@@ -808,12 +817,7 @@ fn automatic_collection_starts_from_the_dropping_path() {
 #[test]
 fn every_buffering_thread_starts_collections() {
     static T: Tally = Tally::new();
-    let _s = serial();
-    let _restore = Settings::save();
-    arcycle::set_background(false);
-    collect();
-    arcycle::set_threshold(100);
-    arcycle::enable();
+    let _inline = inline_automatic(100);
     let before = arcycle::stats().collections;
     let threads: Vec<_> = (0..4)
         .map(|_| {
