@@ -344,12 +344,11 @@ pub(crate) struct GuardBuffer(Vec<HeldGuard<'static>>);
 unsafe impl Send for GuardBuffer {}
 
 impl GuardBuffer {
-    /// Keep the buffer of `guards` if it is empty (every guard released)
-    /// and has at most `max` places; else nothing is kept (and `guards`
-    /// drops as usual).
-    pub(crate) fn keep(guards: Vec<HeldGuard<'_>>, max: usize) -> GuardBuffer {
+    /// Keep the buffer of `guards` if it is empty (every guard released);
+    /// else nothing is kept (and `guards` drops as usual).
+    pub(crate) fn keep(guards: Vec<HeldGuard<'_>>) -> GuardBuffer {
         debug_assert!(guards.is_empty(), "a kept guard list still holds guards");
-        if !guards.is_empty() || guards.capacity() > max {
+        if !guards.is_empty() {
             return GuardBuffer::default();
         }
         let mut guards = std::mem::ManuallyDrop::new(guards);
@@ -370,6 +369,13 @@ impl GuardBuffer {
     /// covariant in it).
     pub(crate) fn into_vec<'a>(self) -> Vec<HeldGuard<'a>> {
         self.0
+    }
+
+    /// Give the buffer back if it has more than `max` places.
+    pub(crate) fn bound(&mut self, max: usize) {
+        if self.0.capacity() > max {
+            *self = GuardBuffer::default();
+        }
     }
 }
 

@@ -77,13 +77,20 @@ pub(crate) fn take() -> Scratch {
 /// [`RATIO`] times what this collection used (each table's length: roots,
 /// visited objects, edges, garbage) or [`FLOOR`].
 pub(crate) fn give_back(mut tables: Scratch) {
+    /// The most places a table may keep after a collection that used
+    /// `used` of them.
+    fn bound(used: usize) -> usize {
+        FLOOR.max(RATIO * used)
+    }
     fn keep<T>(v: &mut Vec<T>) {
-        let used = v.len();
+        let max = bound(v.len());
         v.clear();
-        if v.capacity() > FLOOR.max(RATIO * used) {
+        if v.capacity() > max {
             *v = Vec::new();
         }
     }
+    // Empty already (see `GuardBuffer`): bounded by the objects visited.
+    tables.guards.bound(bound(tables.nodes.len()));
     keep(&mut tables.entries);
     keep(&mut tables.nodes);
     keep(&mut tables.targets);

@@ -84,7 +84,6 @@
 //! use-after-free.
 
 use super::discover::{prefetch_all, prefetch_children, prefetch_listed, Graph};
-use super::scratch;
 use crate::header::*;
 use crate::trace::{GuardBuffer, Tracer};
 use std::sync::atomic::Ordering::*;
@@ -174,10 +173,9 @@ pub(crate) fn validate(
         );
         b = e;
     }
-    // Every batch released its guards. The list's buffer is kept, up to the
-    // bound of every kept table.
-    let max = scratch::FLOOR.max(scratch::RATIO * graph.nodes.len());
-    *guards = GuardBuffer::keep(std::mem::take(&mut tracer.guards), max);
+    // Every batch released its guards: the list's buffer is kept (within
+    // `scratch`'s bound).
+    *guards = GuardBuffer::keep(std::mem::take(&mut tracer.guards));
     Validated { dead, aborted }
 }
 
