@@ -449,6 +449,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
             nodes: std::mem::take(&mut tables.nodes),
             targets: std::mem::take(&mut tables.targets),
             addrs: std::mem::take(&mut tables.addrs),
+            internal: std::mem::take(&mut tables.internal),
             ..discover::Graph::default()
         };
         let mut entries = buffer::drain(std::mem::take(&mut tables.entries));
@@ -468,6 +469,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         if let Some(record) = record {
             record.record(&graph, &committed);
         }
+        tables.internal = std::mem::take(&mut graph.internal);
         commit::finish_locked(graph, committed)
     };
     // The next automatic collection waits for `threshold` new roots,

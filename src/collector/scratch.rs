@@ -4,8 +4,9 @@
 //!
 //! * **A big collection does not pay the kernel for its tables again.** The
 //!   root list (8 bytes per root), the visited table (48 bytes per traced
-//!   object) and the edge tables (12 bytes per edge: the target's index
-//!   and its header's address) of a collection of a million objects are
+//!   object) and its internal-edge counts (4 bytes), and the edge tables
+//!   (12 bytes per edge: the target's index and its header's address) of
+//!   a collection of a million objects are
 //!   fresh mappings of tens of megabytes: every page
 //!   faulted in, zeroed and given back to the kernel. Measured on one ring
 //!   of a million members, that was a fifth of the collection's time. The
@@ -53,6 +54,8 @@ pub(crate) struct Scratch {
     pub(crate) nodes: Vec<Visited>,
     pub(crate) targets: Vec<u32>,
     pub(crate) addrs: Vec<usize>,
+    /// Pass 1's internal-edge counts (`Graph::internal`).
+    pub(crate) internal: Vec<u32>,
     pub(crate) dead: Vec<u32>,
     /// Validation's guard list (its buffer only: see `GuardBuffer`).
     pub(crate) guards: GuardBuffer,
@@ -95,6 +98,7 @@ pub(crate) fn give_back(mut tables: Scratch) {
     keep(&mut tables.nodes);
     keep(&mut tables.targets);
     keep(&mut tables.addrs);
+    keep(&mut tables.internal);
     keep(&mut tables.dead);
     #[cfg(not(arcycle_loom))]
     {
