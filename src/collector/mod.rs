@@ -580,25 +580,28 @@ pub fn __loom_collector_round() {
     worker::loom_round();
 }
 
-/// Loom only: the collector thread's quiet-period handshake (see
-/// `collector::worker`, `loom_quiet`): mark the thread as timing a period.
+/// Loom only: the collector thread's quiet-period handshake, one side at
+/// a time (the timed park does not exist under loom; see
+/// `collector::worker`, "Under loom"): mark the thread as timing a period.
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
 pub fn __loom_quiet_arm() {
-    worker::loom_quiet::arm();
+    // Relaxed: as `settle`'s store, read by `note_first_root`.
+    control().worker.armed.store(true, Relaxed);
 }
 
-/// Loom only: end the thread's quiet period as `settle` does; true if it
-/// found something buffered and armed again.
+/// Loom only: end the thread's quiet period as `settle` does with an
+/// empty buffer; true if it found something buffered and armed again.
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
 pub fn __loom_quiet_disarm() -> bool {
-    worker::loom_quiet::disarm()
+    worker::disarm()
 }
 
 /// Loom only: whether a mutator signalled the collector thread.
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
 pub fn __loom_quiet_signalled() -> bool {
-    worker::loom_quiet::signalled()
+    // Relaxed: read after the model joined the signalling thread.
+    control().worker.signal.load(Relaxed)
 }

@@ -390,7 +390,7 @@ impl Quiet {
 /// pushed by a thread that still saw the thread armed would otherwise wait
 /// for no quiet period. Returns true (and publishes `armed` again) when
 /// something is buffered: the caller times a new period.
-fn disarm() -> bool {
+pub(super) fn disarm() -> bool {
     let c = control();
     let w = worker();
     // Relaxed: read by `note_first_root` (module docs).
@@ -408,28 +408,6 @@ fn disarm() -> bool {
         true
     } else {
         false
-    }
-}
-
-/// Loom only: the collector thread's quiet-period handshake, one side at
-/// a time (the timed park itself does not exist under loom). `arm` plays
-/// a thread timing a period; `disarm` its end with an empty buffer
-/// (`settle`), returning whether it found a root and armed again;
-/// `signalled` says whether a mutator woke the thread.
-#[cfg(arcycle_loom)]
-pub(crate) mod loom_quiet {
-    use super::*;
-
-    pub(crate) fn arm() {
-        worker().armed.store(true, Relaxed);
-    }
-
-    pub(crate) fn disarm() -> bool {
-        super::disarm()
-    }
-
-    pub(crate) fn signalled() -> bool {
-        worker().signal.load(Relaxed)
     }
 }
 
