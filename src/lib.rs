@@ -360,6 +360,47 @@ pub mod __private {
         #[inline(always)]
         fn __arcycle_probe_skipped(self, _: &mut Tracer<'a>) {}
     }
+
+    /// What `coerce!` knows of a handle before its coercion: with the
+    /// `census` feature its type's name; otherwise nothing.
+    #[derive(Clone, Copy)]
+    pub struct CensusFrom {
+        #[cfg(feature = "census")]
+        name: &'static str,
+    }
+
+    /// The token for a handle given up as `_raw`.
+    #[inline(always)]
+    pub fn census_from<T: ?Sized>(_raw: *const T) -> CensusFrom {
+        CensusFrom {
+            #[cfg(feature = "census")]
+            name: std::any::type_name::<T>(),
+        }
+    }
+
+    /// `cc`, after the census has heard of its new type.
+    #[inline(always)]
+    pub fn census_to<U: ?Sized>(from: CensusFrom, cc: crate::Cc<U>) -> crate::Cc<U> {
+        #[cfg(feature = "census")]
+        let cc = {
+            let mut cc = cc;
+            crate::cc::census_coerced(from.name, &mut cc);
+            cc
+        };
+        #[cfg(not(feature = "census"))]
+        let _ = from;
+        cc
+    }
+
+    /// [`census_to`] for a `Weak`.
+    #[inline(always)]
+    pub fn census_to_weak<U: ?Sized>(from: CensusFrom, weak: crate::Weak<U>) -> crate::Weak<U> {
+        #[cfg(feature = "census")]
+        crate::cc::census_coerced_weak(from.name, &weak);
+        #[cfg(not(feature = "census"))]
+        let _ = from;
+        weak
+    }
 }
 
 /// The README's example runs as a doc test.

@@ -1078,4 +1078,133 @@ mod census_tests {
         drop((ok, s));
         assert_eq!(live(), 0);
     }
+
+    /// Live count of `T`'s row (0 when unlisted).
+    fn live<T: ?Sized>() -> usize {
+        arcycle::census()
+            .into_iter()
+            .find(|t| t.type_name == std::any::type_name::<T>())
+            .map_or(0, |t| t.live)
+    }
+
+    /// A leaf's handles may change type (`TryFrom`, `assume_init`,
+    /// `downcast`, `coerce!`, `coerce_weak!`) while other handles of the
+    /// old type live: the census stays balanced whichever handle frees
+    /// the allocation, and a uniquely held leaf's count follows its
+    /// handle. (Before the alias table, `sync::test_array_from_slice`
+    /// wrapped the `[u32]` row below zero.)
+    #[test]
+    fn census_follows_leaf_conversions_and_stays_balanced() {
+        #[derive(Clone, Debug)]
+        struct Item(u32);
+        arcycle::leaf!(Item);
+        trait Shape: Send + Sync {}
+        impl Shape for Item {}
+        type AnyItem = dyn std::any::Any + Send + Sync;
+
+        // Shared TryFrom, the slice freed last (std_arc's case), then the
+        // array freed last.
+        for array_last in [false, true] {
+            let slice: Cc<[Item]> = vec![Item(1), Item(2), Item(3)].into();
+            assert_eq!(live::<[Item]>(), 1);
+            let array: Cc<[Item; 3]> = slice.clone().try_into().unwrap();
+            assert_eq!(array[2].0, 3);
+            assert_eq!(live::<[Item]>(), 1, "a shared leaf keeps its row");
+            assert_eq!(live::<[Item; 3]>(), 0);
+            if array_last {
+                drop(slice);
+                drop(array);
+            } else {
+                drop(array);
+                drop(slice);
+            }
+            assert_eq!((live::<[Item]>(), live::<[Item; 3]>()), (0, 0));
+        }
+
+        // A unique conversion moves the count: `new_uninit` + `assume_init`.
+        let mut u = Cc::<Item>::new_uninit();
+        Cc::get_mut(&mut u).unwrap().write(Item(4));
+        assert_eq!(live::<std::mem::MaybeUninit<Item>>(), 1);
+        // SAFETY: written just above.
+        let item = unsafe { u.assume_init() };
+        assert_eq!(
+            (live::<std::mem::MaybeUninit<Item>>(), live::<Item>()),
+            (0, 1)
+        );
+
+        // Unique `coerce!` and `downcast` move it there and back.
+        let any: Cc<AnyItem> = arcycle::coerce!(item);
+        assert_eq!((live::<Item>(), live::<AnyItem>()), (0, 1));
+        let item: Cc<Item> = any.downcast().unwrap();
+        assert_eq!((live::<Item>(), live::<AnyItem>()), (1, 0));
+
+        // Shared `coerce!` to two types, then `downcast`, each handle
+        // freed in turn: the count stays on `Item` until the last.
+        let shape: Cc<dyn Shape> = arcycle::coerce!(item.clone());
+        let any: Cc<AnyItem> = arcycle::coerce!(item.clone());
+        let again: Cc<Item> = any.clone().downcast().unwrap();
+        assert_eq!(
+            (live::<Item>(), live::<dyn Shape>(), live::<AnyItem>()),
+            (1, 0, 0)
+        );
+        drop((item, again, any));
+        assert_eq!(live::<Item>(), 1, "the shape still holds it");
+        drop(shape);
+        assert_eq!(
+            (live::<Item>(), live::<dyn Shape>(), live::<AnyItem>()),
+            (0, 0, 0)
+        );
+
+        // A `Weak` coerced and freeing the allocation last.
+        let item = Cc::new(Item(5));
+        let weak: Weak<dyn Shape> = arcycle::coerce_weak!(Cc::downgrade(&item));
+        drop(item);
+        assert_eq!(live::<Item>(), 1, "the Weak keeps the allocation");
+        drop(weak);
+        assert_eq!((live::<Item>(), live::<dyn Shape>()), (0, 0));
+        let dangling: Weak<dyn Shape> = arcycle::coerce_weak!(Weak::<Item>::new());
+        assert!(dangling.upgrade().is_none());
+
+        // A shared conversion whose other handles go away first: the next
+        // (unique) conversion moves the count from the row that held it.
+        let item = Cc::new(Item(6));
+        let other = item.clone();
+        let shape: Cc<dyn Shape> = arcycle::coerce!(other);
+        let any: Cc<AnyItem> = arcycle::coerce!(item);
+        drop(shape);
+        assert_eq!(live::<Item>(), 1);
+        let back: Cc<Item> = any.downcast().unwrap();
+        assert_eq!(live::<Item>(), 1);
+        let any: Cc<AnyItem> = arcycle::coerce!(back);
+        assert_eq!((live::<Item>(), live::<AnyItem>()), (0, 1));
+        drop(any);
+        assert_eq!((live::<Item>(), live::<AnyItem>()), (0, 0));
+    }
+
+    /// Conversions from several threads at once, of shared handles of
+    /// the same leaves: balanced at the end.
+    #[test]
+    fn census_stays_balanced_under_concurrent_conversions() {
+        #[derive(Debug)]
+        struct Shared(#[allow(dead_code)] u32);
+        arcycle::leaf!(Shared);
+        type AnyShared = dyn std::any::Any + Send + Sync;
+        let items: Vec<Cc<Shared>> = (0..200).map(|i| Cc::new(Shared(i))).collect();
+        thread::scope(|s| {
+            for t in 0..4 {
+                let mine: Vec<Cc<Shared>> = items.clone();
+                s.spawn(move || {
+                    for (i, it) in mine.into_iter().enumerate() {
+                        let any: Cc<AnyShared> = arcycle::coerce!(it);
+                        if (i + t) % 2 == 0 {
+                            drop(any.downcast::<Shared>().unwrap());
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(live::<Shared>(), 200);
+        drop(items);
+        assert_eq!((live::<Shared>(), live::<AnyShared>()), (0, 0));
+    }
 }

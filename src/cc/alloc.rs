@@ -191,7 +191,7 @@ impl<T: ?Sized> CcBox<T> {
         // SAFETY: forwarded contract.
         let (total, offset) = unsafe { Self::allocation(this, described) };
         #[cfg(feature = "census")]
-        crate::debug::census::on_free::<T>(total.size());
+        crate::debug::census::on_free::<T>(this.addr().get(), total.size());
         // loom-tests: let loom check that every use of the header words
         // happens-before the free (it cannot see the memory going away).
         // SAFETY: the weak word is zero: nobody else uses the header.
@@ -323,20 +323,24 @@ pub(crate) fn allocate_slice<E: Trace>(
 
 /// The census counts a leaf under the type its handle frees it as (a
 /// tracked allocation is freed through its own table, under the type it
-/// was made with): when a leaf's handle changes type, move its count.
-/// A no-op without the `census` feature.
+/// was made with): when a leaf's handle changes type, tell it. `unique`
+/// is asked only then (see `census::on_retype`). A no-op without the
+/// `census` feature.
 #[cfg_attr(not(feature = "census"), allow(clippy::extra_unused_type_parameters))]
 #[inline(always)]
-pub(crate) fn census_retype<A: ?Sized, B: ?Sized>(this: NonNull<CcBox<A>>, tracked: bool) {
+pub(crate) fn census_retype<A: ?Sized, B: ?Sized>(
+    this: NonNull<CcBox<A>>,
+    tracked: bool,
+    unique: impl FnOnce() -> bool,
+) {
     #[cfg(feature = "census")]
     if !tracked {
         // SAFETY: a live box (the caller holds a handle to it).
         let bytes = unsafe { CcBox::layout_of(this) }.size();
-        crate::debug::census::on_free::<A>(bytes);
-        crate::debug::census::on_alloc::<B>(bytes);
+        crate::debug::census::on_retype::<A, B>(this.addr().get(), bytes, unique());
     }
     #[cfg(not(feature = "census"))]
-    let _ = (this, tracked);
+    let _ = (this, tracked, unique);
 }
 
 /// A `str` box holding a copy of `s` (a leaf).
@@ -346,7 +350,7 @@ pub(crate) fn allocate_str(s: &str) -> NonNull<CcBox<str>> {
         unsafe { ptr::copy_nonoverlapping(s.as_ptr(), dst, s.len()) };
         *written = s.len();
     });
-    census_retype::<[u8], str>(bytes, false);
+    census_retype::<[u8], str>(bytes, false, || true);
     // SAFETY: same metadata (a length); the bytes are valid UTF-8.
     unsafe { NonNull::new_unchecked(bytes.as_ptr() as *mut CcBox<str>) }
 }

@@ -42,7 +42,7 @@ use std::ptr::{self, NonNull};
 impl<T: ?Sized> Cc<T> {
     /// The same allocation and strong unit under another value type: `cast`
     /// turns the box pointer into one of `U` (keeping or replacing the
-    /// metadata); the tracked tag stays, and the census count moves.
+    /// metadata); the tracked tag stays, and the census hears of it.
     ///
     /// # Safety
     /// The allocation holds a valid `U` at the same place, laid out as
@@ -51,8 +51,9 @@ impl<T: ?Sized> Cc<T> {
         this: Self,
         cast: impl FnOnce(NonNull<CcBox<T>>) -> NonNull<CcBox<U>>,
     ) -> Cc<U> {
+        let mut this = this;
         let tracked = this.is_tracked();
-        census_retype::<T, U>(this.inner(), tracked);
+        census_retype::<T, U>(this.inner(), tracked, || Cc::is_unique(&mut this));
         let ptr = cast(this.inner());
         std::mem::forget(this);
         Cc::from_inner(ptr, tracked)

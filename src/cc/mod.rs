@@ -36,6 +36,8 @@ mod alloc;
 mod convert;
 mod drop;
 mod raw;
+#[cfg(feature = "census")]
+pub(crate) use raw::{census_coerced, census_coerced_weak};
 mod unique;
 
 pub(crate) use alloc::CcBox;

@@ -188,7 +188,7 @@ impl<T: ?Sized> Cc<T> {
     /// Uniqueness as `Arc::is_unique` decides it, plus the collector's
     /// side: after `true`, no collection reads the value until the caller's
     /// `&mut` ends.
-    fn is_unique(this: &mut Self) -> bool {
+    pub(crate) fn is_unique(this: &mut Self) -> bool {
         let h = this.header();
         let wait = crate::sync::Wait::new();
         loop {

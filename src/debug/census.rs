@@ -26,14 +26,46 @@
 //! cycle-capable node (`Mutex<Vec<Cc<_>>>`) 24 → 36 ns — about +10 ns, the
 //! two atomic RMWs. With the feature off none of this code exists.
 //!
+//! # Conversions
+//!
+//! A tracked allocation is freed through its own table, under the type
+//! it was made with, whatever its handles became. A leaf is freed under
+//! the type of the handle that frees it, and the conversions that change
+//! a leaf handle's type (`Cc::retype`'s callers: `downcast`,
+//! `assume_init`, `From<Cc<str>>`, `TryFrom<Cc<[T]>>`; and the
+//! [`coerce!`](crate::coerce) / [`coerce_weak!`](crate::coerce_weak)
+//! macros) report to [`on_retype`]:
+//!
+//! * a *unique* handle (one strong, no `Weak`: nobody else can hold the
+//!   old type) moves the count to the new type's slot;
+//! * a shared one leaves the count where it is and records the
+//!   allocation's address in the *alias table* with the slot that holds
+//!   its count (its *home*), and raises the `aliased` counter of every
+//!   slot one of its handles may free it under.
+//!
+//! [`on_free`] reads its slot's `aliased` counter (one relaxed load) and,
+//! only when it is non-zero, looks the address up and counts the free out
+//! of the home slot. So the census stays balanced whichever handle frees
+//! the allocation. Why a relaxed load finds the entry: the conversion
+//! happened-before the free (the converting thread's handle was given up
+//! before the last one, and the last drop synchronises with every earlier
+//! drop, as in `Arc`), so the load reads the entry's own increment or a
+//! later value in that counter's modification order; decrements after it
+//! belong to other entries' increments, so it reads at least one.
+//!
 //! # Limits
 //!
 //! At most [`MAX_TYPES`] distinct type names are counted separately; later
 //! ones share one slot named `"<other types>"`, whose `bytes` is 0 (sizes
 //! differ). Types with the same `type_name` (two versions of one crate)
-//! share a slot. Under `cfg(arcycle_loom)` the feature is not available.
+//! share a slot. A leaf turned into another type by hand, with
+//! `Cc::into_raw` and `Cc::from_raw` instead of [`coerce!`](crate::coerce),
+//! is counted out under the new type (its old row keeps it, the new row
+//! reads low; the counters wrap rather than panic). Under
+//! `cfg(arcycle_loom)` the feature is not available.
 
 use crate::sync::{lock, AtomicUsize, Mutex};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::*;
 
@@ -53,6 +85,8 @@ struct Slot {
     size: AtomicUsize,
     live: AtomicUsize,
     peak: AtomicUsize,
+    /// Alias-table entries that may be freed under this slot's type.
+    aliased: AtomicUsize,
 }
 
 struct Entry {
@@ -69,6 +103,7 @@ const SLOT: Slot = Slot {
     size: AtomicUsize::new(0),
     live: AtomicUsize::new(0),
     peak: AtomicUsize::new(0),
+    aliased: AtomicUsize::new(0),
 };
 #[allow(clippy::declare_interior_mutable_const)]
 const ENTRY: Entry = Entry {
@@ -83,14 +118,25 @@ static USED: AtomicUsize = AtomicUsize::new(0);
 /// Serialises registration: slots and cache entries are written only
 /// under it.
 static REGISTER: Mutex<()> = Mutex::new(());
+/// Shared leaves whose handles have more than one type: address → alias.
+static ALIASES: Mutex<Option<HashMap<usize, Alias>>> = Mutex::new(None);
+
+/// A shared leaf's count and the types its handles have had.
+struct Alias {
+    /// The slot that holds its count.
+    home: usize,
+    /// Every slot whose `aliased` counter this entry raised (the home
+    /// included), without repeats.
+    names: Vec<usize>,
+}
 
 fn hash(addr: usize) -> usize {
     (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> 7
 }
 
-/// The slot of type name `name` (allocations of `size` bytes).
+/// The slot of type name `name` (allocations of `size` bytes), by index.
 #[inline]
-fn slot(name: &'static str, size: usize) -> &'static Slot {
+fn slot(name: &'static str, size: usize) -> usize {
     let key = name.as_ptr() as usize;
     let mut i = hash(key) % CACHE;
     // Probe a few entries; the table is sized so that this almost always
@@ -101,7 +147,7 @@ fn slot(name: &'static str, size: usize) -> &'static Slot {
         // (and the slot's name, written before) is seen.
         let k = e.key.load(Acquire);
         if k == key {
-            return &SLOTS[e.slot.load(Relaxed)];
+            return e.slot.load(Relaxed);
         }
         if k == 0 {
             break;
@@ -113,7 +159,7 @@ fn slot(name: &'static str, size: usize) -> &'static Slot {
 
 #[cold]
 #[inline(never)]
-fn register(name: &'static str, size: usize) -> &'static Slot {
+fn register(name: &'static str, size: usize) -> usize {
     let _guard = lock(&REGISTER);
     // Relaxed: written only under the lock we hold.
     let used = USED.load(Relaxed);
@@ -154,26 +200,125 @@ fn register(name: &'static str, size: usize) -> &'static Slot {
         }
         i = (i + 1) % CACHE;
     }
-    &SLOTS[index]
+    index
 }
 
 /// Count one allocation of a `CcBox<T>` of `bytes` (the header included).
 #[inline]
 pub(crate) fn on_alloc<T: ?Sized>(bytes: usize) {
-    let s = slot(std::any::type_name::<T>(), bytes);
-    // Relaxed: statistics; no data is published through them.
-    let now = s.live.fetch_add(1, Relaxed) + 1;
-    if now > s.peak.load(Relaxed) {
+    count_in(slot(std::any::type_name::<T>(), bytes));
+}
+
+fn count_in(index: usize) {
+    let s = &SLOTS[index];
+    // Relaxed: statistics; no data is published through them. Wrapping:
+    // a count can only go wrong through a hand-made conversion (see
+    // Limits), and statistics must not panic over it.
+    let now = s.live.fetch_add(1, Relaxed).wrapping_add(1);
+    if now > s.peak.load(Relaxed) && now <= isize::MAX as usize {
         s.peak.fetch_max(now, Relaxed);
     }
 }
 
-/// Count one deallocation of a `CcBox<T>` of `bytes`.
+fn count_out(index: usize) {
+    // Relaxed: as in `count_in`.
+    SLOTS[index].live.fetch_sub(1, Relaxed);
+}
+
+/// Count one deallocation of the `CcBox<T>` at `addr`, of `bytes`.
 #[inline]
-pub(crate) fn on_free<T: ?Sized>(bytes: usize) {
-    let s = slot(std::any::type_name::<T>(), bytes);
-    // Relaxed: as in `on_alloc`.
-    s.live.fetch_sub(1, Relaxed);
+pub(crate) fn on_free<T: ?Sized>(addr: usize, bytes: usize) {
+    let index = slot(std::any::type_name::<T>(), bytes);
+    // Relaxed: see "Conversions" in the module docs for why an entry for
+    // `addr` is seen.
+    let home = if SLOTS[index].aliased.load(Relaxed) != 0 {
+        take_alias(addr).unwrap_or(index)
+    } else {
+        index
+    };
+    count_out(home);
+}
+
+/// The leaf box at `addr` (of `bytes`) gets a handle of type `B` from one
+/// of type `A`; `unique` says no other handle (strong or `Weak`) exists.
+pub(crate) fn on_retype<A: ?Sized, B: ?Sized>(addr: usize, bytes: usize, unique: bool) {
+    let from = slot(std::any::type_name::<A>(), bytes);
+    let to = slot(std::any::type_name::<B>(), bytes);
+    retype_slots(addr, from, to, unique);
+}
+
+/// `coerce!`'s half of [`on_retype`]: the old type is known by name only.
+pub(crate) fn on_retype_named<B: ?Sized>(
+    addr: usize,
+    from: &'static str,
+    bytes: usize,
+    unique: bool,
+) {
+    let to = slot(std::any::type_name::<B>(), bytes);
+    retype_slots(addr, slot(from, bytes), to, unique);
+}
+
+fn retype_slots(addr: usize, from: usize, to: usize, unique: bool) {
+    if from == to {
+        return;
+    }
+    // Relaxed: an entry for `addr` was made by a conversion that
+    // happened-before this one (its handle led to ours), as in `on_free`.
+    if SLOTS[from].aliased.load(Relaxed) != 0 {
+        let mut table = lock(&ALIASES);
+        if let Some(alias) = table.as_mut().and_then(|t| t.get_mut(&addr)) {
+            if unique {
+                // Every other handle is gone: the count follows this one.
+                let home = alias.home;
+                drop_alias(table.as_mut().unwrap().remove(&addr).unwrap());
+                count_out(home);
+                count_in(to);
+            } else if !alias.names.contains(&to) {
+                alias.names.push(to);
+                // Relaxed: read under the conditions argued in the docs.
+                SLOTS[to].aliased.fetch_add(1, Relaxed);
+            }
+            return;
+        }
+    }
+    if unique {
+        count_out(from);
+        count_in(to);
+        return;
+    }
+    let mut table = lock(&ALIASES);
+    // Two threads may convert shared handles of one leaf at once, both
+    // finding no entry above: the second merges into the first's entry.
+    let alias = table
+        .get_or_insert_with(HashMap::new)
+        .entry(addr)
+        .or_insert_with(|| Alias {
+            home: from,
+            names: Vec::new(),
+        });
+    for n in [from, to] {
+        if !alias.names.contains(&n) {
+            alias.names.push(n);
+            // Relaxed: as above.
+            SLOTS[n].aliased.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Remove `addr`'s entry, if any, and say its home.
+#[cold]
+fn take_alias(addr: usize) -> Option<usize> {
+    let alias = lock(&ALIASES).as_mut()?.remove(&addr)?;
+    let home = alias.home;
+    drop_alias(alias);
+    Some(home)
+}
+
+fn drop_alias(alias: Alias) {
+    for n in alias.names {
+        // Relaxed: as in `retype_slots`.
+        SLOTS[n].aliased.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Allocations of one type, as listed by [`census`].
@@ -208,13 +353,13 @@ pub struct TypeCensus {
 /// [`debug::reset_peak`](crate::debug::reset_peak). Counts are updated by
 /// relaxed atomics: a census taken while other threads allocate is a
 /// snapshot of roughly one moment. Unsized values count under their own
-/// type (`str`, `[T]`) with their own size. A value that may hold edges is
-/// counted out under the type it was allocated as, whatever its handles
-/// became; a leaf is counted out under its handle's type when it is freed,
-/// and the conversions that change it (`From<Cc<str>>`, `TryFrom`,
-/// `downcast`, `assume_init`) move its count — except an unsizing
-/// [`coerce!`](crate::coerce) of a leaf, which makes the leaf count out
-/// under the trait object's name. The feature adds about 10 ns to every
+/// type (`str`, `[T]`) with their own size. A value that may hold edges
+/// stays counted under the type it was allocated as, whatever its handles
+/// become. A leaf's count follows its handle through a conversion
+/// (`From<Cc<str>>`, `TryFrom`, `downcast`, `assume_init`,
+/// [`coerce!`](crate::coerce)) when that handle was its only one; when
+/// other handles (or a `Weak`) share it, it stays where it was until the
+/// allocation is freed, whichever handle frees it. The feature adds about 10 ns to every
 /// `Cc::new` + drop (two uncontended atomic RMWs; more when threads
 /// allocate one type at once); without it, nothing.
 ///
@@ -256,7 +401,9 @@ pub fn census() -> Vec<TypeCensus> {
 fn row(type_name: &'static str, s: &Slot) -> TypeCensus {
     // Relaxed: statistics.
     let size = s.size.load(Relaxed);
+    // A row a hand-made conversion drove below zero reads 0 (see Limits).
     let live = s.live.load(Relaxed);
+    let live = if live > isize::MAX as usize { 0 } else { live };
     let peak = s.peak.load(Relaxed).max(live);
     TypeCensus {
         type_name,
