@@ -32,9 +32,7 @@
 //!   the iterator, not of `Arc`), and `shared_from_iter_trustedlen_no_fuse`
 //!   its `unsafe impl TrustedLen` — `Cc`'s `FromIterator` has one path
 //!   for every iterator, so these exercise it with the same iterators and
-//!   the same expected results;
-//! * `Arc::from(&CStr)` is `Cc::from(Box<CStr>)` (arcycle has no
-//!   `From<&CStr>`; see below).
+//!   the same expected results.
 //!
 //! # Not ported
 //!
@@ -471,8 +469,7 @@ mod sync {
         // If/when custom thin DSTs exist, this test should be updated to use one
         use std::ffi::CStr;
 
-        // port: arcycle has no `From<&CStr>`; the same value through a `Box`.
-        let x: Cc<CStr> = Cc::from(Box::<CStr>::from(c"swordfish"));
+        let x: Cc<CStr> = Cc::from(c"swordfish");
         assert_eq!(format!("{x:?}"), "\"swordfish\"");
         let y: Weak<CStr> = Cc::downgrade(&x);
         drop(x);

@@ -103,6 +103,69 @@ fn str_conversions() {
     assert!(w.upgrade().is_none());
 }
 
+/// `std`'s other unsized leaf types convert as into `Arc` (from a
+/// reference, a mutable one, the owned form and a `Cow`), and make leaf
+/// allocations: cloning and dropping a handle buffers no possible root.
+#[test]
+fn path_os_str_c_str_and_cow_conversions() {
+    use std::borrow::Cow;
+    use std::ffi::{CStr, CString, OsStr, OsString};
+    use std::path::{Path, PathBuf};
+    let _s = serial();
+    let p: Cc<Path> = Path::new("/etc/hosts").into();
+    let q: Cc<Path> = PathBuf::from("/etc/hosts").into();
+    let mut owned: Box<Path> = Path::new("/etc/hosts").into();
+    let r: Cc<Path> = (&mut *owned).into();
+    assert_eq!(
+        (&*p, &*q, &*r),
+        (
+            Path::new("/etc/hosts"),
+            Path::new("/etc/hosts"),
+            Path::new("/etc/hosts")
+        )
+    );
+    assert_eq!(p.file_name(), Some(OsStr::new("hosts")));
+    let o: Cc<OsStr> = OsStr::new("os").into();
+    let o2: Cc<OsStr> = OsString::from("os").into();
+    assert_eq!((&*o, &*o2), (OsStr::new("os"), OsStr::new("os")));
+    let c: Cc<CStr> = c"swordfish".into();
+    let c2: Cc<CStr> = CString::new("swordfish").unwrap().into();
+    assert_eq!(c, c2);
+    assert_eq!(format!("{c:?}"), "\"swordfish\"");
+    let empty: Cc<CStr> = Default::default();
+    assert!(empty.is_empty());
+    let s1: Cc<str> = Cow::Borrowed("cow").into();
+    let s2: Cc<str> = Cow::<str>::Owned("cow".to_string()).into();
+    let mut text = String::from("cow");
+    let s3: Cc<str> = text.as_mut_str().into();
+    assert!(s1 == s2 && s2 == s3);
+    let v1: Cc<[u8]> = Cow::Borrowed(&[1u8, 2][..]).into();
+    let v2: Cc<[u8]> = Cow::<[u8]>::Owned(vec![1, 2]).into();
+    let mut items = [1u8, 2];
+    let v3: Cc<[u8]> = items.as_mut_slice().into();
+    assert!(v1 == v2 && v2 == v3);
+    let pc: Cc<Path> = Cow::Borrowed(Path::new("/x")).into();
+    assert_eq!(&*pc, Path::new("/x"));
+
+    // Leaves: a clone and drop buffers nothing, and the last drop frees
+    // the value (a `Weak` cannot upgrade) with no collection.
+    collect();
+    let before = arcycle::stats().roots;
+    for _ in 0..10 {
+        drop((p.clone(), o.clone(), c.clone()));
+    }
+    collect();
+    assert_eq!(
+        arcycle::stats().roots,
+        before,
+        "leaf handles buffered roots"
+    );
+    let w = Cc::downgrade(&p);
+    drop((p, q, r));
+    assert!(w.upgrade().is_none());
+    assert_eq!(Weak::strong_count(&w), 0);
+}
+
 #[test]
 fn slice_conversions() {
     let _s = serial();

@@ -1,7 +1,8 @@
 //! Unsized values under Miri (leak checker on): every allocation layout
 //! (`str` and leaf slices exactly `Arc`'s; slices of handles and boxed
-//! `dyn` values with their self-describing prefix), made, read, collected
-//! and freed; raw pointers; `dyn` cycles.
+//! `dyn` values with their self-describing prefix; `Path` and `CStr` moved
+//! out of a `Box`), made, read, collected and freed; raw pointers; `dyn`
+//! cycles.
 
 use arcycle::{collect, Cc, Trace};
 use miri_tests::*;
@@ -64,6 +65,14 @@ fn str_and_leaf_slices() {
     assert_eq!(c[1], "b");
     let e: Cc<[u64]> = (0..3).collect();
     assert_eq!(e[2], 2);
+    // `std`'s other unsized leaves, moved out of a `Box` into a leaf box;
+    // a `Weak` frees the last one after the value is gone.
+    let p: Cc<std::path::Path> = std::path::PathBuf::from("/a/b").into();
+    let c: Cc<std::ffi::CStr> = c"cstr".into();
+    assert_eq!((p.to_str(), c.to_bytes()), (Some("/a/b"), &b"cstr"[..]));
+    let wp = Cc::downgrade(&p);
+    drop((p, c));
+    assert!(wp.upgrade().is_none());
 }
 
 #[test]

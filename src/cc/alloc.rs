@@ -355,12 +355,20 @@ pub(crate) fn allocate_str(s: &str) -> NonNull<CcBox<str>> {
     unsafe { NonNull::new_unchecked(bytes.as_ptr() as *mut CcBox<str>) }
 }
 
-/// A box holding the value of `b`, moved (not cloned) out of it; its
-/// concrete type is unknown, so it is cycle-capable and `Described`.
-pub(crate) fn allocate_from_box<T: ?Sized + Trace>(b: Box<T>) -> NonNull<CcBox<T>> {
+/// A box holding the value of `b`, moved (not cloned) out of it.
+/// `tracked`: whether the collector tracks it — always for a value whose
+/// concrete type is unknown (a `dyn Trait`: cycle-capable and
+/// `Described`); a caller that knows the type is a leaf (`Path`, `CStr`,
+/// ...) passes `false` and gets an `Arc`-like box (an unsized leaf is
+/// freed through its handle's type, like `Cc<str>`).
+pub(crate) fn allocate_from_box<T: ?Sized + Trace>(b: Box<T>, tracked: bool) -> NonNull<CcBox<T>> {
     let value = Layout::for_value::<T>(&b);
-    let code = erased::encode(&Described::<T>::TABLE);
-    let (at, value_offset) = allocate_unsized::<T>(value, code, true);
+    let code = if tracked {
+        erased::encode(&Described::<T>::TABLE)
+    } else {
+        0
+    };
+    let (at, value_offset) = allocate_unsized::<T>(value, code, tracked);
     let raw = Box::into_raw(b);
     // SAFETY: `at` heads a box laid out for this value (same layout), so
     // the fat pointer to it is `raw`'s metadata with `at`'s address.
@@ -380,11 +388,13 @@ pub(crate) fn allocate_from_box<T: ?Sized + Trace>(b: Box<T>) -> NonNull<CcBox<T
         if value.size() != 0 {
             dealloc(raw.cast::<u8>(), value);
         }
-        describe(this);
+        if tracked {
+            describe(this);
+        }
     }
     // SAFETY: a live box with its value just moved in.
     #[cfg(feature = "census")]
-    crate::debug::census::on_alloc::<T>(unsafe { CcBox::allocation(this, true) }.0.size());
+    crate::debug::census::on_alloc::<T>(unsafe { CcBox::allocation(this, tracked) }.0.size());
     this
 }
 

@@ -144,7 +144,7 @@ impl<T: ?Sized + Trace + Send + Sync + 'static> From<Box<T>> for Cc<T> {
     /// ```
     fn from(b: Box<T>) -> Cc<T> {
         collector::maybe_auto_collect();
-        Cc::from_inner(allocate_from_box(b), true)
+        Cc::from_inner(allocate_from_box(b, true), true)
     }
 }
 
@@ -243,6 +243,97 @@ impl<T: Trace + Send + Sync + 'static> From<Vec<T>> for Cc<[T]> {
     }
 }
 
+impl From<&mut str> for Cc<str> {
+    /// Copy the string into a new allocation, as `From<&str>`.
+    ///
+    /// ```
+    /// let mut owned = String::from("hello");
+    /// let s: arcycle::Cc<str> = owned.as_mut_str().into();
+    /// assert_eq!(&*s, "hello");
+    /// ```
+    fn from(s: &mut str) -> Cc<str> {
+        Cc::from(&*s)
+    }
+}
+
+/// `From` conversions of `std`'s unsized leaf types, as `Arc` has them:
+/// from a reference (copied), a mutable one, and the owned form (its
+/// buffer moved through a `Box`). The allocation is a leaf, like
+/// `Cc<str>`'s: never tracked by the collector.
+macro_rules! leaf_from {
+    ($($t:ty, $owned:ty, $into_boxed:ident, $example:literal;)*) => {$(
+        impl From<&$t> for Cc<$t> {
+            #[doc = concat!("Copy the `", stringify!($t), "` into a new allocation.")]
+            ///
+            /// ```
+            #[doc = $example]
+            /// ```
+            fn from(v: &$t) -> Cc<$t> {
+                collector::maybe_auto_collect();
+                Cc::from_inner(allocate_from_box(Box::<$t>::from(v), false), false)
+            }
+        }
+
+        impl From<&mut $t> for Cc<$t> {
+            #[doc = concat!("As `From<&", stringify!($t), ">`.")]
+            fn from(v: &mut $t) -> Cc<$t> {
+                Cc::from(&*v)
+            }
+        }
+
+        impl From<$owned> for Cc<$t> {
+            #[doc = concat!("Move the `", stringify!($owned), "`'s contents into a new allocation.")]
+            fn from(v: $owned) -> Cc<$t> {
+                collector::maybe_auto_collect();
+                Cc::from_inner(allocate_from_box(v.$into_boxed(), false), false)
+            }
+        }
+    )*};
+}
+
+leaf_from! {
+    std::path::Path, std::path::PathBuf, into_boxed_path,
+    "let p: arcycle::Cc<std::path::Path> = std::path::Path::new(\"/tmp\").into();\nassert_eq!(p.to_str(), Some(\"/tmp\"));";
+    std::ffi::OsStr, std::ffi::OsString, into_boxed_os_str,
+    "let s: arcycle::Cc<std::ffi::OsStr> = std::ffi::OsStr::new(\"os\").into();\nassert_eq!(&*s, \"os\");";
+    std::ffi::CStr, std::ffi::CString, into_boxed_c_str,
+    "let s: arcycle::Cc<std::ffi::CStr> = c\"swordfish\".into();\nassert_eq!(s.to_bytes(), b\"swordfish\");";
+}
+
+impl<'a, B> From<std::borrow::Cow<'a, B>> for Cc<B>
+where
+    B: ToOwned + ?Sized,
+    Cc<B>: From<&'a B> + From<B::Owned>,
+{
+    /// Copy a borrowed value, move an owned one (as `Arc`'s `From<Cow>`).
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// let a: arcycle::Cc<str> = Cow::Borrowed("eggplant").into();
+    /// let b: arcycle::Cc<str> = Cow::<str>::Owned("eggplant".into()).into();
+    /// assert_eq!(a, b);
+    /// ```
+    fn from(cow: std::borrow::Cow<'a, B>) -> Cc<B> {
+        match cow {
+            std::borrow::Cow::Borrowed(b) => Cc::from(b),
+            std::borrow::Cow::Owned(o) => Cc::from(o),
+        }
+    }
+}
+
+impl<T: Trace + Clone + Send + Sync + 'static> From<&mut [T]> for Cc<[T]> {
+    /// Clone the elements into a new allocation, as `From<&[T]>`.
+    ///
+    /// ```
+    /// let mut v = vec![1, 2];
+    /// let c: arcycle::Cc<[i32]> = v.as_mut_slice().into();
+    /// assert_eq!(&*c, &[1, 2]);
+    /// ```
+    fn from(items: &mut [T]) -> Cc<[T]> {
+        Cc::from(&*items)
+    }
+}
+
 impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Cc<[T]> {
     /// Clone the elements into a new allocation. If a `clone` panics, the
     /// elements cloned so far are dropped and the allocation given back.
@@ -294,6 +385,18 @@ impl<T: Trace + Send + Sync + 'static> FromIterator<T> for Cc<[T]> {
     /// ```
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Cc<[T]> {
         Cc::from(iter.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl Default for Cc<std::ffi::CStr> {
+    /// An empty C string (like `Arc<CStr>`'s `Default`).
+    ///
+    /// ```
+    /// let s: arcycle::Cc<std::ffi::CStr> = Default::default();
+    /// assert!(s.is_empty());
+    /// ```
+    fn default() -> Self {
+        Cc::from(c"")
     }
 }
 
