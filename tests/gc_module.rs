@@ -1131,6 +1131,20 @@ mod census_tests {
             (live::<std::mem::MaybeUninit<Item>>(), live::<Item>()),
             (0, 1)
         );
+        // The same for a slice.
+        let mut us = Cc::<[Item]>::new_uninit_slice(2);
+        for slot in Cc::get_mut(&mut us).unwrap() {
+            slot.write(Item(7));
+        }
+        assert_eq!(live::<[std::mem::MaybeUninit<Item>]>(), 1);
+        // SAFETY: both written just above.
+        let items = unsafe { us.assume_init() };
+        assert_eq!(
+            (live::<[std::mem::MaybeUninit<Item>]>(), live::<[Item]>()),
+            (0, 1)
+        );
+        drop(items);
+        assert_eq!(live::<[Item]>(), 0);
 
         // Unique `coerce!` and `downcast` move it there and back.
         let any: Cc<AnyItem> = arcycle::coerce!(item);

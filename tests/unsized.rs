@@ -166,6 +166,31 @@ fn path_os_str_c_str_and_cow_conversions() {
     assert_eq!(Weak::strong_count(&w), 0);
 }
 
+/// `new_uninit_slice` + `assume_init`, as `Arc`'s: written in place,
+/// dropped element by element, freed by the last handle; a clone keeps
+/// the uninitialised handle from being mutated.
+#[test]
+fn uninit_slices() {
+    let _s = serial();
+    let mut v = Cc::<[String]>::new_uninit_slice(3);
+    assert_eq!(v.len(), 3);
+    let other = v.clone();
+    assert!(Cc::get_mut(&mut v).is_none(), "shared: no &mut");
+    drop(other);
+    for (i, slot) in Cc::get_mut(&mut v).unwrap().iter_mut().enumerate() {
+        slot.write(i.to_string());
+    }
+    // SAFETY: every element was written just above.
+    let v: Cc<[String]> = unsafe { v.assume_init() };
+    assert_eq!(&*v, &["0", "1", "2"]);
+    let w = Cc::downgrade(&v);
+    drop(v);
+    assert!(w.upgrade().is_none());
+    let empty = Cc::<[u8]>::new_uninit_slice(0);
+    // SAFETY: no elements.
+    assert!(unsafe { empty.assume_init() }.is_empty());
+}
+
 #[test]
 fn slice_conversions() {
     let _s = serial();

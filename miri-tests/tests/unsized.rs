@@ -73,6 +73,15 @@ fn str_and_leaf_slices() {
     let wp = Cc::downgrade(&p);
     drop((p, c));
     assert!(wp.upgrade().is_none());
+    // An uninitialised slice written in place: its `String`s are dropped
+    // through the `[String]` handle (Miri's leak checker sees each).
+    let mut u = Cc::<[String]>::new_uninit_slice(2);
+    for slot in Cc::get_mut(&mut u).unwrap() {
+        slot.write("x".repeat(3));
+    }
+    // SAFETY: both elements were written.
+    let u = unsafe { u.assume_init() };
+    assert_eq!(u[1], "xxx");
 }
 
 #[test]

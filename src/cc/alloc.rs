@@ -26,7 +26,7 @@ use crate::sync::ValueTrack;
 use crate::trace::Trace;
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::UnsafeCell;
-use std::mem;
+use std::mem::{self, MaybeUninit};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -318,6 +318,21 @@ pub(crate) fn allocate_slice<E: Trace>(
         // SAFETY: made with `described`.
         unsafe { describe(this) };
     }
+    this
+}
+
+/// A leaf `[MaybeUninit<E>]` box of `len` elements, none written (for
+/// `Cc::new_uninit_slice`).
+pub(crate) fn allocate_uninit_slice<E>(len: usize) -> NonNull<CcBox<[MaybeUninit<E>]>> {
+    let value = Layout::array::<E>(len).expect("arcycle: allocation too large");
+    let (at, _) = allocate_unsized::<[MaybeUninit<E>]>(value, 0, false);
+    let fat = ptr::slice_from_raw_parts_mut(at.as_ptr().cast::<MaybeUninit<E>>(), len)
+        as *mut CcBox<[MaybeUninit<E>]>;
+    // SAFETY: from a non-null address.
+    let this = unsafe { NonNull::new_unchecked(fat) };
+    // SAFETY: a live box (its length is in the pointer).
+    #[cfg(feature = "census")]
+    crate::debug::census::on_alloc::<[MaybeUninit<E>]>(unsafe { CcBox::layout_of(this) }.size());
     this
 }
 

@@ -25,7 +25,9 @@
 //! `raw.rs`; this file keeps construction (`From`, `FromIterator`, ...)
 //! and the std trait impls.
 
-use super::alloc::{allocate_from_box, allocate_slice, allocate_str, census_retype};
+use super::alloc::{
+    allocate_from_box, allocate_slice, allocate_str, allocate_uninit_slice, census_retype,
+};
 use super::{Cc, CcBox};
 use crate::collector;
 use crate::trace::Trace;
@@ -114,6 +116,51 @@ impl<T: Send + Sync + 'static> Cc<MaybeUninit<T>> {
         // SAFETY: initialised (the caller's contract); `MaybeUninit<T>` has
         // `T`'s layout. A leaf allocation stays one (see `new_uninit`).
         unsafe { Cc::retype(self, NonNull::cast) }
+    }
+}
+
+impl<T: Send + Sync + 'static> Cc<[T]> {
+    /// An allocation of `len` elements to be written in place, like
+    /// `Arc::new_uninit_slice`. As with [`Cc::new_uninit`], the allocation
+    /// is a leaf: the collector never examines its elements.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let mut v = Cc::<[u32]>::new_uninit_slice(3);
+    /// for (i, slot) in Cc::get_mut(&mut v).unwrap().iter_mut().enumerate() {
+    ///     slot.write(i as u32 * 10);
+    /// }
+    /// let v = unsafe { v.assume_init() };
+    /// assert_eq!(&*v, &[0, 10, 20]);
+    /// ```
+    pub fn new_uninit_slice(len: usize) -> Cc<[MaybeUninit<T>]> {
+        collector::maybe_auto_collect();
+        Cc::from_inner(allocate_uninit_slice::<T>(len), false)
+    }
+}
+
+impl<T: Send + Sync + 'static> Cc<[MaybeUninit<T>]> {
+    /// The handle as a `Cc<[T]>`, like `Arc::<[MaybeUninit<T>]>::assume_init`.
+    ///
+    /// # Safety
+    ///
+    /// Every element must be initialised.
+    ///
+    /// ```
+    /// use arcycle::Cc;
+    /// let mut v = Cc::<[String]>::new_uninit_slice(1);
+    /// Cc::get_mut(&mut v).unwrap()[0].write("hi".into());
+    /// assert_eq!(unsafe { v.assume_init() }[0], "hi");
+    /// ```
+    pub unsafe fn assume_init(self) -> Cc<[T]> {
+        // SAFETY: initialised (the caller's contract); `[MaybeUninit<T>]`
+        // has `[T]`'s layout and metadata (a length), so the cast keeps
+        // both. A leaf allocation stays one (see `new_uninit_slice`).
+        unsafe {
+            Cc::retype(self, |p| {
+                NonNull::new_unchecked(p.as_ptr() as *mut CcBox<[T]>)
+            })
+        }
     }
 }
 
