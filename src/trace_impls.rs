@@ -396,7 +396,7 @@ trace_tuple!(
 /// A poisoned lock still owns its data, handles included, so it is traced.
 fn trace_locked<'a, T, G>(attempt: TryLockResult<G>, tracer: &mut Tracer<'a>)
 where
-    T: Trace + ?Sized + 'a,
+    T: Trace + 'a,
     G: Deref<Target = T> + 'a,
 {
     let guard = match attempt {
@@ -405,14 +405,18 @@ where
         Err(TryLockError::WouldBlock) => return tracer.busy(),
     };
     let data: *const T = &*guard;
-    // SAFETY: the data lives inside the lock, which is a field of the traced
-    // value and so lives for 'a; the guard keeps it protected while it is
-    // read, and is then held by the tracer (until the decision in pass 2,
-    // until this object's edges are recorded in pass 1). The `&'a` is not
-    // used once `trace` returns; only raw edge pointers remain.
-    let value: &'a T = unsafe { &*data };
-    value.trace(tracer);
+    // The guard goes to the tracer first: a `Trace` that panics below then
+    // unwinds without dropping it, so the lock is released later by the
+    // collector, not poisoned (the trace changed nothing).
     tracer.hold(guard);
+    // SAFETY: the data lives inside the lock, which is a field of the traced
+    // value and so lives for 'a; the guard, held by the tracer (until the
+    // decision in pass 2, until this object's edges are recorded in pass
+    // 1), keeps it protected while it is read. Moving a guard does not move
+    // the data. The `&'a` is not used once the (possibly deferred) trace
+    // returns; only raw edge pointers remain.
+    let value: &'a T = unsafe { &*data };
+    tracer.trace_locked_value(value);
 }
 
 // SAFETY: reads the data only under the lock, taken without blocking; a

@@ -534,6 +534,88 @@ fn panicking_trace_of_a_non_root_verification_pass() {
     panicking_trace_of_a_non_root(1);
 }
 
+/// The inside of a [`Scattered`] node's lock: its `Trace` panics once
+/// when armed.
+struct FusedEdge {
+    next: Option<Cc<Scattered>>,
+    armed: AtomicBool,
+}
+
+// SAFETY: reports exactly the handle in `next`; a panic before that
+// reports nothing, which is safe.
+unsafe impl Trace for FusedEdge {
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if self.armed.swap(false, SeqCst) {
+            panic!("deferred trace panics");
+        }
+        if let Some(next) = &self.next {
+            tracer.edge(next);
+        }
+    }
+}
+
+#[derive(Trace)]
+struct Scattered {
+    #[trace(skip)]
+    #[allow(dead_code)] // held for its drop tally
+    probe: Probe,
+    inner: Mutex<FusedEdge>,
+}
+
+/// Pass 1 reads the values behind a batch's locks after taking them all
+/// when the batch's objects are scattered in memory (`trace::Deferred`):
+/// a `Trace` that panics there is handled as one that panics at once —
+/// reported once, its object quarantined, every other cycle freed — and
+/// on either path the lock is not poisoned (its guard was the collector's).
+#[test]
+fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let scattered = || {
+        Cc::new(Scattered {
+            probe: Probe::new(&T),
+            inner: Mutex::new(FusedEdge {
+                next: None,
+                armed: AtomicBool::new(false),
+            }),
+        })
+    };
+    // Nodes more than a page apart (each followed by an 8 KiB pad), so
+    // that the roots, taken in the order they were dropped, make batches
+    // that defer.
+    let mut pads = Vec::new();
+    let mut pairs = Vec::new();
+    for _ in 0..64 {
+        let a = scattered();
+        pads.push(vec![1u8; 8192]);
+        let b = scattered();
+        pads.push(vec![1u8; 8192]);
+        a.inner.lock().unwrap().next = Some(b.clone());
+        b.inner.lock().unwrap().next = Some(a.clone());
+        pairs.push((a, b));
+    }
+    pairs[40].1.inner.lock().unwrap().armed.store(true, SeqCst);
+    let w = Cc::downgrade(&pairs[40].1);
+    drop(pairs);
+    let q0 = arcycle::stats().quarantined;
+    let payload = catch_unwind(collect).expect_err("the Trace panic is resumed");
+    assert_eq!(panic_text(&*payload), "deferred trace panics");
+    assert_eq!(arcycle::stats().quarantined, q0 + 1);
+    assert!(catch_unwind(collect).is_ok(), "reported once, not again");
+    assert_eq!(T.live(), 2, "every cycle but the quarantined one is freed");
+    let b = w.upgrade().expect("the quarantined cycle is alive");
+    assert!(
+        !b.inner.is_poisoned(),
+        "the panic happened while the collector held the lock: not poisoned"
+    );
+    let next = b.inner.lock().unwrap().next.take();
+    drop((next, b));
+    T.assert_clean();
+    collect();
+    assert_eq!(arcycle::stats().quarantined, q0);
+    drop(pads);
+}
+
 #[test]
 fn collect_from_inside_trace_panics_clearly() {
     static T: Tally = Tally::new();

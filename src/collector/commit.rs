@@ -43,7 +43,8 @@
 //! `young_collection_holds_over_survivors` and the tests in
 //! `tests/destructors.rs` and `tests/generations.rs`.
 
-use super::discover::{prefetch, prefetch_children, prefetch_listed, Graph, Visited, AHEAD};
+use super::discover::{Graph, Visited};
+use super::prefetch::{prefetch, prefetch_children, prefetch_listed, AHEAD};
 use super::validate::Validated;
 use crate::buffer;
 use crate::destroy;

@@ -17,8 +17,14 @@
 //! A last drop that finds `HELD` leaves destruction to the collector, so a
 //! held value stays valid until the collector lets go (`commit`).
 //!
+//! Pass 1 may read a value some time after taking the lock that guards it
+//! (a batch of objects is locked first and their values read after, see
+//! `trace::Deferred`): the guard stays in the object's tracer, so the value
+//! stays protected until the object's children are held.
+//!
 //! Guarded by the loom model `trace_vs_take_and_drop_child` (a child's last
-//! handle taken out of its parent's field and dropped while pass 1 runs);
+//! handle taken out of its parent's field and dropped while pass 1 runs;
+//! under loom every batch defers its values);
 //! `scripts/loom-teeth.sh` builds pass 1 letting go of the parent's guards
 //! before the children's holds (`--cfg arcycle_broken_pipeline`) and
 //! asserts that loom then finds the collector reading the freed child.
@@ -49,6 +55,7 @@
 //! and what it reaches leak, as with an impl that under-reports), counted
 //! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
+use super::prefetch::{prefetch_ahead, prefetch_all};
 use crate::buffer::{self, Entry};
 use crate::header::*;
 use crate::trace::{HiddenEdge, Node, Tracer};
@@ -132,67 +139,42 @@ enum Hold {
     Old,
 }
 
-/// Ask the CPU to start loading the cache line at `p`: a hint, which reads
-/// nothing the program can observe and never faults. The collector's holds
-/// and releases are locked RMWs, which on x86 keep later loads from
-/// starting before them, so without it each object's cache miss would wait
-/// for the previous object's RMW; prefetching the next objects' headers
-/// lets the misses overlap.
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(all(target_arch = "x86_64", not(miri), not(arcycle_loom)))]
-    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 target has, and
-    // is defined for any address (it is only a hint).
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(all(target_arch = "x86_64", not(miri), not(arcycle_loom))))]
-    let _ = p;
-}
+/// Objects pass 1 locks before it reads the values behind their locks
+/// (see [`Graph::trace_all`]).
+pub(crate) const PASS1_BATCH: usize = 16;
 
-/// How far ahead the collector's loops prefetch (objects).
-pub(crate) const AHEAD: usize = 8;
+/// The smallest batch whose values pass 1 defers: a narrower frontier (a
+/// chain, a ring) has few misses to overlap, and pays only the deferral.
+/// Loom and Miri run small graphs: there every batch defers, so that
+/// their models and tests cover the deferred path.
+#[cfg(not(any(arcycle_loom, miri)))]
+const DEFER_FROM: usize = 4;
+#[cfg(any(arcycle_loom, miri))]
+const DEFER_FROM: usize = 1;
 
-/// In a loop over `items` at position `k`: prefetch the header (given by
-/// `header`) of the item [`AHEAD`] places on. Every collector loop goes
-/// over its objects in order, so that is the one it will touch soon.
-#[inline(always)]
-pub(crate) fn prefetch_ahead<T>(items: &[T], k: usize, header: impl Fn(&T) -> NonNull<Header>) {
-    if let Some(next) = items.get(k + AHEAD) {
-        prefetch(header(next).as_ptr());
+/// Whether pass 1 defers the values of `batch`: a batch wide enough
+/// ([`DEFER_FROM`]) whose objects are scattered in memory — most of them
+/// more than a page from the one before. Objects in allocation order (the
+/// roots of freshly dropped structures, say) sit side by side, and so do
+/// their buffers: the hardware prefetcher fetches them ahead of the locks,
+/// and deferring would only cost (about 45 instructions an object).
+/// Under loom and Miri every batch defers.
+#[inline]
+fn defer_batch(batch: &[Visited]) -> bool {
+    if batch.len() < DEFER_FROM {
+        return false;
     }
-}
-
-/// [`prefetch_ahead`] for a loop over `list`, indices into `nodes` (a
-/// batch's members, the garbage).
-#[inline(always)]
-pub(crate) fn prefetch_listed(nodes: &[Visited], list: &[u32], k: usize) {
-    prefetch_ahead(list, k, |&i| nodes[i as usize].node.header);
-}
-
-/// In a loop over `list` (indices into `nodes`) at position `k`: prefetch
-/// the headers of the pass-1 children ([`Graph::addrs`]) of the item
-/// [`AHEAD`] places on. Validation's re-trace reads each child's word and
-/// a destructor decrements it; in a graph whose edges go anywhere in
-/// memory each of those is a cache miss that [`prefetch_listed`] does not
-/// cover.
-#[inline(always)]
-pub(crate) fn prefetch_children(nodes: &[Visited], addrs: &[usize], list: &[u32], k: usize) {
-    if let Some(&i) = list.get(k + AHEAD) {
-        let v = &nodes[i as usize];
-        for &a in &addrs[v.first as usize..(v.first + v.len) as usize] {
-            prefetch(a as *const u8);
-        }
+    if cfg!(any(arcycle_loom, miri)) {
+        return true;
     }
-}
-
-/// Prefetch every header of `edges` (a traced object's children) before
-/// the loop that holds or looks up each of them in turn.
-#[inline(always)]
-pub(crate) fn prefetch_all(edges: &[NonNull<Header>]) {
-    for e in edges {
-        prefetch(e.as_ptr());
-    }
+    let far = batch
+        .windows(2)
+        .filter(|w| {
+            let (a, b) = (w[0].node.header.addr().get(), w[1].node.header.addr().get());
+            a.abs_diff(b) > 4096
+        })
+        .count();
+    2 * far > batch.len()
 }
 
 /// The visit number a held word carries.
@@ -349,6 +331,24 @@ impl Graph {
             super::quarantine(node);
             super::keep_panic(&mut self.panic, payload);
             tracer.busy = true;
+            // A quarantined object's values are not read again.
+            tracer.deferred.clear();
+        }
+        tracer.busy
+    }
+
+    /// The rest of [`trace_held`](Graph::trace_held) in a tracer that
+    /// defers: trace the values behind the locks it took. Returns whether
+    /// the object is busy; a panic quarantines it, as there.
+    fn trace_deferred(&mut self, node: Node, tracer: &mut Tracer<'_>) -> bool {
+        if !tracer.deferred.is_empty() {
+            let traced = catch_unwind(AssertUnwindSafe(|| tracer.run_deferred()));
+            if let Err(payload) = traced {
+                tracer.deferred.clear();
+                super::quarantine(node);
+                super::keep_panic(&mut self.panic, payload);
+                tracer.busy = true;
+            }
         }
         tracer.busy
     }
@@ -377,37 +377,54 @@ impl Graph {
 
     /// Pass 1: trace every held object, holding each new child.
     ///
-    /// Pipelined one object deep: object `i` is traced (and its children's
-    /// headers prefetched) before the children of object `i - 1` are held,
-    /// so each child's cache miss overlaps a trace instead of waiting
-    /// behind the hold before it (a hold is a locked RMW, which no later
-    /// load passes on x86). Each of the two objects in flight has its own
-    /// tracer, which keeps its guards until its children are held: a
-    /// child's handle stays in its parent's field while the hold is taken
-    /// (see the module docs). Two objects' guards at once are fewer than
-    /// validation keeps for a batch.
+    /// Pipelined one batch of up to [`PASS1_BATCH`] objects deep, in three
+    /// steps per round:
+    ///
+    /// 1. each object of the batch is traced with its values behind locks
+    ///    deferred (see `trace::Deferred`): its locks are taken, nothing
+    ///    behind them is read yet;
+    /// 2. the deferred values are traced, with no locked RMW between them,
+    ///    so their cache misses (a `Vec`'s buffer, typically) overlap, and
+    ///    the children's headers are prefetched;
+    /// 3. the children of the *previous* batch are held, so each child's
+    ///    miss overlapped a round of tracing instead of waiting behind the
+    ///    hold before it (a hold is a locked RMW, which no later load
+    ///    passes on x86).
+    ///
+    /// Each object in flight has its own tracer, which keeps its guards
+    /// until its children are held: a child's handle stays in its parent's
+    /// field while the hold is taken (see the module docs). Two batches'
+    /// guards at once are fewer than validation keeps for a batch.
     pub(crate) fn trace_all(&mut self) {
-        // Two tracers for the whole pass: their buffers are reused, and the
+        // Tracers for the whole pass: their buffers are reused, and the
         // values they borrow are all held until the collection ends.
-        let mut tracers = [Tracer::new(), Tracer::new()];
-        if self.record_hidden {
-            for t in &mut tracers {
-                t.hidden = Some(Vec::new());
-            }
-        }
+        let mut tracers: [Tracer<'_>; 2 * PASS1_BATCH] = std::array::from_fn(|_| {
+            let mut t = Tracer::new();
+            t.hidden = self.record_hidden.then(Vec::new);
+            t
+        });
         let mut next = 0;
-        // The object traced last, whose children are still to hold.
-        let mut traced: Option<usize> = None;
+        // The batch traced last, whose children are still to hold.
+        let mut traced = 0..0;
         loop {
-            let now = (next < self.nodes.len()).then(|| {
-                let i = next;
-                next += 1;
+            let batch = next..self.nodes.len().min(next + PASS1_BATCH);
+            next = batch.end;
+            let defer = defer_batch(&self.nodes[batch.clone()]);
+            for i in batch.clone() {
                 prefetch_ahead(&self.nodes, i, |v| v.node.header);
                 let node = self.nodes[i].node;
-                let tracer = &mut tracers[i % 2];
+                let tracer = &mut tracers[i % (2 * PASS1_BATCH)];
+                tracer.defer = defer;
                 // SAFETY: the object is held: its value stays alive until
                 // the collector lets go, after these tracers are gone.
                 self.nodes[i].busy = unsafe { self.trace_held(node, tracer) };
+            }
+            for i in batch.clone() {
+                let node = self.nodes[i].node;
+                let tracer = &mut tracers[i % (2 * PASS1_BATCH)];
+                if self.trace_deferred(node, tracer) {
+                    self.nodes[i].busy = true;
+                }
                 // loom-tests teeth: the broken build lets go of the
                 // object's guards before its children are held (and keeps
                 // `lock_free` false, so only the pipeline is broken).
@@ -417,13 +434,13 @@ impl Graph {
                     self.release_guards(tracer);
                 }
                 prefetch_all(&tracer.edges);
-                i
-            });
-            if let Some(i) = traced {
-                self.hold_children(i, &mut tracers[i % 2]);
             }
-            traced = now;
-            if traced.is_none() && next == self.nodes.len() {
+            for i in traced {
+                self.hold_children(i, &mut tracers[i % (2 * PASS1_BATCH)]);
+            }
+            let done = batch.is_empty() && next == self.nodes.len();
+            traced = batch;
+            if done {
                 break;
             }
         }

@@ -38,6 +38,7 @@ pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod generations;
 pub(crate) mod panics;
+pub(crate) mod prefetch;
 pub(crate) mod scratch;
 pub(crate) mod settings;
 pub(crate) mod validate;

@@ -83,7 +83,8 @@
 //! (`--cfg arcycle_broken`) and asserts that loom then finds the
 //! use-after-free.
 
-use super::discover::{prefetch_all, prefetch_children, prefetch_listed, Graph};
+use super::discover::Graph;
+use super::prefetch::{prefetch_all, prefetch_children, prefetch_listed};
 use crate::header::*;
 use crate::trace::{GuardBuffer, Tracer};
 use std::sync::atomic::Ordering::*;

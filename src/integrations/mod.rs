@@ -117,19 +117,21 @@ mod serde;
 #[cfg(any(feature = "parking_lot", feature = "tokio"))]
 fn trace_guarded<'a, T, G>(guard: Option<G>, tracer: &mut crate::Tracer<'a>)
 where
-    T: crate::Trace + ?Sized + 'a,
+    T: crate::Trace + 'a,
     G: std::ops::Deref<Target = T> + 'a,
 {
     let Some(guard) = guard else {
         return tracer.busy();
     };
     let data: *const T = &*guard;
-    // SAFETY: the data lives inside the lock, which is a field of the traced
-    // value and so lives for 'a; the guard keeps it protected while it is
-    // read, and is then held by the tracer (until the collector's verdict).
-    // The `&'a` is not used once `trace` returns; only raw edge pointers
-    // remain.
-    let value: &'a T = unsafe { &*data };
-    value.trace(tracer);
+    // The guard goes to the tracer first, as in `trace_impls`' `trace_locked`
+    // (a panicking `Trace` leaves the lock unpoisoned).
     tracer.hold(guard);
+    // SAFETY: the data lives inside the lock, which is a field of the traced
+    // value and so lives for 'a; the guard, held by the tracer until the
+    // collector's verdict, keeps it protected while it is read. The `&'a` is
+    // not used once the (possibly deferred) trace returns; only raw edge
+    // pointers remain.
+    let value: &'a T = unsafe { &*data };
+    tracer.trace_locked_value(value);
 }
