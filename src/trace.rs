@@ -427,11 +427,30 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// Trace `value`, read under a lock whose guard the caller hands to
-    /// [`hold`](Tracer::hold) next: now, or (in a tracer that defers, see
-    /// [`Deferred`]) when the collector runs [`run_deferred`](Tracer::run_deferred).
+    /// Hold `guard` (a lock on a field of the traced value, taken without
+    /// blocking) and trace the value behind it: now, or (in a tracer that
+    /// defers, see [`Deferred`]) when the collector runs
+    /// [`run_deferred`](Tracer::run_deferred). The one path of every
+    /// provided lock impl (`std`'s, and the integrations').
+    ///
+    /// The guard goes to the tracer first: a `Trace` that panics then
+    /// unwinds without dropping it, so the lock is released later by the
+    /// collector, not poisoned (the trace changed nothing).
     #[inline]
-    pub(crate) fn trace_locked_value<T: Trace + 'a>(&mut self, value: &'a T) {
+    pub(crate) fn trace_guarded<T, G>(&mut self, guard: G)
+    where
+        T: Trace + 'a,
+        G: std::ops::Deref<Target = T> + 'a,
+    {
+        let data: *const T = &*guard;
+        self.hold(guard);
+        // SAFETY: the data lives inside the lock, which is a field of the
+        // traced value and so lives for 'a; the guard, held by this tracer
+        // (until the decision in pass 2, until the object's edges are
+        // recorded in pass 1), keeps it protected while it is read. Moving
+        // a guard does not move the data. The `&'a` is not used once the
+        // (possibly deferred) trace returns; only raw edge pointers remain.
+        let value: &'a T = unsafe { &*data };
         if self.defer {
             self.deferred.push(Deferred {
                 value: (value as *const T).cast(),
@@ -452,7 +471,7 @@ impl<'a> Tracer<'a> {
         // caller, which clears it when it quarantines the object.
         for k in 0..self.deferred.len() {
             let d = self.deferred[k];
-            // SAFETY: pushed by `trace_locked_value` from a `&'a T` whose
+            // SAFETY: pushed by `trace_guarded` from a `&'a T` whose
             // guard this tracer still holds (see `Deferred`).
             unsafe { (d.trace)(d.value, self) };
         }

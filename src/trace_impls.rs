@@ -391,9 +391,10 @@ trace_tuple!(
     (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11),
 );
 
-/// Trace the data behind the result of a non-blocking lock attempt, then
-/// keep the guard in the tracer; a lock held elsewhere makes the value busy.
-/// A poisoned lock still owns its data, handles included, so it is traced.
+/// Keep the guard of a non-blocking lock attempt in the tracer and trace
+/// the data behind it ([`Tracer::trace_guarded`]); a lock held elsewhere
+/// makes the value busy. A poisoned lock still owns its data, handles
+/// included, so it is traced.
 fn trace_locked<'a, T, G>(attempt: TryLockResult<G>, tracer: &mut Tracer<'a>)
 where
     T: Trace + 'a,
@@ -404,19 +405,7 @@ where
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
         Err(TryLockError::WouldBlock) => return tracer.busy(),
     };
-    let data: *const T = &*guard;
-    // The guard goes to the tracer first: a `Trace` that panics below then
-    // unwinds without dropping it, so the lock is released later by the
-    // collector, not poisoned (the trace changed nothing).
-    tracer.hold(guard);
-    // SAFETY: the data lives inside the lock, which is a field of the traced
-    // value and so lives for 'a; the guard, held by the tracer (until the
-    // decision in pass 2, until this object's edges are recorded in pass
-    // 1), keeps it protected while it is read. Moving a guard does not move
-    // the data. The `&'a` is not used once the (possibly deferred) trace
-    // returns; only raw edge pointers remain.
-    let value: &'a T = unsafe { &*data };
-    tracer.trace_locked_value(value);
+    tracer.trace_guarded(guard);
 }
 
 // SAFETY: reads the data only under the lock, taken without blocking; a

@@ -328,13 +328,24 @@ impl Graph {
             unsafe { (node.vtable.trace)(node.header, tracer) }
         }));
         if let Err(payload) = traced {
-            super::quarantine(node);
-            super::keep_panic(&mut self.panic, payload);
-            tracer.busy = true;
-            // A quarantined object's values are not read again.
-            tracer.deferred.clear();
+            self.trace_panicked(node, tracer, payload);
         }
         tracer.busy
+    }
+
+    /// After `node`'s `Trace` (at once or deferred) panicked into
+    /// `tracer`: quarantine the object, keep the first panic for the
+    /// caller, make the object busy, and read none of its values again.
+    fn trace_panicked(
+        &mut self,
+        node: Node,
+        tracer: &mut Tracer<'_>,
+        payload: Box<dyn Any + Send>,
+    ) {
+        super::quarantine(node);
+        super::keep_panic(&mut self.panic, payload);
+        tracer.busy = true;
+        tracer.deferred.clear();
     }
 
     /// The rest of [`trace_held`](Graph::trace_held) in a tracer that
@@ -344,10 +355,7 @@ impl Graph {
         if !tracer.deferred.is_empty() {
             let traced = catch_unwind(AssertUnwindSafe(|| tracer.run_deferred()));
             if let Err(payload) = traced {
-                tracer.deferred.clear();
-                super::quarantine(node);
-                super::keep_panic(&mut self.panic, payload);
-                tracer.busy = true;
+                self.trace_panicked(node, tracer, payload);
             }
         }
         tracer.busy

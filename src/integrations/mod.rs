@@ -111,9 +111,10 @@ mod tokio;
 #[cfg(feature = "serde")]
 mod serde;
 
-/// Trace the data behind a guard taken without blocking, then keep the
-/// guard in the tracer; `None` (the lock is held elsewhere) makes the
-/// value busy. The `Option` form of `trace_impls`' `trace_locked`.
+/// Keep a guard taken without blocking in the tracer and trace the data
+/// behind it (`Tracer::trace_guarded`); `None` (the lock is held
+/// elsewhere) makes the value busy. The `Option` form of `trace_impls`'
+/// `trace_locked`.
 #[cfg(any(feature = "parking_lot", feature = "tokio"))]
 fn trace_guarded<'a, T, G>(guard: Option<G>, tracer: &mut crate::Tracer<'a>)
 where
@@ -123,15 +124,5 @@ where
     let Some(guard) = guard else {
         return tracer.busy();
     };
-    let data: *const T = &*guard;
-    // The guard goes to the tracer first, as in `trace_impls`' `trace_locked`
-    // (a panicking `Trace` leaves the lock unpoisoned).
-    tracer.hold(guard);
-    // SAFETY: the data lives inside the lock, which is a field of the traced
-    // value and so lives for 'a; the guard, held by the tracer until the
-    // collector's verdict, keeps it protected while it is read. The `&'a` is
-    // not used once the (possibly deferred) trace returns; only raw edge
-    // pointers remain.
-    let value: &'a T = unsafe { &*data };
-    tracer.trace_locked_value(value);
+    tracer.trace_guarded(guard);
 }
