@@ -382,11 +382,7 @@ pub mod __private {
     #[inline(always)]
     pub fn census_to<U: ?Sized>(from: CensusFrom, cc: crate::Cc<U>) -> crate::Cc<U> {
         #[cfg(feature = "census")]
-        let cc = {
-            let mut cc = cc;
-            crate::cc::census_coerced(from.name, &mut cc);
-            cc
-        };
+        let cc = crate::cc::census_retyped(from.name, cc);
         #[cfg(not(feature = "census"))]
         let _ = from;
         cc
@@ -396,7 +392,7 @@ pub mod __private {
     #[inline(always)]
     pub fn census_to_weak<U: ?Sized>(from: CensusFrom, weak: crate::Weak<U>) -> crate::Weak<U> {
         #[cfg(feature = "census")]
-        crate::cc::census_coerced_weak(from.name, &weak);
+        crate::cc::census_retyped_weak(from.name, &weak);
         #[cfg(not(feature = "census"))]
         let _ = from;
         weak

@@ -29,6 +29,8 @@ use std::cell::UnsafeCell;
 use std::mem::{self, MaybeUninit};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
+#[cfg(feature = "census")]
+use {super::Cc, crate::weak::Weak};
 
 /// The allocation: header, loom's tracking of the value (zero-sized
 /// outside loom), then the value.
@@ -338,24 +340,36 @@ pub(crate) fn allocate_uninit_slice<E>(len: usize) -> NonNull<CcBox<[MaybeUninit
 
 /// The census counts a leaf under the type its handle frees it as (a
 /// tracked allocation is freed through its own table, under the type it
-/// was made with): when a leaf's handle changes type, tell it. `unique`
-/// is asked only then (see `census::on_retype`). A no-op without the
-/// `census` feature.
-#[cfg_attr(not(feature = "census"), allow(clippy::extra_unused_type_parameters))]
-#[inline(always)]
-pub(crate) fn census_retype<A: ?Sized, B: ?Sized>(
-    this: NonNull<CcBox<A>>,
-    tracked: bool,
-    unique: impl FnOnce() -> bool,
-) {
-    #[cfg(feature = "census")]
-    if !tracked {
-        // SAFETY: a live box (the caller holds a handle to it).
-        let bytes = unsafe { CcBox::layout_of(this) }.size();
-        crate::debug::census::on_retype::<A, B>(this.addr().get(), bytes, unique());
+/// was made with): `cc`, a leaf handle that was of type `from` (by name)
+/// before `Cc::retype` or `coerce!`, is reported (see `debug::census`,
+/// "Conversions").
+#[cfg(feature = "census")]
+pub(crate) fn census_retyped<U: ?Sized>(from: &'static str, mut cc: Cc<U>) -> Cc<U> {
+    if !cc.is_tracked() {
+        // SAFETY: a live box (`cc` is a handle to it).
+        let bytes = unsafe { CcBox::layout_of(cc.inner()) }.size();
+        let addr = cc.inner().addr().get();
+        let unique = Cc::is_unique(&mut cc);
+        crate::debug::census::on_retype::<U>(addr, from, bytes, unique);
     }
-    #[cfg(not(feature = "census"))]
-    let _ = (this, tracked, unique);
+    cc
+}
+
+/// [`census_retyped`] for [`coerce_weak!`](crate::coerce_weak): a `Weak`
+/// never counts as the only handle (a strong one may share it), so the
+/// count stays put.
+#[cfg(feature = "census")]
+pub(crate) fn census_retyped_weak<U: ?Sized>(from: &'static str, weak: &Weak<U>) {
+    let Some(inner) = weak.inner() else { return };
+    // SAFETY: the weak unit keeps the header allocated. Relaxed: only the
+    // type code is read, written before the allocation was shared.
+    let word = unsafe { inner.as_ref() }.header.strong.load(Relaxed);
+    if type_code(word) == 0 {
+        // SAFETY: the allocation is live (the unit keeps it); the layout
+        // needs only the metadata.
+        let bytes = unsafe { CcBox::layout_of(inner) }.size();
+        crate::debug::census::on_retype::<U>(inner.addr().get(), from, bytes, false);
+    }
 }
 
 /// A `str` box holding a copy of `s` (a leaf).
@@ -365,7 +379,14 @@ pub(crate) fn allocate_str(s: &str) -> NonNull<CcBox<str>> {
         unsafe { ptr::copy_nonoverlapping(s.as_ptr(), dst, s.len()) };
         *written = s.len();
     });
-    census_retype::<[u8], str>(bytes, false, || true);
+    // SAFETY: a live box (its length is in the pointer); fresh, so unique.
+    #[cfg(feature = "census")]
+    crate::debug::census::on_retype::<str>(
+        bytes.addr().get(),
+        std::any::type_name::<[u8]>(),
+        unsafe { CcBox::layout_of(bytes) }.size(),
+        true,
+    );
     // SAFETY: same metadata (a length); the bytes are valid UTF-8.
     unsafe { NonNull::new_unchecked(bytes.as_ptr() as *mut CcBox<str>) }
 }

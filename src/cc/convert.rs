@@ -25,9 +25,7 @@
 //! `raw.rs`; this file keeps construction (`From`, `FromIterator`, ...)
 //! and the std trait impls.
 
-use super::alloc::{
-    allocate_from_box, allocate_slice, allocate_str, allocate_uninit_slice, census_retype,
-};
+use super::alloc::{allocate_from_box, allocate_slice, allocate_str, allocate_uninit_slice};
 use super::{Cc, CcBox};
 use crate::collector;
 use crate::trace::Trace;
@@ -53,12 +51,13 @@ impl<T: ?Sized> Cc<T> {
         this: Self,
         cast: impl FnOnce(NonNull<CcBox<T>>) -> NonNull<CcBox<U>>,
     ) -> Cc<U> {
-        let mut this = this;
         let tracked = this.is_tracked();
-        census_retype::<T, U>(this.inner(), tracked, || Cc::is_unique(&mut this));
         let ptr = cast(this.inner());
         std::mem::forget(this);
-        Cc::from_inner(ptr, tracked)
+        let out = Cc::from_inner(ptr, tracked);
+        #[cfg(feature = "census")]
+        let out = super::alloc::census_retyped(std::any::type_name::<T>(), out);
+        out
     }
 }
 

@@ -36,11 +36,11 @@ mod alloc;
 mod convert;
 mod drop;
 mod raw;
-#[cfg(feature = "census")]
-pub(crate) use raw::{census_coerced, census_coerced_weak};
 mod unique;
 
 pub(crate) use alloc::CcBox;
+#[cfg(feature = "census")]
+pub(crate) use alloc::{census_retyped, census_retyped_weak};
 pub use unique::CcClone;
 
 use crate::collector;

@@ -184,38 +184,6 @@ macro_rules! coerce_weak {
     }};
 }
 
-/// The census's side of [`coerce!`]: a leaf handle of type `from` (by
-/// name) became `cc` (see `debug::census`, "Conversions").
-#[cfg(feature = "census")]
-pub(crate) fn census_coerced<U: ?Sized>(from: &'static str, cc: &mut Cc<U>) {
-    if !cc.is_tracked() {
-        // SAFETY: a live box (`cc` is a handle to it).
-        let bytes = unsafe { CcBox::layout_of(cc.inner()) }.size();
-        let addr = cc.inner().addr().get();
-        let unique = Cc::is_unique(cc);
-        crate::debug::census::on_retype_named::<U>(addr, from, bytes, unique);
-    }
-}
-
-/// [`census_coerced`] for [`coerce_weak!`]: a `Weak` never counts as the
-/// only handle (a strong one may share it), so the count stays put.
-#[cfg(feature = "census")]
-pub(crate) fn census_coerced_weak<U: ?Sized>(from: &'static str, weak: &Weak<U>) {
-    let Some(inner) = weak.inner() else { return };
-    // SAFETY: the weak unit keeps the header allocated. Relaxed: only the
-    // type code is read, written before the allocation was shared.
-    let word = unsafe { inner.as_ref() }
-        .header
-        .strong
-        .load(std::sync::atomic::Ordering::Relaxed);
-    if crate::header::type_code(word) == 0 {
-        // SAFETY: the allocation is live (the unit keeps it); the layout
-        // needs only the metadata.
-        let bytes = unsafe { CcBox::layout_of(inner) }.size();
-        crate::debug::census::on_retype_named::<U>(inner.addr().get(), from, bytes, false);
-    }
-}
-
 // ------------------------------------------------------------ downcasting
 
 macro_rules! downcast {

@@ -228,32 +228,13 @@ fn count_out(index: usize) {
 /// Count one deallocation of the `CcBox<T>` at `addr`, of `bytes`.
 #[inline]
 pub(crate) fn on_free<T: ?Sized>(addr: usize, bytes: usize) {
-    let index = slot(std::any::type_name::<T>(), bytes);
-    // Relaxed: see "Conversions" in the module docs for why an entry for
-    // `addr` is seen.
-    let home = if SLOTS[index].aliased.load(Relaxed) != 0 {
-        take_alias(addr).unwrap_or(index)
-    } else {
-        index
-    };
-    count_out(home);
+    count_out(take_home(addr, slot(std::any::type_name::<T>(), bytes)));
 }
 
 /// The leaf box at `addr` (of `bytes`) gets a handle of type `B` from one
-/// of type `A`; `unique` says no other handle (strong or `Weak`) exists.
-pub(crate) fn on_retype<A: ?Sized, B: ?Sized>(addr: usize, bytes: usize, unique: bool) {
-    let from = slot(std::any::type_name::<A>(), bytes);
-    let to = slot(std::any::type_name::<B>(), bytes);
-    retype_slots(addr, from, to, unique);
-}
-
-/// `coerce!`'s half of [`on_retype`]: the old type is known by name only.
-pub(crate) fn on_retype_named<B: ?Sized>(
-    addr: usize,
-    from: &'static str,
-    bytes: usize,
-    unique: bool,
-) {
+/// of the type named `from`; `unique` says no other handle (strong or
+/// `Weak`) exists.
+pub(crate) fn on_retype<B: ?Sized>(addr: usize, from: &'static str, bytes: usize, unique: bool) {
     let to = slot(std::any::type_name::<B>(), bytes);
     retype_slots(addr, slot(from, bytes), to, unique);
 }
@@ -262,33 +243,17 @@ fn retype_slots(addr: usize, from: usize, to: usize, unique: bool) {
     if from == to {
         return;
     }
-    // Relaxed: an entry for `addr` was made by a conversion that
-    // happened-before this one (its handle led to ours), as in `on_free`.
-    if SLOTS[from].aliased.load(Relaxed) != 0 {
-        let mut table = lock(&ALIASES);
-        if let Some(alias) = table.as_mut().and_then(|t| t.get_mut(&addr)) {
-            if unique {
-                // Every other handle is gone: the count follows this one.
-                let home = alias.home;
-                drop_alias(table.as_mut().unwrap().remove(&addr).unwrap());
-                count_out(home);
-                count_in(to);
-            } else if !alias.names.contains(&to) {
-                alias.names.push(to);
-                // Relaxed: read under the conditions argued in the docs.
-                SLOTS[to].aliased.fetch_add(1, Relaxed);
-            }
-            return;
-        }
-    }
     if unique {
-        count_out(from);
+        // Every other handle is gone: the count follows this one, from
+        // wherever it was.
+        count_out(take_home(addr, from));
         count_in(to);
         return;
     }
     let mut table = lock(&ALIASES);
-    // Two threads may convert shared handles of one leaf at once, both
-    // finding no entry above: the second merges into the first's entry.
+    // An entry made by an earlier conversion (or by another thread's,
+    // converting another shared handle at the same time) is merged into:
+    // the count stays in its home.
     let alias = table
         .get_or_insert_with(HashMap::new)
         .entry(addr)
@@ -299,9 +264,23 @@ fn retype_slots(addr: usize, from: usize, to: usize, unique: bool) {
     for n in [from, to] {
         if !alias.names.contains(&n) {
             alias.names.push(n);
-            // Relaxed: as above.
+            // Relaxed: read under the conditions argued in the docs.
             SLOTS[n].aliased.fetch_add(1, Relaxed);
         }
+    }
+}
+
+/// The slot holding the count of the leaf at `addr`, found through a
+/// handle of slot `index`'s type: its alias entry's home (the entry is
+/// removed), or `index` itself.
+#[inline]
+fn take_home(addr: usize, index: usize) -> usize {
+    // Relaxed: see "Conversions" in the module docs for why an entry for
+    // `addr` is seen.
+    if SLOTS[index].aliased.load(Relaxed) != 0 {
+        take_alias(addr).unwrap_or(index)
+    } else {
+        index
     }
 }
 
@@ -309,16 +288,11 @@ fn retype_slots(addr: usize, from: usize, to: usize, unique: bool) {
 #[cold]
 fn take_alias(addr: usize) -> Option<usize> {
     let alias = lock(&ALIASES).as_mut()?.remove(&addr)?;
-    let home = alias.home;
-    drop_alias(alias);
-    Some(home)
-}
-
-fn drop_alias(alias: Alias) {
     for n in alias.names {
         // Relaxed: as in `retype_slots`.
         SLOTS[n].aliased.fetch_sub(1, Relaxed);
     }
+    Some(alias.home)
 }
 
 /// Allocations of one type, as listed by [`census`].
