@@ -145,12 +145,7 @@ pub(crate) const PASS1_BATCH: usize = 16;
 
 /// The smallest batch whose values pass 1 defers: a narrower frontier (a
 /// chain, a ring) has few misses to overlap, and pays only the deferral.
-/// Loom and Miri run small graphs: there every batch defers, so that
-/// their models and tests cover the deferred path.
-#[cfg(not(any(arcycle_loom, miri)))]
 const DEFER_FROM: usize = 4;
-#[cfg(any(arcycle_loom, miri))]
-const DEFER_FROM: usize = 1;
 
 /// Whether pass 1 defers the values of `batch`: a batch wide enough
 /// ([`DEFER_FROM`]) whose objects are scattered in memory — most of them
@@ -158,14 +153,15 @@ const DEFER_FROM: usize = 1;
 /// roots of freshly dropped structures, say) sit side by side, and so do
 /// their buffers: the hardware prefetcher fetches them ahead of the locks,
 /// and deferring would only cost (about 45 instructions an object).
-/// Under loom and Miri every batch defers.
+/// Loom and Miri run small graphs: there every batch defers, so that
+/// their models and tests cover the deferred path.
 #[inline]
 fn defer_batch(batch: &[Visited]) -> bool {
+    if cfg!(any(arcycle_loom, miri)) {
+        return !batch.is_empty();
+    }
     if batch.len() < DEFER_FROM {
         return false;
-    }
-    if cfg!(any(arcycle_loom, miri)) {
-        return true;
     }
     let far = batch
         .windows(2)
