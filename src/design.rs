@@ -5,8 +5,8 @@
 //! the invariants it keeps and the loom model or test that guards them:
 //! the count words (`header.rs`), the root buffer (`buffer/`), the
 //! collector's phases (`collector/discover.rs`, `validate.rs`,
-//! `commit.rs`), the collector thread and callbacks
-//! (`collector/worker.rs`, `callbacks.rs`), destruction (`destroy.rs`),
+//! `commit.rs`), the collector thread, its pacing and callbacks
+//! (`collector/worker.rs`, `pace.rs`, `callbacks.rs`), destruction (`destroy.rs`),
 //! the `Trace` machinery (`trace.rs`), type erasure (`erased.rs`) and the
 //! handles (`cc/`, `weak.rs`).
 //!
@@ -102,7 +102,12 @@
 //! the cold path, park/unpark), which runs the collection while the
 //! mutators go on. The thread also collects a small buffer after a quiet
 //! period, so garbage below the threshold is freed eventually; it parks
-//! with no deadline while the buffer is empty.
+//! with no deadline while the buffer is empty. An allocation that finds
+//! the thread a whole threshold behind a running collection waits for it,
+//! up to a limit (`collector/pace.rs`), so a program that makes garbage
+//! faster than one thread frees it goes at the collector's speed instead of
+//! piling garbage up; the limit bounds a wait on a collection that needs a
+//! lock the waiting thread holds.
 //!
 //! # Orderings
 //!

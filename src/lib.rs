@@ -73,7 +73,12 @@
 //!   automatic collections run inline, on the thread whose [`Cc::new`] or
 //!   drop crossed the [`threshold`], as Python's do. A small garbage
 //!   cycle below the threshold is still freed, after a
-//!   [quiet period](set_quiet_period).
+//!   [quiet period](set_quiet_period). A program that makes garbage
+//!   faster than the collector thread frees it is *paced*: an allocation
+//!   that finds a whole threshold of possible roots waiting behind a
+//!   running collection waits for it (at most the
+//!   [pace limit](set_pace_limit), 20 ms), so the garbage waiting stays
+//!   within about two thresholds' worth instead of growing.
 //! * Automatic collections are *young* ones ([`collect_young`]) unless a
 //!   full one is due: objects that survived a collection are left alone,
 //!   so a program with a big live graph does not pay for tracing it again
@@ -233,9 +238,9 @@ pub use collector::{
     __loom_collector_round, __loom_quiet_arm, __loom_quiet_disarm, __loom_quiet_signalled,
 };
 pub use collector::{
-    add_callback, collect, collect_young, disable, enable, is_background, is_enabled, quiet_period,
-    remove_callback, set_background, set_quiet_period, set_threshold, stats, threshold, CallbackId,
-    CollectEvent, CollectInfo, Stats, DEFAULT_THRESHOLD,
+    add_callback, collect, collect_young, disable, enable, is_background, is_enabled, pace_limit,
+    quiet_period, remove_callback, set_background, set_pace_limit, set_quiet_period, set_threshold,
+    stats, threshold, CallbackId, CollectEvent, CollectInfo, Stats, DEFAULT_THRESHOLD,
 };
 #[cfg(feature = "census")]
 #[cfg_attr(docsrs, doc(cfg(feature = "census")))]

@@ -28,6 +28,12 @@ pub(crate) use std::thread::{park, Thread};
 #[cfg(arcycle_loom)]
 pub(crate) use loom::thread::{current, park, Thread};
 
+// A condition variable with a timed wait, for pacing (`collector::pace`).
+// Loom has no timed wait, so it exists outside loom only (pacing does not
+// wait under loom).
+#[cfg(not(arcycle_loom))]
+pub(crate) use std::sync::Condvar;
+
 /// Park for at most `timeout` (or until unparked, or spuriously).
 #[cfg(not(arcycle_loom))]
 pub(crate) fn park_timeout(timeout: std::time::Duration) {

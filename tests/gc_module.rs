@@ -526,6 +526,132 @@ fn fork_scenario() {
         .expect("the parent's collector thread still works");
 }
 
+// ------------------------------------------------------------------- pacing
+
+/// Starts a background collection that blocks in a destructor: returns
+/// once the collector thread is inside it, with the sender that lets it
+/// go on. Then buffers `roots` more possible roots (garbage pairs, past
+/// this thread's ring into the shards) behind the blocked collection, with
+/// pacing off (these allocations would wait themselves).
+fn block_collector_thread(
+    tally: &'static Tally,
+    before_release: impl FnOnce() + Send + 'static,
+    roots: usize,
+) -> mpsc::Sender<()> {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    arcycle::set_pace_limit(None);
+    garbage_pair(tally, move || {
+        let _ = entered_tx.send(());
+        let _ = release_rx.recv();
+        before_release();
+    });
+    // Cross the threshold (16): the collector thread takes the pair.
+    for _ in 0..16 {
+        garbage_pair(tally, || {});
+    }
+    entered_rx
+        .recv_timeout(WATCHDOG)
+        .expect("the collector thread ran the blocking destructor");
+    for _ in 0..roots / 2 {
+        garbage_pair(tally, || {});
+    }
+    release_tx
+}
+
+#[test]
+fn pacing_waits_for_a_collector_that_fell_behind() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    background_ready(&T);
+    arcycle::set_quiet_period(Duration::from_secs(3600));
+    arcycle::set_threshold(16);
+    // Live pairs, made before the collector falls behind.
+    let kept: Vec<Cc<Obj>> = (0..200)
+        .map(|_| {
+            let (a, b) = (obj(&T), obj(&T));
+            link(&a, &b);
+            link(&b, &a);
+            a
+        })
+        .collect();
+    let release = block_collector_thread(&T, || {}, 2_000);
+    // Only the collection's end can end the wait (a timeout would count).
+    arcycle::set_pace_limit(Some(WATCHDOG));
+    let before = arcycle::stats();
+    // Drops never wait: these buffer 200 more roots (and find the
+    // trigger set), without a wait.
+    drop(kept);
+    assert_eq!(arcycle::stats().paced, before.paced);
+    let released = Arc::new(AtomicBool::new(false));
+    let allocator = {
+        let released = released.clone();
+        thread::spawn(move || {
+            // A whole threshold is buffered behind the running collection:
+            // this allocation waits for it to end.
+            let x = obj(&T);
+            assert!(
+                released.load(SeqCst),
+                "Cc::new returned while the collection it waited for was blocked"
+            );
+            drop(x);
+        })
+    };
+    wait_until("the allocation waits", || {
+        arcycle::stats().paced > before.paced
+    });
+    released.store(true, SeqCst);
+    release.send(()).unwrap();
+    allocator.join().expect("the paced allocation");
+    let after = arcycle::stats();
+    assert_eq!(after.pace_timeouts, before.pace_timeouts);
+    assert_eq!(after.paced, before.paced + 1);
+    collect();
+    T.assert_clean();
+}
+
+#[test]
+fn pacing_gives_up_on_a_collection_that_needs_the_waiter() {
+    static T: Tally = Tally::new();
+    static L: Mutex<()> = Mutex::new(());
+    let _s = serial();
+    let _restore = Settings::save();
+    background_ready(&T);
+    arcycle::set_quiet_period(Duration::from_secs(3600));
+    arcycle::set_threshold(16);
+    // The blocked destructor then needs `L`, which this thread holds while
+    // it allocates: a wait without a limit would deadlock.
+    let held = L.lock().unwrap();
+    let release = block_collector_thread(
+        &T,
+        || {
+            let _l = L.lock().unwrap_or_else(|e| e.into_inner());
+        },
+        2_000,
+    );
+    release.send(()).unwrap();
+    // Pacing off: no wait at all.
+    let before = arcycle::stats();
+    drop(obj(&T));
+    assert_eq!(arcycle::stats().paced, before.paced);
+    // A short limit: one wait, which times out and gives the collection up.
+    arcycle::set_pace_limit(Some(Duration::from_millis(10)));
+    drop(obj(&T));
+    let after = arcycle::stats();
+    assert_eq!(after.paced, before.paced + 1);
+    assert_eq!(after.pace_timeouts, before.pace_timeouts + 1);
+    assert!(after.paced_time >= before.paced_time + Duration::from_millis(10));
+    // The collection is still blocked on `L`: no allocation waits for it again.
+    for _ in 0..100 {
+        drop(obj(&T));
+    }
+    assert_eq!(arcycle::stats().paced, after.paced);
+    drop(held);
+    collect();
+    T.assert_clean();
+}
+
 // ---------------------------------------------------------------- callbacks
 
 #[test]

@@ -313,7 +313,7 @@ fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64>
                 push(Entry(header));
                 // A program that only drops must still get its cycles
                 // collected: the buffering path can start a collection.
-                collector::maybe_auto_collect();
+                collector::maybe_auto_collect_after_drop();
                 return Ok(s);
             }
             Err(x) => s = x,

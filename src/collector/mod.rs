@@ -3,7 +3,8 @@
 //!
 //! A collection is four phases, one file each (plus `worker`, the
 //! collector thread that runs automatic collections in background mode,
-//! `generations`, which lets automatic collections leave old objects
+//! `pace`, which makes allocations wait for that thread when it falls a
+//! whole threshold behind, `generations`, which lets automatic collections leave old objects
 //! alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
 //! and counters, `panics`, what happens to user code's panics, and
 //! `scratch`, the tables one collection leaves to the next):
@@ -29,14 +30,17 @@
 //! `maybe_auto_collect` is the mutators' entry: one relaxed load of the
 //! trigger on `Cc::new` and after a buffering drop. When the trigger is
 //! set, in background mode (the default) the cold path only signals the
-//! collector thread (`worker`); inline mode (`set_background(false)`, and
-//! the default under loom and Miri) collects right there, as before, if
-//! nobody else is collecting.
+//! collector thread (`worker`), and an allocation (never a drop) that
+//! finds it a whole threshold behind a running collection waits for that
+//! collection, up to the pace limit (`pace`); inline mode
+//! (`set_background(false)`, and the default under loom and Miri) collects
+//! right there, as before, if nobody else is collecting.
 
 pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod generations;
+pub(crate) mod pace;
 pub(crate) mod panics;
 pub(crate) mod prefetch;
 pub(crate) mod scratch;
@@ -45,6 +49,7 @@ pub(crate) mod validate;
 pub(crate) mod worker;
 
 pub use callbacks::{add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo};
+pub use pace::{pace_limit, set_pace_limit};
 pub(crate) use panics::{
     drop_payload, is_quarantined, keep_panic, quarantine, report_panic, sweep_quarantine,
 };
@@ -87,6 +92,7 @@ struct Control {
     roots: AtomicU64,
     young: AtomicU64,
     worker: worker::Worker,
+    pace: pace::Pace,
     callbacks: callbacks::Registry,
     /// Objects whose `Trace` impl panicked, by header address; each entry
     /// owns one entry unit of the weak word, so the address is not reused
@@ -115,6 +121,7 @@ macro_rules! control_init {
             roots: AtomicU64::new(0),
             young: AtomicU64::new(0),
             worker: worker::worker_init!(),
+            pace: pace::pace_init!(),
             callbacks: callbacks::Registry {
                 list: Mutex::new(Vec::new()),
                 len: AtomicUsize::new(0),
@@ -327,13 +334,22 @@ pub fn collect_young() -> usize {
 #[inline(always)]
 pub(crate) fn maybe_auto_collect() {
     if control().trigger.load(Relaxed) {
-        auto_collect();
+        auto_collect(true);
+    }
+}
+
+/// [`maybe_auto_collect`] for a drop that buffered a root: the same, but
+/// it never waits for the collector thread (see `pace`).
+#[inline(always)]
+pub(crate) fn maybe_auto_collect_after_drop() {
+    if control().trigger.load(Relaxed) {
+        auto_collect(false);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn auto_collect() {
+fn auto_collect(allocating: bool) {
     let c = control();
     if in_collector() || !c.enabled.load(Relaxed) {
         return;
@@ -346,6 +362,9 @@ fn auto_collect() {
     }
     // Relaxed: a switch; a stale read runs one collection in the old mode.
     if c.background.load(Relaxed) && worker::wake() {
+        if allocating {
+            pace::maybe_wait();
+        }
         return;
     }
     if let Some(guard) = try_lock(&c.collector) {
@@ -412,6 +431,7 @@ impl Drop for Depth {
 fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let c = control();
     c.trigger.store(false, Relaxed);
+    let _running = pace::Running::enter();
     let depth = Depth::enter();
     let automatic = matches!(kind, Kind::Automatic | Kind::Quiet);
     // `collect()` and quiet passes are full; an automatic collection is

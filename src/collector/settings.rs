@@ -81,6 +81,14 @@ pub struct Stats {
     /// Young collections (see [`collect_young`](crate::collect_young)), a part of
     /// `collections`.
     pub young: u64,
+    /// Allocations that waited (or are waiting now) for a collector thread
+    /// that fell behind (see [`set_pace_limit`](crate::set_pace_limit)).
+    pub paced: u64,
+    /// The total time of those waits that ended.
+    pub paced_time: Duration,
+    /// Those waits that reached the pace limit (each gave its collection
+    /// up).
+    pub pace_timeouts: u64,
 }
 
 /// Collector statistics since the program started.
@@ -105,6 +113,9 @@ pub fn stats() -> Stats {
         automatic: c.automatic.load(Relaxed),
         roots: c.roots.load(Relaxed),
         young: c.young.load(Relaxed),
+        paced: c.pace.waits.load(Relaxed),
+        paced_time: Duration::from_nanos(c.pace.waited_ns.load(Relaxed)),
+        pace_timeouts: c.pace.timeouts.load(Relaxed),
     }
 }
 
@@ -112,9 +123,11 @@ pub fn stats() -> Stats {
 /// (default [`DEFAULT_THRESHOLD`]).
 ///
 /// The young garbage waiting for a collection is what that many roots
-/// stand for (in inline mode; the collector thread may fall behind a
-/// mutator that makes garbage faster than one thread collects it): lower
-/// the threshold to keep less waiting in a small heap. The collector's
+/// stand for in inline mode, and about twice that in background mode (the
+/// collector thread collects one threshold while the next piles up; an
+/// allocation that finds it further behind waits, see
+/// [`set_pace_limit`](crate::set_pace_limit)): lower the threshold to keep
+/// less waiting in a small heap. The collector's
 /// total work stays linear in the program's at any threshold: automatic
 /// collections are young ones (see [`collect_young`](crate::collect_young)),
 /// which trace an object at most once while it is young, and a full one
@@ -208,7 +221,9 @@ pub fn is_enabled() -> bool {
 /// collects a small buffer on its own after a quiet period, so a garbage
 /// cycle is freed eventually even if the program never drops anything
 /// again. A panic of a destructor run there is reported (see
-/// [`set_report_hook`](crate::set_report_hook)); the thread goes on.
+/// [`set_report_hook`](crate::set_report_hook)); the thread goes on. If a
+/// program makes garbage faster than the thread frees it, its allocations
+/// wait for the thread (see [`set_pace_limit`](crate::set_pace_limit)).
 ///
 /// The thread never delays the process's exit (it is detached): garbage
 /// not collected by then is not freed, as `Arc` leaks cycles. After `fork`

@@ -130,6 +130,21 @@ fn worker() -> &'static Worker {
     &control().worker
 }
 
+#[cfg(not(arcycle_loom))]
+crate::sync::cc_thread_local! {
+    /// Set on the collector thread, for the whole of its life.
+    static ON_COLLECTOR_THREAD: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+/// Whether this is the collector thread (which never waits for itself:
+/// see `pace`).
+#[cfg(not(arcycle_loom))]
+pub(crate) fn on_collector_thread() -> bool {
+    ON_COLLECTOR_THREAD
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+}
+
 /// Tell the collector thread to look at the buffer (starting it if need
 /// be). Returns false if it could not be started: the caller collects
 /// inline instead.
@@ -270,6 +285,7 @@ fn threshold_collections() {
 /// The thread's body: park, work, forever.
 #[cfg(not(arcycle_loom))]
 fn main_loop() {
+    let _ = ON_COLLECTOR_THREAD.try_with(|on| on.set(true));
     let mut quiet = Quiet {
         armed: None,
         mult: 1,
@@ -492,6 +508,7 @@ mod fork {
             }
             held.extend(crate::buffer::lock_all_for_fork());
             held.push(Box::new(lock(&worker().slot)));
+            held.push(Box::new(super::super::pace::lock_for_fork()));
             held.push(Box::new(c.callbacks.lock_for_fork()));
             held.push(crate::report::lock_for_fork());
             let _ = HELD.try_with(|h| *h.borrow_mut() = held);

@@ -267,6 +267,7 @@ pub struct Settings {
     enabled: bool,
     background: bool,
     quiet: std::time::Duration,
+    pace: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -276,6 +277,7 @@ impl Settings {
             enabled: arcycle::is_enabled(),
             background: arcycle::is_background(),
             quiet: arcycle::quiet_period(),
+            pace: arcycle::pace_limit(),
         }
     }
 }
@@ -283,6 +285,7 @@ impl Settings {
 impl Drop for Settings {
     fn drop(&mut self) {
         arcycle::set_quiet_period(self.quiet);
+        arcycle::set_pace_limit(self.pace);
         arcycle::set_background(self.background);
         arcycle::set_threshold(self.threshold);
         if self.enabled {

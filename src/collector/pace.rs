@@ -1,0 +1,301 @@
+//! Pacing: an allocation waits for a collector thread that fell behind.
+//!
+//! # What it guarantees
+//!
+//! In background mode the collector thread collects while the mutators run
+//! on. A program that makes garbage faster than one thread frees it
+//! (a thread that does little but build and drop small cycles does: the
+//! collector pays several locked RMWs per freed object, the mutator a few
+//! plain ones per allocation) would otherwise see the buffer, and the
+//! garbage behind it, grow for as long as it keeps at it. So a thread that
+//! *allocates* (`Cc::new` and the other constructors, never a drop) at a
+//! moment when
+//!
+//! 1. a collection is running (on any thread), and
+//! 2. at least [`threshold`](crate::threshold) possible roots have piled up
+//!    in the buffer's shards since that collection drained them,
+//!
+//! waits until a collection ends, for at most the [pace
+//! limit](set_pace_limit) (20 ms by default). While the collector thread
+//! keeps up, nobody waits: a collection that ends before a threshold of new
+//! roots piled up paces nothing. When it does not, the mutators go at the
+//! collector's speed, and about two thresholds of roots wait at any time
+//! (the ones being collected and one threshold behind them, plus what the
+//! threads' rings hold, see `buffer`) where inline mode keeps about one.
+//!
+//! # Why the wait is bounded, and what a timeout costs
+//!
+//! The waiting thread may hold a lock that a destructor of the running
+//! collection needs: that collection then waits for the thread, the thread
+//! for it. The wait is timed, so the thread goes on after the limit, and a
+//! timed-out wait marks the running collection *given up*: no allocation
+//! waits for it again, so the program loses at most one limit per thread
+//! and per collection that cannot finish while mutators are blocked. A lost
+//! notification (there is none, below) would cost the same, never a
+//! deadlock. Pacing never makes anything unsafe: it only delays an
+//! allocation.
+//!
+//! A collection that is merely long times out the same way: the first one
+//! to reach a big live graph traces all of it (every object is young until
+//! a collection has seen it), and a full one traces the old heap. Waiting
+//! one limit for it and then going on keeps the mutators' loss bounded;
+//! the garbage piled up meanwhile is the next collection's, as without
+//! pacing.
+//!
+//! Not paced: a drop (it may run in any destructor, under any lock), the
+//! collector thread itself, a thread running a collection (a destructor's
+//! `Cc::new` runs a nested collection instead, see `auto_collect`), inline
+//! mode, and a program with automatic collection off.
+//!
+//! # No lost notification
+//!
+//! A waiter counts itself in `waiters`, then (`SeqCst` fence) reads the
+//! number of collections that finished (`finished`, raised when `run`'s
+//! [`Running`] guard drops, also by unwinding) under `lock`, and waits on
+//! `ended` while it has not moved. A collection that ends raises that
+//! number, then (`SeqCst` fence) reads `waiters`, and if it is not zero
+//! takes `lock` and notifies. By the fences (the store-buffering shape), either the
+//! waiter's read sees the new number (it does not wait), or the ender sees
+//! the waiter: it then takes `lock`, which it gets only while the waiter is
+//! outside its check — before it (then the lock orders the raise before
+//! the waiter's read) or blocked in `wait_timeout` (then the notification
+//! reaches it).
+//!
+//! Not modelled under loom (loom has no timed wait): under
+//! `cfg(arcycle_loom)` nothing here waits, as background mode is off
+//! there. Guarded by the tests `pacing_waits_for_a_collector_that_fell_behind`
+//! and `pacing_gives_up_on_a_collection_that_needs_the_waiter` in
+//! `tests/gc_module.rs`.
+
+use super::control;
+use crate::sync::AtomicU64;
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+/// The default pace limit (see [`set_pace_limit`]).
+pub(crate) const DEFAULT_PACE_LIMIT_MS: u64 = 20;
+
+/// Pacing's shared state, in the collector's `Control`.
+pub(crate) struct Pace {
+    /// The limit in nanoseconds; 0 turns pacing off.
+    pub(crate) limit_ns: AtomicU64,
+    /// Collections started and ended (also by unwinding), so "a collection
+    /// is running" is `started != finished`.
+    #[cfg(not(arcycle_loom))]
+    pub(crate) started: AtomicU64,
+    #[cfg(not(arcycle_loom))]
+    pub(crate) finished: AtomicU64,
+    /// The `started` count of the collection a wait gave up on (plus one;
+    /// 0: none).
+    #[cfg(not(arcycle_loom))]
+    pub(crate) gave_up: AtomicU64,
+    /// Threads between announcing a wait and leaving it.
+    #[cfg(not(arcycle_loom))]
+    pub(crate) waiters: AtomicU64,
+    /// Waits started, waits that timed out, time waited (ns).
+    pub(crate) waits: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) waited_ns: AtomicU64,
+    #[cfg(not(arcycle_loom))]
+    pub(crate) lock: crate::sync::Mutex<()>,
+    #[cfg(not(arcycle_loom))]
+    pub(crate) ended: crate::sync::Condvar,
+}
+
+macro_rules! pace_init {
+    () => {
+        $crate::collector::pace::Pace {
+            limit_ns: $crate::sync::AtomicU64::new(
+                $crate::collector::pace::DEFAULT_PACE_LIMIT_MS * 1_000_000,
+            ),
+            #[cfg(not(arcycle_loom))]
+            started: $crate::sync::AtomicU64::new(0),
+            #[cfg(not(arcycle_loom))]
+            finished: $crate::sync::AtomicU64::new(0),
+            #[cfg(not(arcycle_loom))]
+            gave_up: $crate::sync::AtomicU64::new(0),
+            #[cfg(not(arcycle_loom))]
+            waiters: $crate::sync::AtomicU64::new(0),
+            waits: $crate::sync::AtomicU64::new(0),
+            timeouts: $crate::sync::AtomicU64::new(0),
+            waited_ns: $crate::sync::AtomicU64::new(0),
+            #[cfg(not(arcycle_loom))]
+            lock: $crate::sync::Mutex::new(()),
+            #[cfg(not(arcycle_loom))]
+            ended: $crate::sync::Condvar::new(),
+        }
+    };
+}
+pub(crate) use pace_init;
+
+fn pace() -> &'static Pace {
+    &control().pace
+}
+
+/// Set the longest time an allocation waits for a collector thread that
+/// fell behind (default 20 ms); `None` turns pacing off.
+///
+/// In background mode, a thread that allocates (`Cc::new` and the other
+/// constructors, never a drop) while a collection runs and a whole
+/// [threshold](crate::set_threshold) of new possible roots has piled up
+/// behind it waits for that collection to end: a program that makes
+/// garbage faster than the collector thread frees it then runs at the
+/// collector's speed, and the garbage waiting for a collection stays
+/// within about two thresholds' worth of roots (inline mode keeps about
+/// one), instead of growing for as long as the program keeps making it.
+/// While the collector keeps up nobody waits.
+///
+/// A wait that reaches the limit gives that collection up: no allocation
+/// waits for it again. So a thread that allocates while holding a lock
+/// that a destructor of the running collection needs is delayed once, by
+/// the limit, and never deadlocks. A collection longer than the limit (the
+/// first to reach a big live graph, a full one over a big old heap) is
+/// given up the same way, so in a big heap the bound is looser: a longer
+/// limit keeps it tighter there, at the price of longer stalls.
+/// [`stats`](crate::stats) counts the waits
+/// ([`Stats::paced`](crate::Stats::paced)), their total time and the ones
+/// that timed out.
+///
+/// ```
+/// use std::time::Duration;
+/// arcycle::set_pace_limit(Some(Duration::from_millis(50)));
+/// assert_eq!(arcycle::pace_limit(), Some(Duration::from_millis(50)));
+/// arcycle::set_pace_limit(None); // allocations never wait
+/// assert_eq!(arcycle::pace_limit(), None);
+/// # arcycle::set_pace_limit(Some(Duration::from_millis(20)));
+/// ```
+pub fn set_pace_limit(limit: Option<Duration>) {
+    // A limit that rounds to 0 ns would read as "off": keep it at 1 ns.
+    let ns = limit.map_or(0, |d| d.as_nanos().clamp(1, u64::MAX as u128) as u64);
+    // Relaxed: a setting; an allocation that reads the old one waits (or
+    // does not) once more under it.
+    pace().limit_ns.store(ns, Relaxed);
+}
+
+/// The pace limit (see [`set_pace_limit`]); `None` when pacing is off.
+///
+/// ```
+/// assert!(arcycle::pace_limit().is_some()); // 20 ms by default
+/// ```
+pub fn pace_limit() -> Option<Duration> {
+    match pace().limit_ns.load(Relaxed) {
+        0 => None,
+        ns => Some(Duration::from_nanos(ns)),
+    }
+}
+
+/// A running collection, from `run`'s start to its end (or its unwinding):
+/// its drop wakes the allocations waiting for it.
+pub(crate) struct Running(());
+
+impl Running {
+    pub(crate) fn enter() -> Running {
+        // Relaxed: read by allocations as a hint ("one is running"); a
+        // stale read paces one allocation more or less.
+        #[cfg(not(arcycle_loom))]
+        pace().started.fetch_add(1, Relaxed);
+        Running(())
+    }
+}
+
+/// Under loom nothing waits, so nothing is counted or woken: the models
+/// see no access of pacing's.
+impl Drop for Running {
+    #[cfg(arcycle_loom)]
+    fn drop(&mut self) {}
+
+    #[cfg(not(arcycle_loom))]
+    fn drop(&mut self) {
+        let p = pace();
+        // Relaxed, then the SeqCst fence: the ender's half of the
+        // store-buffering argument (module docs): this raise before the
+        // read of `waiters`, against a waiter's count before its read of
+        // `finished`.
+        p.finished.fetch_add(1, Relaxed);
+        crate::sync::fence(SeqCst);
+        // Relaxed: by the fence above.
+        if p.waiters.load(Relaxed) != 0 {
+            let _guard = crate::sync::lock(&p.lock);
+            p.ended.notify_all();
+        }
+    }
+}
+
+/// Called by an allocation that found the trigger set in background mode,
+/// after it signalled the collector thread: wait if the collector is a
+/// whole threshold behind (module docs).
+#[cfg(not(arcycle_loom))]
+#[cold]
+#[inline(never)]
+pub(crate) fn maybe_wait() {
+    use super::{in_collector, owns_collector, worker};
+    let p = pace();
+    let c = control();
+    // Relaxed, all of them: the conditions are hints; a stale one makes one
+    // allocation wait (bounded) or not.
+    let limit = p.limit_ns.load(Relaxed);
+    if limit == 0 {
+        return;
+    }
+    let started = p.started.load(Relaxed);
+    let ended = p.finished.load(Relaxed);
+    if started == ended || p.gave_up.load(Relaxed) == started.wrapping_add(1) {
+        return;
+    }
+    if crate::buffer::pending_in_shards() < c.threshold.load(Relaxed)
+        || in_collector()
+        || owns_collector()
+        || worker::on_collector_thread()
+    {
+        return;
+    }
+    wait(p, ended, started, Duration::from_nanos(limit));
+}
+
+/// Under loom nothing waits (module docs).
+#[cfg(arcycle_loom)]
+pub(crate) fn maybe_wait() {}
+
+#[cfg(not(arcycle_loom))]
+fn wait(p: &Pace, ended: u64, started: u64, limit: Duration) {
+    let t0 = std::time::Instant::now();
+    // Relaxed, then the SeqCst fence: the waiter's half of the
+    // store-buffering argument (module docs).
+    p.waiters.fetch_add(1, Relaxed);
+    crate::sync::fence(SeqCst);
+    // Relaxed: a counter (raised as the wait starts, so that a test can
+    // see a thread waiting).
+    p.waits.fetch_add(1, Relaxed);
+    let mut guard = crate::sync::lock(&p.lock);
+    let mut timed_out = false;
+    // Relaxed: ordered by the fences or the lock (module docs).
+    while p.finished.load(Relaxed) == ended {
+        let left = match limit.checked_sub(t0.elapsed()) {
+            Some(left) if !left.is_zero() => left,
+            _ => {
+                timed_out = true;
+                break;
+            }
+        };
+        guard = match p.ended.wait_timeout(guard, left) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        };
+    }
+    drop(guard);
+    // Relaxed: counters and a hint.
+    p.waiters.fetch_sub(1, Relaxed);
+    if timed_out {
+        p.gave_up.store(started.wrapping_add(1), Relaxed);
+        p.timeouts.fetch_add(1, Relaxed);
+    }
+    let waited = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    p.waited_ns.fetch_add(waited, Relaxed);
+}
+
+/// The pace lock, held across `fork` (see `worker::fork`), so that a child
+/// never inherits it taken.
+#[cfg(all(unix, not(miri), not(arcycle_loom)))]
+pub(crate) fn lock_for_fork() -> crate::sync::MutexGuard<'static, ()> {
+    crate::sync::lock(&pace().lock)
+}
