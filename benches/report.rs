@@ -1266,8 +1266,10 @@ fn render_live(w: &mut String, rows: &[LiveRow]) {
          Total time (churn and final `collect()`) per garbage object; the collector's own \
          cost is that minus what `Arc` pays for the same churn (garbage as a chain, freed \
          by counting). Waiting garbage: garbage made but not yet freed, as a fraction of the \
-         live heap. gcmodule and bacon_rajan_cc have no automatic collection: all their \
-         garbage waits for the final `collect()`.\n"
+         live heap. arcycle collects on its collector thread, and an allocation waits for it \
+         (at most 20 ms, `set_pace_limit`) when a whole threshold of roots piled up behind a \
+         running collection. gcmodule and bacon_rajan_cc have no automatic collection: all \
+         their garbage waits for the final `collect()`.\n"
     );
     let total_ns = |r: &LiveRow| {
         live_median(&r.automatic, |x| {

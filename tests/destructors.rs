@@ -534,19 +534,23 @@ fn panicking_trace_of_a_non_root_verification_pass() {
     panicking_trace_of_a_non_root(1);
 }
 
-/// The inside of a [`Scattered`] node's lock: its `Trace` panics once
-/// when armed.
+/// The inside of a [`Scattered`] node's lock: its `Trace` panics once,
+/// in its `fuse`-th trace (0: never).
 struct FusedEdge {
     next: Option<Cc<Scattered>>,
-    armed: AtomicBool,
+    fuse: AtomicUsize,
 }
 
 // SAFETY: reports exactly the handle in `next`; a panic before that
 // reports nothing, which is safe.
 unsafe impl Trace for FusedEdge {
     fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
-        if self.armed.swap(false, SeqCst) {
-            panic!("deferred trace panics");
+        let fuse = self.fuse.load(SeqCst);
+        if fuse > 0 {
+            self.fuse.store(fuse - 1, SeqCst);
+            if fuse == 1 {
+                panic!("deferred trace panics");
+            }
         }
         if let Some(next) = &self.next {
             tracer.edge(next);
@@ -571,12 +575,28 @@ struct Scattered {
 fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
     static T: Tally = Tally::new();
     let _s = serial();
+    scattered_batch_with_a_panicking_trace(&T, 1);
+}
+
+/// As above, the panic in validation's trace of the same scattered batch
+/// (the object's second trace, which keeps the guards of the whole batch
+/// until the decision).
+#[test]
+fn panicking_validation_trace_behind_a_lock_in_a_scattered_batch() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    scattered_batch_with_a_panicking_trace(&T, 2);
+}
+
+/// 64 garbage 2-cycles of scattered nodes; one node's trace panics in its
+/// `fuse`-th trace.
+fn scattered_batch_with_a_panicking_trace(tally: &'static Tally, fuse: usize) {
     let scattered = || {
         Cc::new(Scattered {
-            probe: Probe::new(&T),
+            probe: Probe::new(tally),
             inner: Mutex::new(FusedEdge {
                 next: None,
-                armed: AtomicBool::new(false),
+                fuse: AtomicUsize::new(0),
             }),
         })
     };
@@ -594,7 +614,7 @@ fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
         b.inner.lock().unwrap().next = Some(a.clone());
         pairs.push((a, b));
     }
-    pairs[40].1.inner.lock().unwrap().armed.store(true, SeqCst);
+    pairs[40].1.inner.lock().unwrap().fuse.store(fuse, SeqCst);
     let w = Cc::downgrade(&pairs[40].1);
     drop(pairs);
     let q0 = arcycle::stats().quarantined;
@@ -602,7 +622,11 @@ fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
     assert_eq!(panic_text(&*payload), "deferred trace panics");
     assert_eq!(arcycle::stats().quarantined, q0 + 1);
     assert!(catch_unwind(collect).is_ok(), "reported once, not again");
-    assert_eq!(T.live(), 2, "every cycle but the quarantined one is freed");
+    assert_eq!(
+        tally.live(),
+        2,
+        "every cycle but the quarantined one is freed"
+    );
     let b = w.upgrade().expect("the quarantined cycle is alive");
     assert!(
         !b.inner.is_poisoned(),
@@ -610,7 +634,7 @@ fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
     );
     let next = b.inner.lock().unwrap().next.take();
     drop((next, b));
-    T.assert_clean();
+    tally.assert_clean();
     collect();
     assert_eq!(arcycle::stats().quarantined, q0);
     drop(pads);
