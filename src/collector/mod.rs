@@ -4,7 +4,8 @@
 //! A collection is four phases, one file each (plus `worker`, the
 //! collector thread that runs automatic collections in background mode,
 //! `pace`, which makes allocations wait for that thread when it falls a
-//! whole threshold behind, `generations`, which lets automatic collections leave old objects
+//! whole threshold behind, `owner`, which says which thread is collecting
+//! (and so who must not wait for whom), `generations`, which lets automatic collections leave old objects
 //! alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
 //! and counters, `panics`, what happens to user code's panics, and
 //! `scratch`, the tables one collection leaves to the next):
@@ -40,6 +41,7 @@ pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
 pub(crate) mod generations;
+pub(crate) mod owner;
 pub(crate) mod pace;
 pub(crate) mod panics;
 pub(crate) mod prefetch;
@@ -49,6 +51,8 @@ pub(crate) mod validate;
 pub(crate) mod worker;
 
 pub use callbacks::{add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo};
+use owner::{forbid_reentry, in_collector, Depth, InCollector, Owner};
+pub(crate) use owner::{may_wait_for_hold, owns_collector, wait_for_hold};
 pub use pace::{pace_limit, set_pace_limit};
 pub(crate) use panics::{
     drop_payload, is_quarantined, keep_panic, quarantine, report_panic, sweep_quarantine,
@@ -61,7 +65,6 @@ pub use settings::{
 use crate::buffer;
 use crate::sync::{lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use crate::trace::Node;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::*;
 use std::time::Instant;
@@ -143,74 +146,6 @@ loom::lazy_static! {
 
 fn control() -> &'static Control {
     &CONTROL
-}
-
-crate::sync::cc_thread_local! {
-    /// Set while this thread runs the collector's locked phases (and so
-    /// runs user `Trace` impls).
-    static IN_COLLECTOR: Cell<bool> = Cell::new(false);
-}
-
-crate::sync::cc_thread_local! {
-    /// Collections running on this thread (more than one when nested).
-    static DEPTH: Cell<u32> = Cell::new(0);
-}
-
-crate::sync::cc_thread_local! {
-    /// Set while this thread holds the collector lock (any phase,
-    /// destructors included), so that a destructor's own `collect()` runs
-    /// nested instead of waiting for itself.
-    static OWNER: Cell<bool> = Cell::new(false);
-}
-
-fn in_collector() -> bool {
-    IN_COLLECTOR.try_with(Cell::get).unwrap_or(false)
-}
-
-pub(crate) fn owns_collector() -> bool {
-    OWNER.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Marks this thread as the collector lock's owner while it lives.
-struct Owner<'a> {
-    _guard: crate::sync::MutexGuard<'a, ()>,
-}
-
-impl<'a> Owner<'a> {
-    fn new(guard: crate::sync::MutexGuard<'a, ()>) -> Self {
-        let _ = OWNER.try_with(|o| o.set(true));
-        Owner { _guard: guard }
-    }
-}
-
-impl Drop for Owner<'_> {
-    fn drop(&mut self) {
-        let _ = OWNER.try_with(|o| o.set(false));
-    }
-}
-
-struct InCollector;
-
-impl InCollector {
-    fn enter() -> InCollector {
-        let _ = IN_COLLECTOR.try_with(|c| c.set(true));
-        InCollector
-    }
-}
-
-impl Drop for InCollector {
-    fn drop(&mut self) {
-        let _ = IN_COLLECTOR.try_with(|c| c.set(false));
-    }
-}
-
-fn forbid_reentry(what: &str) {
-    if in_collector() {
-        panic!(
-            "arcycle: {what} called from inside a Trace impl while this thread runs the cycle \
-             collector; Trace impls must only report edges"
-        );
-    }
 }
 
 /// Collect every garbage cycle among the possible roots buffered before
@@ -404,29 +339,6 @@ pub(crate) enum Kind {
     Young,
 }
 
-/// Counts this thread's running collections while it lives.
-struct Depth(u32);
-
-impl Depth {
-    fn enter() -> Depth {
-        Depth(
-            DEPTH
-                .try_with(|d| {
-                    let outer = d.get();
-                    d.set(outer + 1);
-                    outer
-                })
-                .unwrap_or(0),
-        )
-    }
-}
-
-impl Drop for Depth {
-    fn drop(&mut self) {
-        let _ = DEPTH.try_with(|d| d.set(self.0));
-    }
-}
-
 /// One collection; the caller owns the collector lock.
 fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let c = control();
@@ -572,24 +484,6 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         );
     }
     freed
-}
-
-/// Whether a last drop on this thread may wait for the collector to let
-/// go of the object: not on the thread that is running the collector's
-/// locked phases (a `Trace` impl dropping a handle), which would wait for
-/// itself. Every other thread may: the collector never waits for it.
-pub(crate) fn may_wait_for_hold() -> bool {
-    !in_collector()
-}
-
-/// Wait while the collector holds an object (for `try_unwrap`, `get_mut`
-/// and friends that found `HELD`; `what` names the caller in the panic).
-/// A collection lets go of every live object before it runs any
-/// destructor, and never waits for mutators in between, so this wait is
-/// bounded by the collection's locked phases.
-pub(crate) fn wait_for_hold(wait: &crate::sync::Wait, what: &str) {
-    forbid_reentry(what);
-    wait.pause();
 }
 
 /// Loom only: run one round of the collector thread on the calling loom
