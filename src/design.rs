@@ -4,11 +4,11 @@
 //! The code mirrors the algorithm, one file per part, each opening with
 //! the invariants it keeps and the loom model or test that guards them:
 //! the count words (`header.rs`), the root buffer (`buffer/`), the
-//! collector's phases (`collector/discover.rs`, `validate.rs`,
-//! `commit.rs`), the collector thread, its pacing and callbacks
-//! (`collector/worker.rs`, `pace.rs`, `callbacks.rs`), destruction (`destroy.rs`),
-//! the `Trace` machinery (`trace.rs`), type erasure (`erased.rs`) and the
-//! handles (`cc/`, `weak.rs`).
+//! collector's phases (`collector/discover.rs`, `trial.rs`,
+//! `validate.rs`, `commit.rs`), the collector thread, its pacing and
+//! callbacks (`collector/worker.rs`, `pace.rs`, `callbacks.rs`),
+//! destruction (`destroy.rs`), the `Trace` machinery (`trace.rs`), type
+//! erasure (`erased.rs`) and the handles (`cc/`, `weak.rs`).
 //!
 //! # How it works
 //!

@@ -5,15 +5,15 @@
 //! collector thread that runs automatic collections in background mode,
 //! `pace`, which makes allocations wait for that thread when it falls a
 //! whole threshold behind, `owner`, which says which thread is collecting
-//! (and so who must not wait for whom), `generations`, which lets automatic collections leave old objects
-//! alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
+//! (and so who must not wait for whom), `generations`, which lets
+//! automatic collections leave old objects alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
 //! and counters, `panics`, what happens to user code's panics, and
 //! `scratch`, the tables one collection leaves to the next):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|
 //! | take roots, trace | [`discover`] | every visited object is *held*: its value cannot be destroyed under the collector |
-//! | trial deletion | [`discover`] | a proposal `W`: objects whose whole count seemed internal and that nothing external seemed to reach |
+//! | trial deletion | [`trial`] | a proposal `W`: objects whose whole count seemed internal and that nothing external seemed to reach |
 //! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
 //! | commit | [`commit`] | `W` is marked dead and its locks released; every other hold is released; then `W`'s values are dropped and only after all of them its allocations freed |
 //!
@@ -47,6 +47,7 @@ pub(crate) mod panics;
 pub(crate) mod prefetch;
 pub(crate) mod scratch;
 pub(crate) mod settings;
+pub(crate) mod trial;
 pub(crate) mod validate;
 pub(crate) mod worker;
 
