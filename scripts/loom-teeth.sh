@@ -22,12 +22,17 @@
 #      period without its SeqCst fence between clearing `armed` and reading
 #      the buffer (src/collector/worker.rs); the model
 #      `first_root_vs_quiet_disarm` must fail.
+#   6. `--cfg arcycle_broken_pace`: a collection's end raises the finished
+#      count and reads the paced waiters without the SeqCst fence between
+#      (src/collector/pace.rs); the model `pace_wait_vs_collection_end`
+#      must fail.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
 # its model's "lost a garbage cycle" assertion; the fourth with loom's
 # report of the collector's load of the child's header racing the free;
-# the fifth with its model's "quiet period lost" assertion.
+# the fifth with its model's "quiet period lost" assertion; the sixth with
+# loom's deadlock report (the waiter never woken).
 #
 #   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
 #
@@ -76,11 +81,15 @@ teeth() {
 teeth arcycle_broken loom-broken models validate_vs_clone_drop_aba
 teeth arcycle_broken_atomic loom-broken-atomic atomic atomic_validate_vs_swap_out
 teeth arcycle_broken_generations loom-broken-generations models young_collection_holds_over_survivors
-# Breaks 4 and 5 share one build (one compile less): each model exercises
-# only its own part (the pipeline model runs no collector thread, the quiet
-# model collects nothing while its race runs), and each fails with its own
-# message.
-teeth "arcycle_broken_pipeline arcycle_broken_quiet" loom-broken-4-5 models trace_vs_take_and_drop_child \
+# Breaks 4, 5 and 6 share one build (one compile less): each model
+# exercises only its own part (the pipeline model runs no collector thread,
+# the quiet model collects nothing while its race runs, the pace model runs
+# only the handshake, which is compiled out of the others under loom), and
+# each fails with its own message.
+b456="arcycle_broken_pipeline arcycle_broken_quiet arcycle_broken_pace"
+teeth "$b456" loom-broken-4-6 models trace_vs_take_and_drop_child \
     'Causality violation|LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP'
-teeth "arcycle_broken_pipeline arcycle_broken_quiet" loom-broken-4-5 models first_root_vs_quiet_disarm \
+teeth "$b456" loom-broken-4-6 models first_root_vs_quiet_disarm \
     'QUIET PERIOD LOST'
+teeth "$b456" loom-broken-4-6 models pace_wait_vs_collection_end \
+    'deadlock'

@@ -234,6 +234,9 @@ pub use atomic::{AtomicCc, AtomicCcGuard, AtomicOptionCc};
 pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
+pub use collector::pace::Handshake as __LoomPaceHandshake;
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
 pub use collector::{
     __loom_collector_round, __loom_quiet_arm, __loom_quiet_disarm, __loom_quiet_signalled,
 };

@@ -28,9 +28,10 @@ pub(crate) use std::thread::{park, Thread};
 #[cfg(arcycle_loom)]
 pub(crate) use loom::thread::{current, park, Thread};
 
-// A condition variable with a timed wait, for pacing (`collector::pace`).
-// Loom has no timed wait, so it exists outside loom only (pacing does not
-// wait under loom).
+// A condition variable, for pacing (`collector::pace`). Loom's has no
+// timed wait: under loom, pacing's handshake waits without a limit.
+#[cfg(arcycle_loom)]
+pub(crate) use loom::sync::Condvar;
 #[cfg(not(arcycle_loom))]
 pub(crate) use std::sync::Condvar;
 

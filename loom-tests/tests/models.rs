@@ -737,6 +737,31 @@ fn first_root_vs_quiet_disarm() {
     });
 }
 
+/// Race: an allocation starting to wait for the running collection
+/// (pacing, `collector::pace`) against that collection's end: the waiter
+/// counts itself, then reads the finished count; the ender raises the
+/// count, then reads the waiters — the store-buffering shape, which both
+/// sides' `SeqCst` fences close. The model runs the handshake itself,
+/// whose wait has no limit under loom.
+///
+/// Guards: a paced allocation is woken when the collection it waits for
+/// ends, instead of sleeping out its limit (under loom, for ever: a
+/// deadlock). `scripts/loom-teeth.sh` builds the ender without its fence
+/// (`--cfg arcycle_broken_pace`) and asserts that loom then finds the
+/// deadlock.
+#[test]
+fn pace_wait_vs_collection_end() {
+    exhaustive("pace_wait_vs_collection_end", || {
+        let h = loom::sync::Arc::new(arcycle::__LoomPaceHandshake::new());
+        let seen = h.finished();
+        let ender = h.clone();
+        let t = thread::spawn(move || ender.end());
+        assert!(h.wait(seen, std::time::Duration::MAX));
+        t.join().unwrap();
+        assert_eq!(h.finished(), seen + 1, "one collection ended");
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Threads exiting
 // ---------------------------------------------------------------------------

@@ -49,10 +49,10 @@
 //!
 //! # No lost notification
 //!
-//! A waiter counts itself in `waiters`, then (`SeqCst` fence) reads the
-//! number of collections that finished (`finished`, raised when `run`'s
-//! [`Running`] guard drops, also by unwinding) under `lock`, and waits on
-//! `ended` while it has not moved. A collection that ends raises that
+//! In [`Handshake`]: a waiter counts itself in `waiters`, then (`SeqCst`
+//! fence) reads the number of collections that finished (`finished`,
+//! raised when `run`'s [`Running`] guard drops, also by unwinding) under
+//! `lock`, and waits on `ended` while it has not moved. A collection that ends raises that
 //! number, then (`SeqCst` fence) reads `waiters`, and if it is not zero
 //! takes `lock` and notifies. By the fences (the store-buffering shape), either the
 //! waiter's read sees the new number (it does not wait), or the ender sees
@@ -61,10 +61,15 @@
 //! the waiter's read) or blocked in `wait_timeout` (then the notification
 //! reaches it).
 //!
-//! Not modelled under loom (loom has no timed wait): under
-//! `cfg(arcycle_loom)` nothing here waits, as background mode is off
-//! there. Guarded by the tests `pacing_waits_for_a_collector_that_fell_behind`
-//! and `pacing_gives_up_on_a_collection_that_needs_the_waiter` in
+//! Guarded by the loom model `pace_wait_vs_collection_end`, which runs
+//! [`Handshake`] itself (with an untimed wait: loom has no timed one) and
+//! has teeth: `scripts/loom-teeth.sh` builds `end` without its fence
+//! (`--cfg arcycle_broken_pace`) and asserts that loom then finds the
+//! waiter asleep for ever. Otherwise pacing is compiled out under loom
+//! (nothing waits, nothing is counted: the other models see no access of
+//! its), as background mode is off there. The policy is guarded by the
+//! tests `pacing_waits_for_a_collector_that_fell_behind` and
+//! `pacing_gives_up_on_a_collection_that_needs_the_waiter` in
 //! `tests/gc_module.rs`.
 
 use super::control;
@@ -79,27 +84,21 @@ pub(crate) const DEFAULT_PACE_LIMIT_MS: u64 = 20;
 pub(crate) struct Pace {
     /// The limit in nanoseconds; 0 turns pacing off.
     pub(crate) limit_ns: AtomicU64,
-    /// Collections started and ended (also by unwinding), so "a collection
-    /// is running" is `started != finished`.
+    /// Collections started; with the handshake's count of those finished
+    /// (also by unwinding), "a collection is running" is `started !=
+    /// finished`.
     #[cfg(not(arcycle_loom))]
     pub(crate) started: AtomicU64,
-    #[cfg(not(arcycle_loom))]
-    pub(crate) finished: AtomicU64,
     /// The `started` count of the collection a wait gave up on (plus one;
     /// 0: none).
     #[cfg(not(arcycle_loom))]
     pub(crate) gave_up: AtomicU64,
-    /// Threads between announcing a wait and leaving it.
-    #[cfg(not(arcycle_loom))]
-    pub(crate) waiters: AtomicU64,
     /// Waits started, waits that timed out, time waited (ns).
     pub(crate) waits: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) waited_ns: AtomicU64,
     #[cfg(not(arcycle_loom))]
-    pub(crate) lock: crate::sync::Mutex<()>,
-    #[cfg(not(arcycle_loom))]
-    pub(crate) ended: crate::sync::Condvar,
+    pub(crate) handshake: Handshake,
 }
 
 macro_rules! pace_init {
@@ -111,22 +110,119 @@ macro_rules! pace_init {
             #[cfg(not(arcycle_loom))]
             started: $crate::sync::AtomicU64::new(0),
             #[cfg(not(arcycle_loom))]
-            finished: $crate::sync::AtomicU64::new(0),
-            #[cfg(not(arcycle_loom))]
             gave_up: $crate::sync::AtomicU64::new(0),
-            #[cfg(not(arcycle_loom))]
-            waiters: $crate::sync::AtomicU64::new(0),
             waits: $crate::sync::AtomicU64::new(0),
             timeouts: $crate::sync::AtomicU64::new(0),
             waited_ns: $crate::sync::AtomicU64::new(0),
             #[cfg(not(arcycle_loom))]
-            lock: $crate::sync::Mutex::new(()),
-            #[cfg(not(arcycle_loom))]
-            ended: $crate::sync::Condvar::new(),
+            handshake: $crate::collector::pace::Handshake::new(),
         }
     };
 }
 pub(crate) use pace_init;
+
+/// The wait for a collection's end and its wake-up (module docs, "No lost
+/// notification"), on its own so that the loom model
+/// `pace_wait_vs_collection_end` checks this very code; under loom the
+/// wait has no limit, so a lost wake-up is a deadlock loom reports.
+#[doc(hidden)]
+pub struct Handshake {
+    /// Collections finished.
+    finished: AtomicU64,
+    /// Threads between announcing a wait and leaving it.
+    waiters: AtomicU64,
+    lock: crate::sync::Mutex<()>,
+    ended: crate::sync::Condvar,
+}
+
+impl Handshake {
+    #[cfg(not(arcycle_loom))]
+    pub(crate) const fn new() -> Handshake {
+        Handshake {
+            finished: AtomicU64::new(0),
+            waiters: AtomicU64::new(0),
+            lock: crate::sync::Mutex::new(()),
+            ended: crate::sync::Condvar::new(),
+        }
+    }
+
+    /// A fresh handshake, for the loom model.
+    #[cfg(arcycle_loom)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Handshake {
+        Handshake {
+            finished: AtomicU64::new(0),
+            waiters: AtomicU64::new(0),
+            lock: crate::sync::Mutex::new(()),
+            ended: crate::sync::Condvar::new(),
+        }
+    }
+
+    /// Collections finished so far.
+    pub fn finished(&self) -> u64 {
+        // Relaxed: a hint for `maybe_wait`; `wait` reads it again under
+        // the lock.
+        self.finished.load(Relaxed)
+    }
+
+    /// A collection ended: count it, and wake the waiters.
+    pub fn end(&self) {
+        // Relaxed, then the SeqCst fence: the ender's half of the
+        // store-buffering argument (module docs): this raise before the
+        // read of `waiters`, against a waiter's count before its read of
+        // `finished`.
+        self.finished.fetch_add(1, Relaxed);
+        // loom-tests teeth: the broken build drops the ender's fence.
+        #[cfg(not(arcycle_broken_pace))]
+        crate::sync::fence(SeqCst);
+        // Relaxed: by the fence above.
+        if self.waiters.load(Relaxed) != 0 {
+            let _guard = crate::sync::lock(&self.lock);
+            self.ended.notify_all();
+        }
+    }
+
+    /// Wait until the finished count moves from `seen`, for at most
+    /// `limit` (under loom, without a limit). Returns whether it moved.
+    pub fn wait(&self, seen: u64, limit: Duration) -> bool {
+        #[cfg(not(arcycle_loom))]
+        let t0 = std::time::Instant::now();
+        #[cfg(arcycle_loom)]
+        let _ = limit;
+        // Relaxed, then the SeqCst fence: the waiter's half of the
+        // store-buffering argument (module docs).
+        self.waiters.fetch_add(1, Relaxed);
+        crate::sync::fence(SeqCst);
+        let mut guard = crate::sync::lock(&self.lock);
+        #[cfg_attr(arcycle_loom, allow(unused_mut))]
+        let mut moved = true;
+        // Relaxed: ordered by the fences or the lock (module docs).
+        while self.finished.load(Relaxed) == seen {
+            #[cfg(not(arcycle_loom))]
+            {
+                let left = match limit.checked_sub(t0.elapsed()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        moved = false;
+                        break;
+                    }
+                };
+                guard = match self.ended.wait_timeout(guard, left) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+            #[cfg(arcycle_loom)]
+            {
+                guard = self.ended.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        drop(guard);
+        // Relaxed: the count is only read after the fence above, by `end`.
+        self.waiters.fetch_sub(1, Relaxed);
+        moved
+    }
+}
 
 fn pace() -> &'static Pace {
     &control().pace
@@ -206,18 +302,7 @@ impl Drop for Running {
 
     #[cfg(not(arcycle_loom))]
     fn drop(&mut self) {
-        let p = pace();
-        // Relaxed, then the SeqCst fence: the ender's half of the
-        // store-buffering argument (module docs): this raise before the
-        // read of `waiters`, against a waiter's count before its read of
-        // `finished`.
-        p.finished.fetch_add(1, Relaxed);
-        crate::sync::fence(SeqCst);
-        // Relaxed: by the fence above.
-        if p.waiters.load(Relaxed) != 0 {
-            let _guard = crate::sync::lock(&p.lock);
-            p.ended.notify_all();
-        }
+        pace().handshake.end();
     }
 }
 
@@ -238,7 +323,7 @@ pub(crate) fn maybe_wait() {
         return;
     }
     let started = p.started.load(Relaxed);
-    let ended = p.finished.load(Relaxed);
+    let ended = p.handshake.finished();
     if started == ended || p.gave_up.load(Relaxed) == started.wrapping_add(1) {
         return;
     }
@@ -259,32 +344,11 @@ pub(crate) fn maybe_wait() {}
 #[cfg(not(arcycle_loom))]
 fn wait(p: &Pace, ended: u64, started: u64, limit: Duration) {
     let t0 = std::time::Instant::now();
-    // Relaxed, then the SeqCst fence: the waiter's half of the
-    // store-buffering argument (module docs).
-    p.waiters.fetch_add(1, Relaxed);
-    crate::sync::fence(SeqCst);
     // Relaxed: a counter (raised as the wait starts, so that a test can
     // see a thread waiting).
     p.waits.fetch_add(1, Relaxed);
-    let mut guard = crate::sync::lock(&p.lock);
-    let mut timed_out = false;
-    // Relaxed: ordered by the fences or the lock (module docs).
-    while p.finished.load(Relaxed) == ended {
-        let left = match limit.checked_sub(t0.elapsed()) {
-            Some(left) if !left.is_zero() => left,
-            _ => {
-                timed_out = true;
-                break;
-            }
-        };
-        guard = match p.ended.wait_timeout(guard, left) {
-            Ok((g, _)) => g,
-            Err(e) => e.into_inner().0,
-        };
-    }
-    drop(guard);
+    let timed_out = !p.handshake.wait(ended, limit);
     // Relaxed: counters and a hint.
-    p.waiters.fetch_sub(1, Relaxed);
     if timed_out {
         p.gave_up.store(started.wrapping_add(1), Relaxed);
         p.timeouts.fetch_add(1, Relaxed);
@@ -297,5 +361,5 @@ fn wait(p: &Pace, ended: u64, started: u64, limit: Duration) {
 /// never inherits it taken.
 #[cfg(all(unix, not(miri), not(arcycle_loom)))]
 pub(crate) fn lock_for_fork() -> crate::sync::MutexGuard<'static, ()> {
-    crate::sync::lock(&pace().lock)
+    crate::sync::lock(&pace().handshake.lock)
 }
