@@ -6,9 +6,10 @@
 //! `pace`, which makes allocations wait for that thread when it falls a
 //! whole threshold behind, `owner`, which says which thread is collecting
 //! (and so who must not wait for whom), `generations`, which lets
-//! automatic collections leave old objects alone, `callbacks`, the user's start/stop hooks, `settings`, the knobs
-//! and counters, `panics`, what happens to user code's panics, and
-//! `scratch`, the tables one collection leaves to the next):
+//! automatic collections leave old objects alone, `callbacks`, the user's
+//! start/stop hooks, `settings`, the knobs and counters, `panics`, what
+//! happens to user code's panics, and `scratch`, the tables one
+//! collection leaves to the next):
 //!
 //! | phase | file | what it establishes |
 //! |---|---|---|

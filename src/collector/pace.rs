@@ -239,7 +239,11 @@ fn pace() -> &'static Pace {
 /// collector's speed, and the garbage waiting for a collection stays
 /// within about two thresholds' worth of roots (inline mode keeps about
 /// one), instead of growing for as long as the program keeps making it.
-/// While the collector keeps up nobody waits.
+/// While the collector keeps up nobody waits. Pacing does not know which
+/// thread makes the garbage: every thread that allocates while the
+/// collector is that far behind waits (as any allocating thread may run
+/// one of Python's collections), while threads that only clone, drop and
+/// read never do.
 ///
 /// A wait that reaches the limit gives that collection up: no allocation
 /// waits for it again. So a thread that allocates while holding a lock

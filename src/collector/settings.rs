@@ -127,11 +127,11 @@ pub fn stats() -> Stats {
 /// collector thread collects one threshold while the next piles up; an
 /// allocation that finds it further behind waits, see
 /// [`set_pace_limit`](crate::set_pace_limit)): lower the threshold to keep
-/// less waiting in a small heap. The collector's
-/// total work stays linear in the program's at any threshold: automatic
-/// collections are young ones (see [`collect_young`](crate::collect_young)),
-/// which trace an object at most once while it is young, and a full one
-/// waits for about as many held-over roots as it will trace.
+/// less waiting in a small heap. The collector's total work stays linear
+/// in the program's at any threshold: automatic collections are young ones
+/// (see [`collect_young`](crate::collect_young)), which trace an object at
+/// most once while it is young, and a full one waits for about as many
+/// held-over roots as it will trace.
 ///
 /// # Panics
 ///
