@@ -6,6 +6,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only collect  # a subset
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only dyn      # `Cc<dyn Trait>` vs `Arc<dyn Trait>`
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap # cost against a growing live heap
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap --live-rounds 300000 # a longer churn
 //! cargo run --manifest-path benches/Cargo.toml -- --smoke                 # CI: every workload once, tiny
 //! ```
 //!
@@ -25,7 +26,9 @@
 //! 100k and 1M nodes, with automatic collection off and one timed
 //! `collect()` (explicit), and at every library's defaults (automatic);
 //! each run panics if it leaves garbage or frees a live node (drop
-//! counters in the nodes). About 35 s on 2 cores.
+//! counters in the nodes). About 35 s on 2 cores. `--live-rounds N` churns
+//! N rounds instead of 20,000: a longer churn shows whether a collector
+//! that falls behind keeps its waiting garbage bounded.
 //!
 //! `--smoke` runs every workload and every extra once, at tiny sizes (any
 //! profile; seconds), checks that each produced its table rows (the
@@ -208,6 +211,9 @@ struct Args {
     docs: bool,
     smoke: bool,
     only: Option<String>,
+    /// `--live-rounds N`: the live-heap churn's rounds (default
+    /// [`LIVE_ROUNDS`]).
+    live_rounds: Option<usize>,
 }
 
 fn args() -> Args {
@@ -215,6 +221,7 @@ fn args() -> Args {
         docs: false,
         smoke: false,
         only: None,
+        live_rounds: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -222,8 +229,15 @@ fn args() -> Args {
             "--docs" => a.docs = true,
             "--smoke" => a.smoke = true,
             "--only" => a.only = it.next(),
+            "--live-rounds" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => a.live_rounds = Some(n),
+                _ => {
+                    eprintln!("report: --live-rounds needs a positive number of rounds");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
-                eprintln!("usage: report [--docs] [--smoke] [--only SUBSTRING]");
+                eprintln!("usage: report [--docs] [--smoke] [--only SUBSTRING] [--live-rounds N]");
                 std::process::exit(0);
             }
             other => {
@@ -384,7 +398,7 @@ fn main() {
         Some(if a.smoke {
             live_table(&LIVE_SIZES_SMOKE, LIVE_ROUNDS_SMOKE, |_| 1)
         } else {
-            live_table(&LIVE_SIZES, LIVE_ROUNDS, live_reps)
+            live_table(&LIVE_SIZES, a.live_rounds.unwrap_or(LIVE_ROUNDS), live_reps)
         })
     } else {
         None
