@@ -254,12 +254,15 @@ fn pace() -> &'static Pace {
 /// limit keeps it tighter there, at the price of longer stalls.
 /// [`stats`](crate::stats) counts the waits
 /// ([`Stats::paced`](crate::Stats::paced)), their total time and the ones
-/// that timed out.
+/// that timed out. A limit below a nanosecond is kept as one nanosecond
+/// (`Some(Duration::ZERO)` is not "off": use `None`).
 ///
 /// ```
 /// use std::time::Duration;
 /// arcycle::set_pace_limit(Some(Duration::from_millis(50)));
 /// assert_eq!(arcycle::pace_limit(), Some(Duration::from_millis(50)));
+/// arcycle::set_pace_limit(Some(Duration::ZERO));
+/// assert_eq!(arcycle::pace_limit(), Some(Duration::from_nanos(1)));
 /// arcycle::set_pace_limit(None); // allocations never wait
 /// assert_eq!(arcycle::pace_limit(), None);
 /// # arcycle::set_pace_limit(Some(Duration::from_millis(20)));
