@@ -52,14 +52,14 @@
 //! In [`Handshake`]: a waiter counts itself in `waiters`, then (`SeqCst`
 //! fence) reads the number of collections that finished (`finished`,
 //! raised when `run`'s [`Running`] guard drops, also by unwinding) under
-//! `lock`, and waits on `ended` while it has not moved. A collection that ends raises that
-//! number, then (`SeqCst` fence) reads `waiters`, and if it is not zero
-//! takes `lock` and notifies. By the fences (the store-buffering shape), either the
-//! waiter's read sees the new number (it does not wait), or the ender sees
-//! the waiter: it then takes `lock`, which it gets only while the waiter is
-//! outside its check — before it (then the lock orders the raise before
-//! the waiter's read) or blocked in `wait_timeout` (then the notification
-//! reaches it).
+//! `lock`, and waits on `ended` while it has not moved. A collection that
+//! ends raises that number, then (`SeqCst` fence) reads `waiters`, and if
+//! it is not zero takes `lock` and notifies. By the fences (the
+//! store-buffering shape), either the waiter's read sees the new number
+//! (it does not wait), or the ender sees the waiter: it then takes `lock`,
+//! which it gets only while the waiter is outside its check — before it
+//! (then the lock orders the raise before the waiter's read) or blocked in
+//! `wait_timeout` (then the notification reaches it).
 //!
 //! Guarded by the loom model `pace_wait_vs_collection_end`, which runs
 //! [`Handshake`] itself (with an untimed wait: loom has no timed one) and
@@ -315,12 +315,13 @@ impl Drop for Running {
 
 /// Called by an allocation that found the trigger set in background mode,
 /// after it signalled the collector thread: wait if the collector is a
-/// whole threshold behind (module docs).
+/// whole threshold behind (module docs). `auto_collect` has already
+/// turned away a thread that is collecting (in the locked phases, or
+/// owning the collector lock); the collector thread is turned away here.
 #[cfg(not(arcycle_loom))]
 #[cold]
 #[inline(never)]
 pub(crate) fn maybe_wait() {
-    use super::{in_collector, owns_collector, worker};
     let p = pace();
     let c = control();
     // Relaxed, all of them: the conditions are hints; a stale one makes one
@@ -335,9 +336,7 @@ pub(crate) fn maybe_wait() {
         return;
     }
     if crate::buffer::pending_in_shards() < c.threshold.load(Relaxed)
-        || in_collector()
-        || owns_collector()
-        || worker::on_collector_thread()
+        || super::worker::on_collector_thread()
     {
         return;
     }
