@@ -8,9 +8,10 @@
 
 mod common;
 
-use arcycle::{collect, Cc, Trace, Weak};
+use arcycle::{collect, Cc, Trace, Tracer, Weak};
 use common::{clique, get, ring, serial, Node, Probe, Probed, Settings, Tally};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 // ------------------------------------------------------------ basic shapes
@@ -772,4 +773,126 @@ fn huge_ring_is_freed_by_one_collect() {
         assert_eq!(freed, n, "one collect() frees the whole ring");
         assert_eq!(T.live(), 0);
     });
+}
+
+// ------------------------------------------- validation's second trace
+
+/// The inside of a [`Retraced`] node's lock: its edges, reported in
+/// reverse order by every second trace when `flip` is set, and a hook run
+/// by its second trace (validation's, when pass 1 traced it once).
+struct RetracedEdges {
+    edges: Vec<Cc<Retraced>>,
+    flip: bool,
+    traces: AtomicUsize,
+    on_second_trace: Option<Box<dyn Fn() + Send>>,
+}
+
+// SAFETY: every trace reports exactly the handles in `edges`; only their
+// order changes.
+unsafe impl Trace for RetracedEdges {
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        let call = self.traces.fetch_add(1, SeqCst);
+        if call == 1 {
+            if let Some(hook) = &self.on_second_trace {
+                hook();
+            }
+        }
+        if self.flip && call % 2 == 1 {
+            for e in self.edges.iter().rev() {
+                tracer.edge(e);
+            }
+        } else {
+            for e in &self.edges {
+                tracer.edge(e);
+            }
+        }
+    }
+}
+
+#[derive(Trace)]
+struct Retraced {
+    probe: Probe,
+    inner: Mutex<RetracedEdges>,
+}
+probed!(Retraced);
+
+fn retraced_ring(tally: &'static Tally, n: usize) -> Vec<Cc<Retraced>> {
+    let nodes: Vec<_> = (0..n)
+        .map(|_| {
+            Cc::new(Retraced {
+                probe: Probe::new(tally),
+                inner: Mutex::new(RetracedEdges {
+                    edges: Vec::new(),
+                    flip: false,
+                    traces: AtomicUsize::new(0),
+                    on_second_trace: None,
+                }),
+            })
+        })
+        .collect();
+    for i in 0..n {
+        let next = nodes[(i + 1) % n].clone();
+        nodes[i].inner.lock().unwrap().edges.push(next);
+    }
+    nodes
+}
+
+/// Validation counts nothing while every member's second trace reports
+/// its pass-1 edges; a member whose second trace reports them in another
+/// order switches its batch to counting halfway, and the batch's counts
+/// must come out the same: the whole ring, chord included, is freed.
+#[test]
+fn validation_switches_to_counting_halfway_through_a_batch() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let nodes = retraced_ring(&T, 20);
+    {
+        let mut g = nodes[10].inner.lock().unwrap();
+        g.edges.push(nodes[3].clone()); // a chord, so that order matters
+        g.flip = true;
+    }
+    let w = Cc::downgrade(&nodes[10]);
+    drop(nodes);
+    assert_eq!(T.dropped(), 0);
+    assert!(collect() >= 20);
+    assert!(w.upgrade().is_none(), "the ring is freed");
+    T.assert_clean();
+}
+
+/// A member of an exactly re-traced batch fails its freeze (a handle to
+/// it appeared after pass 1 read its count): the batch's edges, which
+/// nothing counted, are built then, and everything the failed member
+/// reaches survives with it.
+#[test]
+fn validation_failure_in_an_exact_batch_spares_what_it_reaches() {
+    static T: Tally = Tally::new();
+    static STASH: Mutex<Option<Cc<Retraced>>> = Mutex::new(None);
+    let _s = serial();
+    let nodes = retraced_ring(&T, 10);
+    let w5 = Cc::downgrade(&nodes[5]);
+    let wt = Cc::downgrade(&nodes[0]);
+    nodes[0].inner.lock().unwrap().on_second_trace = Some(Box::new(move || {
+        // Runs on the collecting thread, in validation's trace of node 0:
+        // after pass 1 read node 5's count, before its freeze.
+        *STASH.lock().unwrap() = w5.upgrade();
+    }));
+    drop(nodes);
+    collect();
+    let stash = STASH.lock().unwrap().take().expect("the hook ran");
+    assert_eq!(T.dropped(), 0, "node 5 reaches the whole ring");
+    assert_eq!(
+        wt.upgrade()
+            .map(|n| n.inner.lock().unwrap().traces.load(SeqCst)),
+        Some(2),
+        "node 0 was traced twice: pass 1 and validation"
+    );
+    // Walk the ring from the stashed handle: every value is intact.
+    let mut at = stash.clone();
+    for _ in 0..10 {
+        let next = get(&at).inner.lock().unwrap().edges[0].clone();
+        at = next;
+    }
+    drop((at, stash));
+    assert!(collect() >= 10);
+    T.assert_clean();
 }

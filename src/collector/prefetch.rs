@@ -67,6 +67,19 @@ pub(crate) fn prefetch_children(nodes: &[Visited], addrs: &[usize], list: &[u32]
     }
 }
 
+/// In a loop over `list` (indices into `nodes`) at position `k`: prefetch
+/// the start of the pass-1 edge list (`Graph::addrs`) of the item
+/// [`AHEAD`] places on, which validation compares with what its re-trace
+/// finds.
+#[inline(always)]
+pub(crate) fn prefetch_edge_list(nodes: &[Visited], addrs: &[usize], list: &[u32], k: usize) {
+    if let Some(&i) = list.get(k + AHEAD) {
+        if let Some(a) = addrs.get(nodes[i as usize].first as usize) {
+            prefetch(a);
+        }
+    }
+}
+
 /// Prefetch every header of `edges` (a traced object's children) before
 /// the loop that holds or looks up each of them in turn.
 #[inline(always)]

@@ -25,7 +25,9 @@
 //!    compute: the safe direction. A lock that cannot be taken means
 //!    someone is using the object right now: it *fails*.
 //! 2. **Count internal edges** `e(n)`: the handles to `n` held in the
-//!    frozen fields of members of `C`, and record those edges.
+//!    frozen fields of members of `C`, and record those edges. Usually
+//!    this is pass 1's count, with nothing to do (see "Counting from
+//!    pass 1" below).
 //! 3. **Freeze the words.** For each `n` not yet known to be excluded
 //!    (below), read the strong word `s_n`, require `count(s_n) == e(n)`, and
 //!    CAS `s_n` → `s_n | FROZEN` (clearing a stale `TOUCHED`). A mismatch
@@ -57,6 +59,27 @@
 //! handle to `D`, no weak could upgrade into it, and its fields could not
 //! lose one: `D` was unreachable then, so it stays unreachable for ever.
 //!
+//! **Counting from pass 1.** Trial deletion proposed `n` only if pass 1's
+//! count of `n` (`rc`) equalled the pass-1 edges into `n` from visited
+//! objects, and only if none of those came from outside `W` (a black
+//! predecessor makes `n` black). So every pass-1 edge into `n` comes from
+//! `n`'s own component, that is from `C`, and there are `rc` of them. If
+//! the re-trace of every member of `C` reports exactly its pass-1 edges
+//! (the same header addresses in the same order; every one of them is an
+//! object this collection holds, so no address was freed and reused in
+//! between), the handles in `C`'s frozen fields are pass 1's edges, and
+//! `e(n)` is `rc`. Such an *exact* batch reads no child's word and indexes
+//! no table in step 2. The first member whose re-trace differs, or is
+//! busy, switches the batch to counting: the members before it from pass
+//! 1's edge table (their edges are pass 1's), the rest from what their
+//! re-trace found. The recorded edges serve only step 5's exclusion, so an
+//! exact batch builds them from pass 1's table only when something failed.
+//! Guarded by two tests in `tests/single_thread.rs`, the switch by
+//! `validation_switches_to_counting_halfway_through_a_batch` and the late
+//! build by `validation_failure_in_an_exact_batch_spares_what_it_reaches`;
+//! the loom models below run both kinds of batch (theirs move handles
+//! between the two traces, or do not).
+//!
 //! No wall-clock bound is involved: `TOUCHED` makes "unchanged" exact for a
 //! window of any length, so a garbage cycle of any size is freed by one
 //! collection. The modification counter is not needed for this argument.
@@ -84,7 +107,7 @@
 //! use-after-free.
 
 use super::discover::Graph;
-use super::prefetch::{prefetch_all, prefetch_children, prefetch_listed};
+use super::prefetch::{prefetch_all, prefetch_children, prefetch_edge_list, prefetch_listed};
 use crate::header::*;
 use crate::trace::{GuardBuffer, Tracer};
 use std::sync::atomic::Ordering::*;
@@ -142,7 +165,8 @@ pub(crate) fn validate(
     }
     let (order, starts) = graph.components(white);
     let mut scratch = Scratch {
-        pos: vec![NONE; graph.nodes.len()],
+        // Sized by the first batch that counts (see `index_batch`).
+        pos: Vec::new(),
         internal: Vec::new(),
         edges: Vec::new(),
         failed: Vec::new(),
@@ -192,38 +216,52 @@ fn validate_batch<'a>(
     dead: &mut Vec<u32>,
 ) -> usize {
     let m = comp.len();
-    for (k, &i) in comp.iter().enumerate() {
-        s.pos[i as usize] = k as u32;
-    }
     s.internal.clear();
-    s.internal.resize(m, 0);
     s.edges.clear();
     s.failed.clear();
     s.failed.resize(m, false);
 
-    // Steps 1-2: trace again, keeping every guard until the decision.
+    // Steps 1-2: trace again, keeping every guard until the decision. While
+    // every member re-traced so far holds exactly its pass-1 edges (`exact`,
+    // see "Counting from pass 1" in the module docs) nothing is counted: the
+    // children's words are not read and the batch's scratch tables are not
+    // touched. The first member that differs (or is busy) switches the
+    // batch to counting, from pass 1's edge table for the members before it
+    // and from the children's words for the rest.
+    let mut exact = true;
     for (k, &i) in comp.iter().enumerate() {
         prefetch_listed(&graph.nodes, comp, k);
-        prefetch_children(&graph.nodes, &graph.addrs, comp, k);
+        if exact {
+            prefetch_edge_list(&graph.nodes, &graph.addrs, comp, k);
+        } else {
+            prefetch_children(&graph.nodes, &graph.addrs, comp, k);
+        }
         let v = &graph.nodes[i as usize];
         if v.lock_free {
             // See step 1: its first-pass edges stand.
-            for &j in &graph.targets[v.first as usize..(v.first + v.len) as usize] {
-                let to = s.pos[j as usize];
-                if to != NONE {
-                    s.internal[to as usize] += 1;
-                    s.edges.push((k as u32, to));
-                }
+            if !exact {
+                count_pass1_edges(s, graph, comp, k);
             }
             continue;
         }
         let node = v.node;
         // SAFETY: the object is held; its value outlives `tracer`'s guards,
         // which are released below, before this batch's decision ends.
-        if unsafe { graph.trace_held(node, tracer) } {
+        let busy = unsafe { graph.trace_held(node, tracer) };
+        if busy {
             s.failed[k] = true;
             // Remembered so that it is buffered again (`commit`).
             graph.nodes[i as usize].busy = true;
+        }
+        if exact {
+            let v = &graph.nodes[i as usize];
+            let before = &graph.addrs[v.first as usize..(v.first + v.len) as usize];
+            if !busy && same_edges(&tracer.edges, before) {
+                tracer.edges.clear();
+                continue;
+            }
+            exact = false;
+            index_batch(s, graph, comp, k);
         }
         // Each child's own word says whether this collection visited it,
         // and its visit number (see `header`).
@@ -241,6 +279,9 @@ fn validate_batch<'a>(
             }
         }
     }
+    // Exact: nothing failed yet, and no edge is needed unless something
+    // fails below.
+    let mut indexed = !exact;
     reach(s, m);
 
     // Step 3: read, compare, freeze.
@@ -251,11 +292,20 @@ fn validate_batch<'a>(
         if s.excluded[k] {
             continue;
         }
-        let h = graph.nodes[i as usize].node.header();
+        let v = &graph.nodes[i as usize];
+        let h = v.node.header();
+        // `e(n)`: counted above, or (exact) pass 1's count of edges into
+        // `n`, which trial deletion found equal to its pass-1 count.
+        let internal = if indexed {
+            s.internal[k]
+        } else {
+            debug_assert_eq!(v.rc, u64::from(graph.internal[i as usize]));
+            v.rc
+        };
         // Acquire: if this word is final, the accesses of every thread that
         // dropped a handle to `n` happen-before our destruction of it.
         let w = h.strong.load(Acquire);
-        let ok = count(w) == s.internal[k] && w & (DEAD | FROZEN) == 0 && w & HELD != 0;
+        let ok = count(w) == internal && w & (DEAD | FROZEN) == 0 && w & HELD != 0;
         let frozen = (w & !TOUCHED) | FROZEN;
         if ok
             && h.strong
@@ -284,7 +334,12 @@ fn validate_batch<'a>(
         }
     }
 
-    // Step 5: decide.
+    // Step 5: decide. What failed excludes what it reaches by the batch's
+    // edges, which an exact batch counts only now, when it needs them.
+    if !indexed && s.failed[..m].contains(&true) {
+        index_batch(s, graph, comp, m);
+        indexed = true;
+    }
     reach(s, m);
     for (k, &i) in comp.iter().enumerate() {
         prefetch_listed(&graph.nodes, comp, k);
@@ -313,7 +368,9 @@ fn validate_batch<'a>(
             // next collection tries again from its roots.
             v.retry = v.root;
         }
-        s.pos[i as usize] = NONE;
+        if indexed {
+            s.pos[i as usize] = NONE;
+        }
     }
     // Unlock the batch's fields: nobody can reach the garbage's any more.
     graph.release_guards(tracer);
@@ -323,6 +380,47 @@ fn validate_batch<'a>(
         .windows(2)
         .filter(|w| s.failed[(w[0] - base) as usize..(w[1] - base) as usize].contains(&true))
         .count()
+}
+
+/// Whether a member's re-traced children (`now`) are exactly its pass-1
+/// edges (`before`, header addresses), in order.
+#[inline]
+fn same_edges(now: &[std::ptr::NonNull<crate::header::Header>], before: &[usize]) -> bool {
+    now.len() == before.len()
+        && now
+            .iter()
+            .zip(before)
+            .all(|(c, &a)| c.as_ptr() as usize == a)
+}
+
+/// Switch a batch to counting: every member's position, and the edges of
+/// members `..upto` (which hold their pass-1 edges) counted from pass 1's
+/// edge table.
+fn index_batch(s: &mut Scratch, graph: &Graph, comp: &[u32], upto: usize) {
+    if s.pos.is_empty() {
+        s.pos.resize(graph.nodes.len(), NONE);
+    }
+    for (k, &i) in comp.iter().enumerate() {
+        s.pos[i as usize] = k as u32;
+    }
+    s.internal.clear();
+    s.internal.resize(comp.len(), 0);
+    s.edges.clear();
+    for k in 0..upto {
+        count_pass1_edges(s, graph, comp, k);
+    }
+}
+
+/// Count member `k`'s pass-1 edges into the batch (positions indexed).
+fn count_pass1_edges(s: &mut Scratch, graph: &Graph, comp: &[u32], k: usize) {
+    let v = &graph.nodes[comp[k] as usize];
+    for &j in &graph.targets[v.first as usize..(v.first + v.len) as usize] {
+        let to = s.pos[j as usize];
+        if to != NONE {
+            s.internal[to as usize] += 1;
+            s.edges.push((k as u32, to));
+        }
+    }
 }
 
 /// Set `s.excluded` to the members of the batch (by position) that failed
