@@ -53,8 +53,9 @@
 //!    (one component, or small ones together up to 64 members) —
 //!    re-trace it keeping every lock it takes (so no handle can move out of
 //!    it), CAS each strong word from exactly the value read (count =
-//!    internal edges) to the same value with `FROZEN`, then CAS every word
-//!    again onto itself. Every clone or drop that lands on a frozen word
+//!    internal edges: pass 1's count, when the re-trace finds every
+//!    member's pass-1 edges unchanged) to the same value with `FROZEN`,
+//!    then CAS every word again onto itself. Every clone or drop that lands on a frozen word
 //!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
 //!    to, so an unchanged word means nothing touched it — however long the
 //!    window. Where every word is unchanged, there was one instant at which
