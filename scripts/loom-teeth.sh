@@ -26,13 +26,18 @@
 #      count and reads the paced waiters without the SeqCst fence between
 #      (src/collector/pace.rs); the model `pace_wait_vs_collection_end`
 #      must fail.
+#   7. `--cfg arcycle_broken_exact`: validation trusts pass 1's counts
+#      without comparing a member's re-traced edges with pass 1's
+#      (src/collector/validate.rs); the model
+#      `validate_vs_move_out_and_back` must fail.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
 # its model's "lost a garbage cycle" assertion; the fourth with loom's
 # report of the collector's load of the child's header racing the free;
 # the fifth with its model's "quiet period lost" assertion; the sixth with
-# loom's deadlock report (the waiter never woken).
+# loom's deadlock report (the waiter never woken); the seventh with loom's
+# report of the collector destroying a value the mutator still reads.
 #
 #   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
 #
@@ -78,7 +83,15 @@ teeth() {
     grep -E "$expected" "$log" | head -n 3 | sed 's/^/    /'
 }
 
-teeth arcycle_broken loom-broken models validate_vs_clone_drop_aba
+# Breaks 1 and 7 share one build: the ABA model's members are lock-free
+# (validation reuses their pass-1 edges and compares nothing), and the
+# move-out-and-back model never clones or drops on a frozen word (its
+# thread's clone waits for the lock validation holds), so neither model
+# reaches the other's break (each passes with the other break alone).
+b17="arcycle_broken arcycle_broken_exact"
+teeth "$b17" loom-broken models validate_vs_clone_drop_aba
+teeth "$b17" loom-broken models validate_vs_move_out_and_back \
+    'Causality violation|LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP'
 teeth arcycle_broken_atomic loom-broken-atomic atomic atomic_validate_vs_swap_out
 teeth arcycle_broken_generations loom-broken-generations models young_collection_holds_over_survivors
 # Breaks 4, 5 and 6 share one build (one compile less): each model

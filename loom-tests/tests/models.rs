@@ -432,6 +432,46 @@ fn validate_vs_move_out_of_mutex() {
     });
 }
 
+/// Race: the collector against a thread that reaches a garbage candidate
+/// through a `Weak`, moves the handle in its `Mutex` onto its stack, lets
+/// go of the candidate (so that, for a moment, the one handle outside the
+/// pair's fields is the moved one), then puts the same handle back. Done
+/// between pass 1 and validation, the re-trace finds exactly pass 1's
+/// edges and validation counts nothing (see "Counting from pass 1" in
+/// `collector/validate.rs`); done across them, the re-trace differs (or
+/// the lock is busy) and the batch counts. A validation that trusted pass
+/// 1's counts without comparing the edges would free the pair while the
+/// moved handle is on the stack.
+///
+/// Guards: "No object is freed while a handle to it ... exists" (the
+/// handle on the stack stays usable, whichever way the batch counted) and
+/// "Every object whose last handle is gone is freed".
+#[test]
+fn validate_vs_move_out_and_back() {
+    model("validate_vs_move_out_and_back", || {
+        let (px, py) = (Probe::new(), Probe::new());
+        let (x, y) = mutex_pair(&px, &py);
+        let wx = Cc::downgrade(&x);
+        drop(x);
+        drop(y);
+        let t = thread::spawn(move || {
+            if let Some(hx) = wx.upgrade() {
+                let hy = hx.next.lock().unwrap().take().expect("edge present");
+                drop(hx);
+                check(&hy);
+                // Back to `x` through `y`'s own field, and the handle back in.
+                let hx = hy.next.lock().unwrap().clone().expect("edge present");
+                check(&hx);
+                *hx.next.lock().unwrap() = Some(hy);
+            }
+        });
+        collect();
+        t.join().unwrap();
+        collect();
+        assert_eq!(drops(&[&px, &py]), 2);
+    });
+}
+
 /// Race: the collector against a thread that moves a handle from one
 /// candidate's `Mutex` into another node's `Mutex` (a node outside the
 /// cycle), then drops its own handle to the candidate.
