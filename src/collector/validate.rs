@@ -91,10 +91,13 @@
 //! component's decision must block upgrades of all its members at once, so
 //! the window cannot be shorter than the component.
 //!
-//! **Any subset is safe to validate**, which is why batching (and a
-//! proposal that is wrong about components) can only cost garbage, never
-//! free live data: a member whose handles are not all in frozen fields of
-//! the validated set has a count above its `e(n)` and fails step 3.
+//! **Any subset is safe to validate** when it is counted, which is why
+//! batching (and a proposal that is wrong about components) can only cost
+//! garbage, never free live data: a member whose handles are not all in
+//! frozen fields of the validated set has a count above its `e(n)` and
+//! fails step 3. An exact batch is the exception: taking `e(n)` from pass
+//! 1 needs `C` to be whole components of trial deletion's `W` (see
+//! "Counting from pass 1"), which is what [`validate`] is given.
 //!
 //! A batch that fails loses nothing and changes no count: frozen words
 //! of `X` are unfrozen (the collector's flags never touch counts), and its
