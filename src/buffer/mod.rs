@@ -53,6 +53,33 @@
 //!    T * ring::CAP` roots wait for the trigger; `stats()` and the
 //!    collector count every ring exactly ([`pending`]).
 //!
+//! # Why a cycle-capable drop is a load and a CAS, not one `fetch_sub`
+//!
+//! A leaf's drop is `Arc`'s `fetch_sub`. A cycle-capable object's cannot
+//! be, in any variant found so far:
+//!
+//! * A `fetch_sub` first gives the handle up before it learns whether the
+//!   object needs buffering (`ACTIVE` clear) or was frozen (`FROZEN`, when
+//!   the drop must leave `TOUCHED`, see `collector::validate`). Both
+//!   remedies write to the object afterwards, which the thread no longer
+//!   keeps alive.
+//! * A load that finds `ACTIVE` set and no `FROZEN`, then a `fetch_sub`:
+//!   the collector's clear of `ACTIVE` can land in between (the lost
+//!   decrement of invariant 2), and so can a freeze, after which the drop
+//!   leaves no `TOUCHED` and a clone whose own `TOUCHED` is still in
+//!   flight can restore the exact frozen word before the verifying CAS.
+//! * A witness made by arithmetic (a wrapping counter of drops in the
+//!   word) can be cancelled by as many in-flight clones as there are
+//!   threads, and the word has no spare bits for one wide enough.
+//!
+//! Closing those windows from the collector's side would need to know
+//! which threads are between their load and their RMW: thread
+//! registration, which the design avoids. So the drop is a relaxed load
+//! and one CAS that expects it. The CAS itself costs what `fetch_sub`
+//! costs; the load is the price, because on x86 it cannot start before
+//! the thread's previous locked instruction completes (measured on an
+//! Intel Xeon guest: `lock xadd` 11 ns, load + `lock cmpxchg` 18 ns).
+//!
 //! Guarded by the loom models `buffer_vs_last_drop`,
 //! `collect_vs_drop_race` and `collector_vs_last_drop` (see `loom-tests/`)
 //! and the tests in `tests/reliability.rs`.
