@@ -1,7 +1,8 @@
 //! Cycle collection as one thread sees it: the shapes of garbage (self-loop,
 //! pair, ring, clique, cycles hanging off live data, garbage reachable only
-//! from a `Weak`), huge structures on a default-sized stack, and cycles
-//! through every std container with a `Trace` impl.
+//! from a `Weak`), huge structures on a default-sized stack, cycles
+//! through every std container with a `Trace` impl, and validation's
+//! second trace finding other edges than the first.
 //!
 //! Every test holds `common::serial()`: `collect()` is process-wide, and a
 //! test asserts exactly what its own garbage did.

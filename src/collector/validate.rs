@@ -116,6 +116,7 @@ use super::discover::Graph;
 use super::prefetch::{prefetch_all, prefetch_children, prefetch_edge_list, prefetch_listed};
 use crate::header::*;
 use crate::trace::{GuardBuffer, Tracer};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::*;
 
 /// The outcome: the committed garbage (marked `DEAD`, still held), and
@@ -222,8 +223,8 @@ fn validate_batch<'a>(
     dead: &mut Vec<u32>,
 ) -> usize {
     let m = comp.len();
-    s.internal.clear();
-    s.edges.clear();
+    // `s.internal`, `s.edges` and `s.pos` are set by `index_batch`, and
+    // read only once it has run (`indexed`).
     s.failed.clear();
     s.failed.resize(m, false);
 
@@ -394,7 +395,7 @@ fn validate_batch<'a>(
 /// Whether a member's re-traced children (`now`) are exactly its pass-1
 /// edges (`before`, header addresses), in order.
 #[inline]
-fn same_edges(now: &[std::ptr::NonNull<crate::header::Header>], before: &[usize]) -> bool {
+fn same_edges(now: &[NonNull<Header>], before: &[usize]) -> bool {
     now.len() == before.len()
         && now
             .iter()
