@@ -7,6 +7,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only dyn      # `Cc<dyn Trait>` vs `Arc<dyn Trait>`
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap # cost against a growing live heap
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap --live-rounds 300000 # a longer churn
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only scaling  # 1 to 16 threads against `Arc`
 //! cargo run --manifest-path benches/Cargo.toml -- --smoke                 # CI: every workload once, tiny
 //! ```
 //!
@@ -30,6 +31,12 @@
 //! N rounds instead of 20,000: a longer churn shows whether a collector
 //! that falls behind keeps its waiting garbage bounded.
 //!
+//! The thread-scaling table (issue #9; `--only scaling`) runs contended
+//! and independent clone+drop of a node and the freeing of 2-cycles
+//! dropped on many threads at once, arcycle against `Arc`, at 1, 2, 4, 8
+//! and 16 threads (past the machine's cores too, marked); about 10 s on 2
+//! cores. On a 16-core machine it is the curve from 1 to 16 threads.
+//!
 //! `--smoke` runs every workload and every extra once, at tiny sizes (any
 //! profile; seconds), checks that each produced its table rows (the
 //! trait-object rows included, their rings freed) and the
@@ -38,6 +45,7 @@
 
 mod common;
 
+use common::scaling::{scaling_table, ScalingRow, ScalingSize, THREADS};
 use common::workloads::{cores, LiveRun, MutatorRun, LIVE_TOUCHES};
 use common::*;
 use hdrhistogram::Histogram;
@@ -53,6 +61,9 @@ const CMD: &str = "cargo run --release --manifest-path benches/Cargo.toml";
 
 /// The trait-object table's heading (issue #8).
 const DYN_HEADING: &str = "Trait objects: `Cc<dyn Trait>` against `Arc<dyn Trait>`";
+
+/// The thread-scaling table's heading (issue #9; `--only scaling`).
+const SCALING_HEADING: &str = "Thread scaling: 1 to 16 threads against `Arc`";
 
 /// The live-heap tables' heading (issue #9; `--only liveheap`).
 const LIVE_HEADING: &str = "Live-heap scaling: garbage churn against a live random graph";
@@ -430,6 +441,26 @@ fn main() {
         None
     };
 
+    let scaling = if wanted(&a.only, "scaling") {
+        Some(if a.smoke {
+            let size = ScalingSize {
+                rounds: 1_000,
+                pairs: 1_000,
+                reps: 1,
+            };
+            scaling_table(&THREADS[..2], size)
+        } else {
+            let size = ScalingSize {
+                rounds: 100_000,
+                pairs: 50_000,
+                reps: 5,
+            };
+            scaling_table(&THREADS, size)
+        })
+    } else {
+        None
+    };
+
     let load = format!(
         "load average {load_before} before, {} after; a locked fetch_add + fetch_sub: {rmw:.1} ns",
         loadavg()
@@ -439,6 +470,7 @@ fn main() {
         pauses,
         live,
         mutator,
+        scaling,
     };
     let md = render(&measured, &dyn_rows, &extras, started.elapsed(), &load);
     print!("{md}");
@@ -548,6 +580,7 @@ struct Extras {
     pauses: Option<Vec<(&'static str, Vec<Duration>)>>,
     live: Option<Vec<LiveRow>>,
     mutator: Option<Vec<(&'static str, MutatorRun)>>,
+    scaling: Option<Vec<ScalingRow>>,
 }
 
 fn render(
@@ -562,6 +595,7 @@ fn render(
         pauses,
         live,
         mutator,
+        scaling,
     } = extras;
     let mut s = String::new();
     let w = &mut s;
@@ -785,6 +819,10 @@ fn render(
         }
     }
 
+    if let Some(rows) = scaling {
+        render_scaling(w, rows);
+    }
+
     let st = arcycle::stats();
     let _ = writeln!(
         w,
@@ -899,6 +937,42 @@ fn targets(
     t
 }
 
+/// The thread-scaling table (see `common::scaling`).
+fn render_scaling(w: &mut String, rows: &[ScalingRow]) {
+    let cores = cores();
+    let _ = writeln!(
+        w,
+        "\n## {SCALING_HEADING}\n\n\
+         {cores} logical cores here: rows with more threads than that are oversubscribed (*). \
+         Clone+drop of a cycle-capable node: ns per round, every thread doing one clone+drop, \
+         on one shared node (contended) or each on its own (independent). Freeing: 2-cycles \
+         built by each thread, dropped by all threads at once, then one `collect()` (automatic \
+         collection off); ns per freed object, `Arc` dropping the acyclic equivalent on the \
+         same threads. Median of {} interleaved repetitions; ratio = arcycle ÷ `Arc`.\n",
+        rows.first().map_or(0, |r| r.reps)
+    );
+    let _ = writeln!(
+        w,
+        "| threads | contended Arc | contended arcycle | ratio | independent Arc | \
+         independent arcycle | ratio | freeing Arc | freeing arcycle | ratio |"
+    );
+    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let star = if r.threads > cores { "*" } else { "" };
+        let _ = write!(w, "| {}{star} |", r.threads);
+        for [arc, ours] in [r.contended, r.independent, r.freeing] {
+            let _ = write!(
+                w,
+                " {:.1} | {:.1} | {:.2}× |",
+                arc * 1e9,
+                ours * 1e9,
+                ours / arc
+            );
+        }
+        let _ = writeln!(w);
+    }
+}
+
 /// What `--smoke` checks: every wanted workload ran every contender and
 /// has its rows in the tables, the extras have theirs, and the chart has a
 /// bar per (workload, contender other than arcycle).
@@ -913,6 +987,26 @@ fn smoke_check(
     let mut problems = Vec::new();
     if wanted(only, "liveheap") {
         live_check(live, md, &mut problems);
+    }
+    if wanted(only, "scaling") {
+        // A row per thread count of the smoke run (1 and 2), each with
+        // three positive times per contender pair.
+        let rows: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.contains(SCALING_HEADING))
+            .take_while(|l| !l.starts_with("arcycle collector"))
+            .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        if rows.len() != 2
+            || rows
+                .iter()
+                .any(|l| l.contains(" 0.0 |") || l.contains("NaN"))
+        {
+            problems.push(format!(
+                "{SCALING_HEADING:?}: {} rows: {rows:?}",
+                rows.len()
+            ));
+        }
     }
     let expected: Vec<Workload> = workloads(Scale::Tiny)
         .into_iter()
@@ -945,6 +1039,7 @@ fn smoke_check(
         ("memory", "## Heap bytes per object"),
         ("pause", "## collect() pause"),
         ("mutator", "## Mutator throughput"),
+        ("scaling", SCALING_HEADING),
     ] {
         if wanted(only, wanted_id) && !md.contains(heading) {
             problems.push(format!("no {heading:?} table"));

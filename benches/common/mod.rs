@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod contenders;
 pub mod dyns;
+pub mod scaling;
 pub mod workloads;
 
 use std::time::Duration;
