@@ -81,6 +81,22 @@
 //! member's handle out of its field and back, letting go of the member
 //! meanwhile, so that batches see the same edges or different ones.
 //!
+//! **Why unchanged words cannot stand in for the re-trace.** Even if every
+//! clone and drop on a *held* word left `TOUCHED`, so that a verify CAS
+//! proved no handle to `n` was made or dropped since pass 1 held it, pass
+//! 1's edges could still be stale: a handle can leave a traced field with
+//! no count changing, moved by a thread that reached the field through an
+//! object pass 1 had not held yet. Say a thread owns the only outside
+//! handle to `R`, whose field holds handles to `Y` and `Q`, `Y`'s holds
+//! `Z`, and `Z`'s holds `Q`. Pass 1 takes the roots `Y` and `Z` and traces
+//! them. Before it holds `Q`, the thread moves `Z`'s handle out of `Y`'s
+//! field (reached through `R`) onto its stack, and moves its handle to `R`
+//! into `Q`'s field (through a clone of `Q`'s handle, dropped again before
+//! `Q` is held). Pass 1 then traces `Q` and `R`: every count matches the
+//! edges it recorded, and no held word changes again, yet the thread holds
+//! `Z`, which reaches all four. Step 1's re-trace under the locks finds
+//! `Y`'s field without `Z`'s handle, and `Z` fails step 3.
+//!
 //! No wall-clock bound is involved: `TOUCHED` makes "unchanged" exact for a
 //! window of any length, so a garbage cycle of any size is freed by one
 //! collection. The modification counter is not needed for this argument.
