@@ -31,6 +31,10 @@
 //! N rounds instead of 20,000: a longer churn shows whether a collector
 //! that falls behind keeps its waiting garbage bounded.
 //!
+//! Below the collection throughput, arcycle's collection time per freed
+//! object is split by phase (`arcycle::stats().phases` over each
+//! collection workload): where a round of issue #9 should look first.
+//!
 //! The thread-scaling table (issue #9; `--only scaling`) runs contended
 //! and independent clone+drop of a node and the freeing of 2-cycles
 //! dropped on many threads at once, arcycle against `Arc`, at 1, 2, 4, 8
@@ -61,6 +65,9 @@ const CMD: &str = "cargo run --release --manifest-path benches/Cargo.toml";
 
 /// The trait-object table's heading (issue #8).
 const DYN_HEADING: &str = "Trait objects: `Cc<dyn Trait>` against `Arc<dyn Trait>`";
+
+/// The heading of the table of arcycle's collection phases.
+const PHASES_HEADING: &str = "Where arcycle's collection time goes";
 
 /// The thread-scaling table's heading (issue #9; `--only scaling`).
 const SCALING_HEADING: &str = "Thread scaling: 1 to 16 threads against `Arc`";
@@ -93,6 +100,9 @@ struct Measured {
     samples: Vec<Vec<f64>>,
     /// Contenders that did not free (nearly) everything, with the fraction.
     leaks: Vec<(&'static str, f64)>,
+    /// arcycle's collections during the workload (warm-up and leak check
+    /// included): their phase times and the objects they freed.
+    phases: Option<(arcycle::PhaseTimes, u64)>,
 }
 
 impl Measured {
@@ -277,6 +287,7 @@ fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
         }
         eprint!("{:<28}", w.id);
         let t0 = Instant::now();
+        let before = arcycle::stats();
         let samples = sample(&w.cases, w.iters, w.reps, smoke);
         let mut leaks = Vec::new();
         if let Some(shape) = w.shape {
@@ -288,6 +299,13 @@ fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
                 }
             }
         }
+        let after = arcycle::stats();
+        let phases = (w.group == Group::Collect).then(|| {
+            (
+                after.phases.since(before.phases),
+                after.freed - before.freed,
+            )
+        });
         eprintln!(" {:>6.1} s", t0.elapsed().as_secs_f64());
         out.push(Measured {
             title: w.title,
@@ -298,6 +316,7 @@ fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
             names: w.cases.iter().map(|c| c.contender).collect(),
             samples,
             leaks,
+            phases,
         });
     }
     out
@@ -356,6 +375,7 @@ fn run_dyn(only: &Option<String>, smoke: bool) -> Vec<Measured> {
             names: w.cases.iter().map(|c| c.contender).collect(),
             samples,
             leaks,
+            phases: None,
         });
     }
     out
@@ -700,6 +720,42 @@ fn render(
         }
     }
 
+    // Where arcycle's collection time goes.
+    let phased: Vec<(&Measured, arcycle::PhaseTimes, u64)> = coll
+        .iter()
+        .filter_map(|m| m.phases.map(|(p, freed)| (*m, p, freed)))
+        .filter(|(_, _, freed)| *freed > 0)
+        .collect();
+    if !phased.is_empty() {
+        let _ = writeln!(
+            w,
+            "\n## {PHASES_HEADING}\n\n\
+             ns per object freed by arcycle's collections during each workload (its warm-up \
+             and leak check included), from `arcycle::stats().phases`. The drop of the outside \
+             handles, which buffers the possible roots, comes before and is not in them.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| shape | roots | trace | trial | validate | commit | destroy | total |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (m, p, freed) in phased {
+            let ns = |d: Duration| d.as_secs_f64() * 1e9 / freed as f64;
+            let _ = writeln!(
+                w,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                m.title,
+                ns(p.roots),
+                ns(p.trace),
+                ns(p.trial),
+                ns(p.validate),
+                ns(p.commit),
+                ns(p.destroy),
+                ns(p.total())
+            );
+        }
+    }
+
     if !dyn_rows.is_empty() {
         let _ = writeln!(w, "\n## {DYN_HEADING}\n");
         let _ = writeln!(
@@ -1027,9 +1083,10 @@ fn smoke_check(
         {
             problems.push(format!("{}: a contender has no positive time", m.id));
         }
-        // The times row, the ratios row, and (collections) the throughput row.
         let rows = md.matches(&format!("| {} |", m.title)).count();
-        let want = if m.group == Group::Collect { 3 } else { 2 };
+        // The times row, the ratios row, and (collections) the throughput
+        // row and arcycle's phases row.
+        let want = if m.group == Group::Collect { 4 } else { 2 };
         if rows != want {
             problems.push(format!("{}: {rows} table rows, {want} expected", m.id));
         }

@@ -243,7 +243,7 @@ pub use collector::{
 pub use collector::{
     add_callback, collect, collect_young, disable, enable, is_background, is_enabled, pace_limit,
     quiet_period, remove_callback, set_background, set_pace_limit, set_quiet_period, set_threshold,
-    stats, threshold, CallbackId, CollectEvent, CollectInfo, Stats, DEFAULT_THRESHOLD,
+    stats, threshold, CallbackId, CollectEvent, CollectInfo, PhaseTimes, Stats, DEFAULT_THRESHOLD,
 };
 #[cfg(feature = "census")]
 #[cfg_attr(docsrs, doc(cfg(feature = "census")))]

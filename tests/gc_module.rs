@@ -738,6 +738,47 @@ fn panicking_callback_is_reported_and_breaks_nothing() {
     T.assert_clean();
 }
 
+/// The phase times of `CollectInfo::phases` fit within the pause, are zero
+/// at `Start`, land a destructor's time in `destroy`, and add up, exactly,
+/// into `Stats::phases`.
+#[test]
+fn callback_phase_times_fit_the_pause_and_add_up_in_stats() {
+    static T: Tally = Tally::new();
+    const SPIN: Duration = Duration::from_millis(2);
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::disable(); // no collection but ours
+    collect();
+    let before = arcycle::stats().phases;
+    let rec = Recorded::start();
+    // The destructor runs for at least SPIN by the clock (no sleep: it
+    // watches the clock it is measured by).
+    garbage_pair(&T, || {
+        let t = Instant::now();
+        while t.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
+    });
+    assert_eq!(collect(), 2);
+    let after = arcycle::stats().phases;
+    let events = rec.take();
+    let [(CollectEvent::Start(start), _), (CollectEvent::Stop(stop), _)] = events[..] else {
+        panic!("one Start and one Stop expected: {events:?}");
+    };
+    assert_eq!(start.phases, arcycle::PhaseTimes::default());
+    let p = stop.phases;
+    assert!(p.total() <= stop.pause, "{p:?} within {:?}", stop.pause);
+    assert!(
+        p.destroy >= SPIN,
+        "the destructor's time is destroy's: {p:?}"
+    );
+    assert_eq!(after.since(before), p);
+    // Field by field, too: `since` is not the thing under test here.
+    assert_eq!(after.destroy - before.destroy, p.destroy);
+    assert_eq!(after.trace - before.trace, p.trace);
+    T.assert_clean();
+}
+
 #[test]
 fn callback_may_collect_nested() {
     static T: Tally = Tally::new();

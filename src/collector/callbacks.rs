@@ -68,6 +68,104 @@ pub struct CollectInfo {
     /// The collecting thread's time, from the first root taken to the last
     /// garbage destroyed (callbacks excluded).
     pub pause: Duration,
+    /// How `pause` splits into the collector's phases.
+    pub phases: PhaseTimes,
+}
+
+/// Where a collection's time went, phase by phase (the phases of the
+/// `collector` module docs, in order). They follow one another on the
+/// collecting thread, so together they are at most the collection's
+/// [`pause`](CollectInfo::pause); the rest is bookkeeping. Per collection
+/// in [`CollectInfo::phases`], summed over all collections in
+/// [`Stats::phases`](crate::Stats::phases).
+///
+/// What to look at when collections are slow: `trace` grows with the live
+/// objects the roots reach (a young collection leaves old ones alone, see
+/// [`collect_young`](crate::collect_young)), `validate` and `destroy` with
+/// the garbage, and `destroy` with what its destructors do.
+///
+/// ```
+/// use arcycle::{Cc, Trace};
+/// use std::sync::Mutex;
+///
+/// #[derive(Trace)]
+/// struct Node(Mutex<Option<Cc<Node>>>);
+///
+/// let before = arcycle::stats().phases;
+/// let a = Cc::new(Node(Mutex::new(None)));
+/// *a.0.lock().unwrap() = Some(a.clone());
+/// drop(a);
+/// arcycle::collect();
+/// let spent = arcycle::stats().phases;
+/// assert!(spent.total() >= before.total());
+/// println!("tracing took {:?} so far, destructors {:?}", spent.trace, spent.destroy);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PhaseTimes {
+    /// Taking the buffered possible roots: draining the buffer and holding
+    /// each root.
+    pub roots: Duration,
+    /// Pass 1: tracing everything the roots reach, holding each object.
+    pub trace: Duration,
+    /// Trial deletion: proposing the garbage from what pass 1 saw.
+    pub trial: Duration,
+    /// Freezing and verifying the proposal, a batch of whole components at
+    /// a time.
+    pub validate: Duration,
+    /// Marking the garbage dead and letting go of everything else.
+    pub commit: Duration,
+    /// Running the garbage's destructors and freeing it, weak-collection
+    /// notices and finalizers included.
+    pub destroy: Duration,
+}
+
+impl PhaseTimes {
+    /// All phases together.
+    pub fn total(&self) -> Duration {
+        self.roots + self.trace + self.trial + self.validate + self.commit + self.destroy
+    }
+
+    /// The time spent in each phase since `earlier`, a reading of the same
+    /// totals (two [`stats`](crate::stats) calls): what the collections in
+    /// between took. Saturates at zero if `earlier` is in fact later.
+    ///
+    /// ```
+    /// let before = arcycle::stats().phases;
+    /// arcycle::collect();
+    /// let spent = arcycle::stats().phases.since(before);
+    /// assert!(spent.total() <= arcycle::stats().total_pause);
+    /// ```
+    pub fn since(self, earlier: PhaseTimes) -> PhaseTimes {
+        let (a, b) = (self.to_nanos(), earlier.to_nanos());
+        PhaseTimes::from_nanos(std::array::from_fn(|i| a[i].saturating_sub(b[i])))
+    }
+
+    /// The phases as nanoseconds, in order (for the collector's totals).
+    pub(crate) fn to_nanos(self) -> [u64; 6] {
+        [
+            self.roots,
+            self.trace,
+            self.trial,
+            self.validate,
+            self.commit,
+            self.destroy,
+        ]
+        .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// The inverse of [`to_nanos`](PhaseTimes::to_nanos).
+    pub(crate) fn from_nanos(ns: [u64; 6]) -> PhaseTimes {
+        let [roots, trace, trial, validate, commit, destroy] = ns.map(Duration::from_nanos);
+        PhaseTimes {
+            roots,
+            trace,
+            trial,
+            validate,
+            commit,
+            destroy,
+        }
+    }
 }
 
 /// The event a callback receives: a collection starts or stops.

@@ -18,6 +18,10 @@
 //! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
 //! | commit | [`commit`] | `W` is marked dead and its locks released; every other hold is released; then `W`'s values are dropped and only after all of them its allocations freed |
 //!
+//! Each collection times its phases (`PhaseTimes`, in `CollectInfo` and
+//! summed in `Stats`), with one clock reading between phases and nothing
+//! on any mutator path.
+//!
 //! The collector lock serialises collections, destructors included, so a
 //! `collect()` that had to wait returns only after the garbage of the
 //! collection it waited for is gone. A destructor that calls `collect()`
@@ -52,7 +56,9 @@ pub(crate) mod trial;
 pub(crate) mod validate;
 pub(crate) mod worker;
 
-pub use callbacks::{add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo};
+pub use callbacks::{
+    add_callback, remove_callback, CallbackId, CollectEvent, CollectInfo, PhaseTimes,
+};
 use owner::{forbid_reentry, in_collector, Depth, InCollector, Owner};
 pub(crate) use owner::{may_wait_for_hold, owns_collector, wait_for_hold};
 pub use pace::{pace_limit, set_pace_limit};
@@ -93,6 +99,8 @@ struct Control {
     longest_pause_ns: AtomicU64,
     total_pause_ns: AtomicU64,
     traced: AtomicU64,
+    /// Every collection's phase times, summed (ns; see `PhaseTimes`).
+    phase_ns: [AtomicU64; 6],
     automatic: AtomicU64,
     roots: AtomicU64,
     young: AtomicU64,
@@ -122,6 +130,14 @@ macro_rules! control_init {
             longest_pause_ns: AtomicU64::new(0),
             total_pause_ns: AtomicU64::new(0),
             traced: AtomicU64::new(0),
+            phase_ns: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
             automatic: AtomicU64::new(0),
             roots: AtomicU64::new(0),
             young: AtomicU64::new(0),
@@ -393,14 +409,21 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         }
         graph.take_roots(&entries);
         tables.entries = entries;
+        let traced_from = Instant::now();
+        info.phases.roots = traced_from - start;
         graph.trace_all();
+        let trial_from = Instant::now();
+        info.phases.trace = trial_from - traced_from;
         let proposal = graph.trial_delete();
+        let validate_from = Instant::now();
+        info.phases.trial = validate_from - trial_from;
         let committed = validate::validate(
             &mut graph,
             proposal,
             std::mem::take(&mut tables.dead),
             &mut tables.guards,
         );
+        info.phases.validate = validate_from.elapsed();
         if let Some(record) = record {
             record.record(&graph, &committed);
         }
@@ -448,7 +471,14 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     // Still holding the lock (so a concurrent `collect()` returns only
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
+    let destroy_from = Instant::now();
+    // From validation's end: the commit, and the bookkeeping before the
+    // destructors run.
+    let before_commit =
+        info.phases.roots + info.phases.trace + info.phases.trial + info.phases.validate;
+    info.phases.commit = (destroy_from - start).saturating_sub(before_commit);
     let (freed, panic) = outcome.destroy();
+    info.phases.destroy = destroy_from.elapsed();
     tables.nodes = std::mem::take(&mut outcome.nodes);
     tables.targets = std::mem::take(&mut outcome.targets);
     tables.addrs = std::mem::take(&mut outcome.addrs);
@@ -462,6 +492,13 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         c.young.fetch_add(1, Relaxed);
     }
     c.freed.fetch_add(freed as u64, Relaxed);
+    // Statistics only, read by no model: under loom they are not summed,
+    // so that a model's state space stays what the protocol makes it (as
+    // with `scratch`).
+    #[cfg(not(arcycle_loom))]
+    for (total, ns) in c.phase_ns.iter().zip(info.phases.to_nanos()) {
+        total.fetch_add(ns, Relaxed);
+    }
     let elapsed = start.elapsed();
     let pause = elapsed.as_nanos().min(u64::MAX as u128) as u64;
     c.last_pause_ns.store(pause, Relaxed);

@@ -9,7 +9,7 @@
 //! Turning something on wakes the collector thread if it has work waiting
 //! (see `worker`). Guarded by `tests/gc_module.rs` and the doc tests.
 
-use super::{control, generations, worker};
+use super::{control, generations, worker, PhaseTimes};
 use crate::buffer;
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
@@ -89,6 +89,8 @@ pub struct Stats {
     /// Those waits that reached the pace limit (each gave its collection
     /// up).
     pub pace_timeouts: u64,
+    /// All collections' time, phase by phase (see [`PhaseTimes`]).
+    pub phases: PhaseTimes,
 }
 
 /// Collector statistics since the program started.
@@ -116,6 +118,7 @@ pub fn stats() -> Stats {
         paced: c.pace.waits.load(Relaxed),
         paced_time: Duration::from_nanos(c.pace.waited_ns.load(Relaxed)),
         pace_timeouts: c.pace.timeouts.load(Relaxed),
+        phases: PhaseTimes::from_nanos(c.phase_ns.each_ref().map(|a| a.load(Relaxed))),
     }
 }
 
