@@ -89,7 +89,10 @@ pub struct Stats {
     /// Those waits that reached the pace limit (each gave its collection
     /// up).
     pub pace_timeouts: u64,
-    /// All collections' time, phase by phase (see [`PhaseTimes`]).
+    /// All collections' time, phase by phase (see [`PhaseTimes`]). As
+    /// with `total_pause`, a nested collection (a destructor's
+    /// `collect()`) counts on its own and inside its outer collection's
+    /// `destroy`.
     pub phases: PhaseTimes,
 }
 
