@@ -72,8 +72,9 @@ pub struct CollectInfo {
     pub phases: PhaseTimes,
 }
 
-/// Where a collection's time went, phase by phase (the phases of the
-/// `collector` module docs, in order). They follow one another on the
+/// Where a collection's time went, phase by phase, in the order they run
+/// (the phases of "How it works" in [`design`](crate::design), with taking
+/// the roots and tracing as two). They follow one another on the
 /// collecting thread, so together they are at most the collection's
 /// [`pause`](CollectInfo::pause); the rest is bookkeeping. Per collection
 /// in [`CollectInfo::phases`], summed over all collections in
