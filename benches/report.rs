@@ -52,7 +52,6 @@ mod common;
 use common::scaling::{scaling_table, ScalingRow, ScalingSize, THREADS};
 use common::workloads::{cores, LiveRun, MutatorRun, LIVE_TOUCHES};
 use common::*;
-use hdrhistogram::Histogram;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -122,28 +121,6 @@ impl Measured {
             .collect();
         Some(median(&r))
     }
-}
-
-/// The median of positive samples (times, ratios), read from an HDR
-/// histogram: the samples are recorded as integers in units of a millionth
-/// of the smallest one, at 4 significant digits, so the result is within
-/// 0.01% of the exact median (the repetition counts are odd: no averaging).
-fn median(v: &[f64]) -> f64 {
-    let least = v
-        .iter()
-        .copied()
-        .filter(|x| *x > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    if !least.is_finite() {
-        return 0.0;
-    }
-    let unit = least / 1e6;
-    let mut h = Histogram::<u64>::new(4).expect("4 significant digits are valid");
-    for x in v {
-        h.record((x / unit).round() as u64)
-            .expect("an auto-resizing histogram takes any value");
-    }
-    h.median_equivalent(h.value_at_quantile(0.5)) as f64 * unit
 }
 
 fn fmt_time(secs: f64, unit: Unit) -> String {

@@ -573,3 +573,25 @@ pub fn live_table(sizes: &[usize], rounds: usize, reps: impl Fn(usize) -> usize)
     }
     out
 }
+
+/// The median of positive samples (times, ratios), read from an HDR
+/// histogram: the samples are recorded as integers in units of a millionth
+/// of the smallest one, at 4 significant digits, so the result is within
+/// 0.01% of the exact median (the repetition counts are odd: no averaging).
+pub fn median(v: &[f64]) -> f64 {
+    let least = v
+        .iter()
+        .copied()
+        .filter(|x| *x > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !least.is_finite() {
+        return 0.0;
+    }
+    let unit = least / 1e6;
+    let mut h = hdrhistogram::Histogram::<u64>::new(4).expect("4 significant digits are valid");
+    for x in v {
+        h.record((x / unit).round() as u64)
+            .expect("an auto-resizing histogram takes any value");
+    }
+    h.median_equivalent(h.value_at_quantile(0.5)) as f64 * unit
+}

@@ -24,7 +24,7 @@
 
 use super::contenders::{tally, Contender};
 use super::workloads::{big_stack, contended_node, pool};
-use super::{ArcC, ArcycleC};
+use super::{median, ArcC, ArcycleC};
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -129,11 +129,6 @@ where
     took
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Measure every thread count of `threads`, repetitions interleaved
 /// (`Arc`, then arcycle, alternating who goes first).
 pub fn scaling_table(threads: &[usize], size: ScalingSize) -> Vec<ScalingRow> {
@@ -186,7 +181,7 @@ pub fn scaling_table(threads: &[usize], size: ScalingSize) -> Vec<ScalingRow> {
                     }
                 }
                 eprintln!(" {:>6.1} s", t0.elapsed().as_secs_f64());
-                let [c, ind, fr] = s.map(|[mut a, mut b]| [median(&mut a), median(&mut b)]);
+                let [c, ind, fr] = s.map(|[a, b]| [median(&a), median(&b)]);
                 ScalingRow {
                     threads: t,
                     reps: size.reps,
