@@ -389,6 +389,14 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         callbacks::fire(cbs, &CollectEvent::Start(info));
     }
     let start = Instant::now();
+    // Each phase's time is the time since the last phase ended.
+    let mut mark = start;
+    let mut lap = || {
+        let now = Instant::now();
+        let phase = now - mark;
+        mark = now;
+        phase
+    };
     sweep_quarantine();
     // The tables this collection fills, kept from the last one (`scratch`).
     let mut tables = scratch::take();
@@ -409,21 +417,18 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         }
         graph.take_roots(&entries);
         tables.entries = entries;
-        let traced_from = Instant::now();
-        info.phases.roots = traced_from - start;
+        info.phases.roots = lap();
         graph.trace_all();
-        let trial_from = Instant::now();
-        info.phases.trace = trial_from - traced_from;
+        info.phases.trace = lap();
         let proposal = graph.trial_delete();
-        let validate_from = Instant::now();
-        info.phases.trial = validate_from - trial_from;
+        info.phases.trial = lap();
         let committed = validate::validate(
             &mut graph,
             proposal,
             std::mem::take(&mut tables.dead),
             &mut tables.guards,
         );
-        info.phases.validate = validate_from.elapsed();
+        info.phases.validate = lap();
         if let Some(record) = record {
             record.record(&graph, &committed);
         }
@@ -471,14 +476,11 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     // Still holding the lock (so a concurrent `collect()` returns only
     // after these values are gone), but no longer tracing: destructors may
     // allocate, drop, and collect (nested).
-    let destroy_from = Instant::now();
     // From validation's end: the commit, and the bookkeeping before the
     // destructors run.
-    let before_commit =
-        info.phases.roots + info.phases.trace + info.phases.trial + info.phases.validate;
-    info.phases.commit = (destroy_from - start).saturating_sub(before_commit);
+    info.phases.commit = lap();
     let (freed, panic) = outcome.destroy();
-    info.phases.destroy = destroy_from.elapsed();
+    info.phases.destroy = lap();
     tables.nodes = std::mem::take(&mut outcome.nodes);
     tables.targets = std::mem::take(&mut outcome.targets);
     tables.addrs = std::mem::take(&mut outcome.addrs);
