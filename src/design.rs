@@ -35,7 +35,8 @@
 //! unsized value whose concrete type was never known (a boxed `dyn`, a
 //! slice of handles) stores its own fat pointer in front of the header.
 //!
-//! **Collection** ([`collect`](crate::collect), or automatic once [`threshold`](crate::threshold) roots are
+//! **Collection** ([`collect`](crate::collect), or automatic once [`threshold`](crate::threshold) roots,
+//! or a [fraction](crate::set_heap_fraction) of the live heap if fewer, are
 //! buffered) is synchronous trial deletion run by one thread while all
 //! others run on, in four phases (`collector/`):
 //!

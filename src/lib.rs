@@ -78,7 +78,10 @@
 //!   that finds a whole threshold of possible roots waiting behind a
 //!   running collection waits for it (at most the
 //!   [pace limit](set_pace_limit), 20 ms), so the garbage waiting stays
-//!   within about two thresholds' worth instead of growing.
+//!   within about two thresholds' worth instead of growing. In a small
+//!   heap the trigger is lower: a [fraction](set_heap_fraction) of the
+//!   live heap (a quarter by default), so the garbage waiting stays a
+//!   bounded share of the heap.
 //! * Automatic collections are *young* ones ([`collect_young`]) unless a
 //!   full one is due: objects that survived a collection are left alone,
 //!   so a program with a big live graph does not pay for tracing it again
@@ -241,9 +244,10 @@ pub use collector::{
     __loom_collector_round, __loom_quiet_arm, __loom_quiet_disarm, __loom_quiet_signalled,
 };
 pub use collector::{
-    add_callback, collect, collect_young, disable, enable, is_background, is_enabled, pace_limit,
-    quiet_period, remove_callback, set_background, set_pace_limit, set_quiet_period, set_threshold,
-    stats, threshold, CallbackId, CollectEvent, CollectInfo, PhaseTimes, Stats, DEFAULT_THRESHOLD,
+    add_callback, collect, collect_young, disable, enable, heap_fraction, is_background,
+    is_enabled, pace_limit, quiet_period, remove_callback, set_background, set_heap_fraction,
+    set_pace_limit, set_quiet_period, set_threshold, stats, threshold, CallbackId, CollectEvent,
+    CollectInfo, PhaseTimes, Stats, DEFAULT_HEAP_FRACTION, DEFAULT_THRESHOLD, MIN_TRIGGER,
 };
 #[cfg(feature = "census")]
 #[cfg_attr(docsrs, doc(cfg(feature = "census")))]

@@ -836,6 +836,85 @@ fn stats_count_automatic_collections_and_roots() {
     T.assert_clean();
 }
 
+/// The trigger is `min(threshold, max(MIN_TRIGGER, fraction × heap
+/// estimate))`, and in inline mode the roots waiting never pass it: the
+/// fraction, not the threshold, starts the collections in a small heap.
+#[test]
+fn heap_fraction_bounds_the_roots_waiting_in_a_small_heap() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    arcycle::disable();
+    arcycle::set_background(false);
+    arcycle::set_threshold(1_000_000);
+    let live = common::ring(&T, 8_000);
+    // Buffer every member, so the full collection traces the whole ring.
+    for n in &live {
+        drop(n.clone());
+    }
+    collect();
+    let est = arcycle::stats().heap_estimate;
+    assert!(est >= 8_000, "a full collection saw the ring live: {est}");
+
+    // The threshold above everything: the floor, then the fraction decide.
+    arcycle::set_heap_fraction(1e-9);
+    assert_eq!(arcycle::stats().trigger, arcycle::MIN_TRIGGER);
+    arcycle::set_heap_fraction(2_000.0 / est as f64);
+    let trigger = arcycle::stats().trigger;
+    assert!((1_990..=2_000).contains(&trigger), "trigger {trigger}");
+    // A threshold below the fraction's share wins.
+    arcycle::set_threshold(500);
+    assert_eq!(arcycle::stats().trigger, 500);
+    arcycle::set_threshold(1_000_000);
+    assert_eq!(arcycle::stats().trigger, trigger);
+
+    // 3,000 garbage pairs are 6,000 roots: three triggers' worth.
+    let churn = || {
+        let before = arcycle::stats();
+        let mut peak = 0;
+        for _ in 0..3_000 {
+            garbage_pair(&T, || {});
+            peak = peak.max(arcycle::stats().roots_buffered);
+        }
+        (arcycle::stats().automatic - before.automatic, peak)
+    };
+    arcycle::enable();
+    let (automatic, peak) = churn();
+    assert!(automatic >= 2, "{automatic} automatic collections");
+    assert!(
+        peak <= trigger + 1,
+        "{peak} roots waited, trigger {trigger}"
+    );
+
+    // With the bound off the threshold alone decides: nothing ran.
+    arcycle::set_heap_fraction(f64::INFINITY);
+    assert_eq!(arcycle::stats().trigger, 1_000_000);
+    let (automatic, peak) = churn();
+    assert_eq!(automatic, 0, "the threshold was not reached");
+    assert!(peak >= 6_000, "{peak}");
+
+    arcycle::disable();
+    drop(live);
+    collect();
+    T.assert_clean();
+}
+
+#[test]
+fn heap_fraction_must_be_positive() {
+    let _s = serial();
+    let _restore = Settings::save();
+    for bad in [0.0, -0.5, f64::NAN, f64::NEG_INFINITY] {
+        let err = catch_unwind(|| arcycle::set_heap_fraction(bad))
+            .expect_err("a fraction that is not positive must panic");
+        let text = common::panic_text(&*err);
+        assert!(
+            text.contains("set_heap_fraction") && text.contains("positive"),
+            "{text}"
+        );
+    }
+    assert_eq!(arcycle::heap_fraction(), arcycle::DEFAULT_HEAP_FRACTION);
+}
+
 // -------------------------------------------------------------- debug helpers
 
 #[test]

@@ -68,6 +68,10 @@ struct State {
     held_len: AtomicUsize,
     /// The size of the old heap as full collections saw it (invariant 3).
     old_estimate: AtomicUsize,
+    /// Objects young collections found live (so made old) since
+    /// `old_estimate` was last set: with it, the live heap's estimate
+    /// that paces automatic collections (see [`heap_estimate`]).
+    young_survivors: AtomicUsize,
 }
 
 macro_rules! state_init {
@@ -76,6 +80,7 @@ macro_rules! state_init {
             held: Mutex::new(Vec::new()),
             held_len: AtomicUsize::new(0),
             old_estimate: AtomicUsize::new(0),
+            young_survivors: AtomicUsize::new(0),
         }
     };
 }
@@ -119,12 +124,20 @@ pub(crate) fn take_held() -> Vec<Entry> {
 
 /// After a collection: keep what a young one held over; update the old
 /// heap's estimate from what a representative full one traced (`roots`:
-/// the distinct roots it took; invariant 3).
+/// the distinct roots it took; invariant 3), and the live heap's from what
+/// a young one found live.
 pub(crate) fn finish(young: bool, held_over: Vec<Entry>, live_traced: usize, roots: usize) {
     let s = state();
     let estimate = s.old_estimate.load(Relaxed);
-    if !young && (roots >= estimate / 2 || live_traced > estimate) {
+    // Relaxed, both: only collections write them, under the collector
+    // lock, and readers take them as estimates.
+    if young {
+        let young = s.young_survivors.load(Relaxed);
+        s.young_survivors
+            .store(young.saturating_add(live_traced), Relaxed);
+    } else if roots >= estimate / 2 || live_traced > estimate {
         s.old_estimate.store(live_traced, Relaxed);
+        s.young_survivors.store(0, Relaxed);
     }
     if held_over.is_empty() {
         return;
@@ -132,6 +145,20 @@ pub(crate) fn finish(young: bool, held_over: Vec<Entry>, live_traced: usize, roo
     let mut held = lock(&s.held);
     held.extend(held_over);
     s.held_len.store(held.len(), Relaxed);
+}
+
+/// The live heap as collections saw it: what the last representative full
+/// collection found live, plus what young collections found live since
+/// (every object they trace is young, so each survivor is new to the
+/// estimate). Objects freed by counting are not subtracted until the next
+/// representative full collection, so the estimate errs high; it starts
+/// at 0. It scales the automatic trigger (see
+/// [`set_heap_fraction`](crate::set_heap_fraction)).
+pub(crate) fn heap_estimate() -> usize {
+    let s = state();
+    s.old_estimate
+        .load(Relaxed)
+        .saturating_add(s.young_survivors.load(Relaxed))
 }
 
 /// Entries buffered and not yet settled: the root buffer's and the

@@ -66,8 +66,9 @@ pub(crate) use panics::{
     drop_payload, is_quarantined, keep_panic, quarantine, report_panic, sweep_quarantine,
 };
 pub use settings::{
-    disable, enable, is_background, is_enabled, quiet_period, set_background, set_quiet_period,
-    set_threshold, stats, threshold, Stats, DEFAULT_THRESHOLD,
+    disable, enable, heap_fraction, is_background, is_enabled, quiet_period, set_background,
+    set_heap_fraction, set_quiet_period, set_threshold, stats, threshold, Stats,
+    DEFAULT_HEAP_FRACTION, DEFAULT_THRESHOLD, MIN_TRIGGER,
 };
 
 use crate::buffer;
@@ -92,6 +93,15 @@ struct Control {
     trigger: AtomicBool,
     /// The user's threshold.
     threshold: AtomicUsize,
+    /// The user's heap fraction (`f64` bits; see `settings`).
+    heap_fraction: AtomicU64,
+    /// `max(MIN_TRIGGER, heap_fraction × heap estimate)`: the trigger's
+    /// bound from the heap, refreshed under `heap_trigger_lock` after each
+    /// collection and by `set_heap_fraction` (never under loom: there it
+    /// stays `usize::MAX` and the threshold alone triggers).
+    heap_trigger: AtomicUsize,
+    #[cfg(not(arcycle_loom))]
+    heap_trigger_lock: Mutex<()>,
     collections: AtomicU64,
     freed: AtomicU64,
     aborted: AtomicU64,
@@ -123,6 +133,10 @@ macro_rules! control_init {
             background: AtomicBool::new(DEFAULT_BACKGROUND),
             trigger: AtomicBool::new(false),
             threshold: AtomicUsize::new(DEFAULT_THRESHOLD),
+            heap_fraction: AtomicU64::new(settings::DEFAULT_HEAP_FRACTION_BITS),
+            heap_trigger: AtomicUsize::new(settings::INITIAL_HEAP_TRIGGER),
+            #[cfg(not(arcycle_loom))]
+            heap_trigger_lock: Mutex::new(()),
             collections: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
@@ -331,7 +345,7 @@ fn auto_collect(allocating: bool) {
 /// shards' entries and its own ring's (see `buffer::push`).
 pub(crate) fn note_pending(pending: usize) {
     let c = control();
-    if pending >= c.threshold.load(Relaxed) && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
+    if pending >= settings::trigger() && c.enabled.load(Relaxed) && !c.trigger.load(Relaxed) {
         c.trigger.store(true, Relaxed);
     } else if pending == 1 && c.background.load(Relaxed) && c.enabled.load(Relaxed) {
         // The shards and this thread's ring were empty, so the buffer may
@@ -435,8 +449,9 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         tables.internal = std::mem::take(&mut graph.internal);
         commit::finish_locked(graph, committed)
     };
-    // The next automatic collection waits for `threshold` new roots,
-    // whatever this one traced: the live objects it traced are old now,
+    // The next automatic collection waits for the trigger's new roots (the
+    // threshold, or less in a small heap: `settings::trigger`), however
+    // much this one traced: the live objects it traced are old now,
     // and no young collection traces them again, so an object is traced by
     // young collections at most once in its life; a full collection waits
     // for about as many held-over roots as it traces (`generations`). So
@@ -452,7 +467,8 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         live,
         outcome.roots,
     );
-    let wait_for = c.threshold.load(Relaxed);
+    settings::refresh_heap_trigger();
+    let wait_for = settings::trigger();
     // The shards' count only, like a push's estimate (a ring's owner
     // triggers on its own ring's entries when it next pushes): counting
     // every ring takes the registry lock, which no collection needs.

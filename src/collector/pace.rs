@@ -12,15 +12,17 @@
 //! moment when
 //!
 //! 1. a collection is running (on any thread), and
-//! 2. at least [`threshold`](crate::threshold) possible roots have piled up
-//!    in the buffer's shards since that collection drained them,
+//! 2. at least a *trigger* of possible roots (the
+//!    [threshold](crate::threshold), or less in a small heap: see
+//!    [`set_heap_fraction`](crate::set_heap_fraction)) have piled up in the
+//!    buffer's shards since that collection drained them,
 //!
 //! waits until a collection ends, for at most the [pace
 //! limit](set_pace_limit) (20 ms by default). While the collector thread
-//! keeps up, nobody waits: a collection that ends before a threshold of new
+//! keeps up, nobody waits: a collection that ends before a trigger of new
 //! roots piled up paces nothing. When it does not, the mutators go at the
-//! collector's speed, and about two thresholds of roots wait at any time
-//! (the ones being collected and one threshold behind them, plus what the
+//! collector's speed, and about two triggers of roots wait at any time
+//! (the ones being collected and one trigger behind them, plus what the
 //! threads' rings hold, see `buffer`) where inline mode keeps about one.
 //!
 //! # Why the wait is bounded, and what a timeout costs
@@ -233,12 +235,14 @@ fn pace() -> &'static Pace {
 ///
 /// In background mode, a thread that allocates (`Cc::new` and the other
 /// constructors, never a drop) while a collection runs and a whole
-/// [threshold](crate::set_threshold) of new possible roots has piled up
-/// behind it waits for that collection to end: a program that makes
-/// garbage faster than the collector thread frees it then runs at the
-/// collector's speed, and the garbage waiting for a collection stays
-/// within about two thresholds' worth of roots (inline mode keeps about
-/// one), instead of growing for as long as the program keeps making it.
+/// trigger of new possible roots (the [threshold](crate::set_threshold),
+/// or less in a small heap: see [`set_heap_fraction`](crate::set_heap_fraction))
+/// has piled up behind it waits for that collection to end: a program
+/// that makes garbage faster than the collector thread frees it then runs
+/// at the collector's speed, and the garbage waiting for a collection
+/// stays within about two triggers' worth of roots (inline mode keeps
+/// about one), instead of growing for as long as the program keeps making
+/// it.
 /// While the collector keeps up nobody waits. Pacing does not know which
 /// thread makes the garbage: every thread that allocates while the
 /// collector is that far behind waits (as any allocating thread may run
@@ -315,7 +319,7 @@ impl Drop for Running {
 
 /// Called by an allocation that found the trigger set in background mode,
 /// after it signalled the collector thread: wait if the collector is a
-/// whole threshold behind (module docs). `auto_collect` has already
+/// whole trigger behind (module docs). `auto_collect` has already
 /// turned away a thread that is collecting (in the locked phases, or
 /// owning the collector lock); the collector thread is turned away here.
 #[cfg(not(arcycle_loom))]
@@ -323,7 +327,6 @@ impl Drop for Running {
 #[inline(never)]
 pub(crate) fn maybe_wait() {
     let p = pace();
-    let c = control();
     // Relaxed, all of them: the conditions are hints; a stale one makes one
     // allocation wait (bounded) or not.
     let limit = p.limit_ns.load(Relaxed);
@@ -335,7 +338,7 @@ pub(crate) fn maybe_wait() {
     if started == ended || p.gave_up.load(Relaxed) == started.wrapping_add(1) {
         return;
     }
-    if crate::buffer::pending_in_shards() < c.threshold.load(Relaxed)
+    if crate::buffer::pending_in_shards() < super::settings::trigger()
         || super::worker::on_collector_thread()
     {
         return;

@@ -94,6 +94,14 @@ pub struct Stats {
     /// `collect()`) counts on its own and inside its outer collection's
     /// `destroy`.
     pub phases: PhaseTimes,
+    /// The number of buffered possible roots that starts an automatic
+    /// collection now: the [threshold](set_threshold), or less in a small
+    /// heap (see [`set_heap_fraction`]).
+    pub trigger: usize,
+    /// The collector's estimate of the live heap, in objects (see
+    /// [`set_heap_fraction`]): what the last representative full
+    /// collection found live plus what young collections found live since.
+    pub heap_estimate: usize,
 }
 
 /// Collector statistics since the program started.
@@ -122,6 +130,8 @@ pub fn stats() -> Stats {
         paced_time: Duration::from_nanos(c.pace.waited_ns.load(Relaxed)),
         pace_timeouts: c.pace.timeouts.load(Relaxed),
         phases: PhaseTimes::from_nanos(c.phase_ns.each_ref().map(|a| a.load(Relaxed))),
+        trigger: trigger(),
+        heap_estimate: generations::heap_estimate(),
     }
 }
 
@@ -132,8 +142,9 @@ pub fn stats() -> Stats {
 /// stand for in inline mode, and about twice that in background mode (the
 /// collector thread collects one threshold while the next piles up; an
 /// allocation that finds it further behind waits, see
-/// [`set_pace_limit`](crate::set_pace_limit)): lower the threshold to keep
-/// less waiting in a small heap. The collector's total work stays linear
+/// [`set_pace_limit`](crate::set_pace_limit)). The threshold is the
+/// trigger's upper bound: in a small heap automatic collections start
+/// earlier, at a fraction of the live heap (see [`set_heap_fraction`]). The collector's total work stays linear
 /// in the program's at any threshold: automatic collections are young ones
 /// (see [`collect_young`](crate::collect_young)), which trace an object at
 /// most once while it is young, and a full one waits for about as many
@@ -166,6 +177,133 @@ pub fn threshold() -> usize {
     control().threshold.load(Relaxed)
 }
 
+/// The default [heap fraction](set_heap_fraction): a quarter of the live
+/// heap.
+///
+/// ```
+/// arcycle::set_heap_fraction(0.5);
+/// arcycle::set_heap_fraction(arcycle::DEFAULT_HEAP_FRACTION); // back to the default
+/// assert_eq!(arcycle::heap_fraction(), 0.25);
+/// ```
+pub const DEFAULT_HEAP_FRACTION: f64 = 0.25;
+
+pub(crate) const DEFAULT_HEAP_FRACTION_BITS: u64 = DEFAULT_HEAP_FRACTION.to_bits();
+
+/// The fewest buffered possible roots that start an automatic collection
+/// when the [heap fraction](set_heap_fraction) asks for fewer (a small
+/// heap); a [threshold](set_threshold) below it still wins.
+///
+/// ```
+/// assert!(arcycle::MIN_TRIGGER <= arcycle::DEFAULT_THRESHOLD);
+/// ```
+pub const MIN_TRIGGER: usize = 1_000;
+
+/// The heap's bound before any refresh: the floor (the estimate is 0).
+/// Under loom it stays `usize::MAX`, so models trigger on the threshold
+/// alone, as before the heap fraction (`Control::heap_trigger`).
+pub(crate) const INITIAL_HEAP_TRIGGER: usize = if cfg!(arcycle_loom) {
+    usize::MAX
+} else {
+    MIN_TRIGGER
+};
+
+/// Set the share of the live heap that buffered possible roots may reach
+/// before an automatic collection starts (default
+/// [`DEFAULT_HEAP_FRACTION`], a quarter).
+///
+/// An automatic collection starts when the buffered roots reach the
+/// *trigger*:
+///
+/// ```text
+/// trigger = min(threshold, max(MIN_TRIGGER, fraction × live heap))
+/// ```
+///
+/// where the live heap is the collector's estimate: the objects its last
+/// representative full collection found live, plus those young
+/// collections found live since ([`Stats::heap_estimate`]; it starts at 0
+/// and errs high between full collections, since objects freed by
+/// counting are only subtracted by the next one). So in a big heap the
+/// [threshold](set_threshold) alone decides, as before, and in a small
+/// one the roots waiting for a collection stay within `fraction` of the
+/// live heap in inline mode and about twice that in background mode (see
+/// [`set_pace_limit`](crate::set_pace_limit)), but never fewer than
+/// [`MIN_TRIGGER`] (or the threshold, if lower) start one. A lower
+/// fraction keeps less garbage waiting and collects more often; each
+/// collection costs about the same per root. [`f64::INFINITY`] turns the
+/// bound off: the threshold alone decides.
+///
+/// The bound is in roots: what each root's garbage weighs is the
+/// program's (a dropped handle to a garbage ring of a million is one
+/// root). In a churn like the benchmark report's live-heap case (10,000
+/// live nodes, garbage 2-cycles and live clones, background mode), a
+/// quarter kept the waiting garbage's peak at 29% of the heap, where the
+/// threshold alone let it reach 102%, for 6% more time per freed object.
+///
+/// Not modelled under loom: there the trigger is the threshold.
+///
+/// # Panics
+///
+/// If `fraction` is NaN, zero or negative.
+///
+/// ```
+/// arcycle::set_heap_fraction(0.1); // a tenth of the live heap at most
+/// assert_eq!(arcycle::heap_fraction(), 0.1);
+/// assert!(arcycle::stats().trigger <= arcycle::threshold());
+/// arcycle::set_heap_fraction(f64::INFINITY); // the threshold alone
+/// assert_eq!(arcycle::stats().trigger, arcycle::threshold());
+/// # arcycle::set_heap_fraction(arcycle::DEFAULT_HEAP_FRACTION);
+/// ```
+pub fn set_heap_fraction(fraction: f64) {
+    assert!(
+        fraction > 0.0,
+        "arcycle::set_heap_fraction: the fraction must be positive (f64::INFINITY turns the bound off), got {fraction}"
+    );
+    control().heap_fraction.store(fraction.to_bits(), Relaxed);
+    refresh_heap_trigger();
+}
+
+/// The fraction set by [`set_heap_fraction`].
+///
+/// ```
+/// assert!(arcycle::heap_fraction() > 0.0);
+/// ```
+pub fn heap_fraction() -> f64 {
+    f64::from_bits(control().heap_fraction.load(Relaxed))
+}
+
+/// The number of buffered roots that starts an automatic collection now
+/// (see [`set_heap_fraction`]): one more relaxed load than the threshold
+/// alone.
+#[inline]
+pub(crate) fn trigger() -> usize {
+    let c = control();
+    c.threshold.load(Relaxed).min(c.heap_trigger.load(Relaxed))
+}
+
+/// Recompute the heap's bound on the trigger from the fraction and the
+/// heap estimate (after each collection, and when the fraction changes).
+///
+/// Two writers (a collection's end, a user's `set_heap_fraction`) may
+/// race; the lock makes each one read both inputs and store the result
+/// with no other in between, so the last to finish stores what the latest
+/// inputs give. Relaxed inside: the lock orders them.
+pub(crate) fn refresh_heap_trigger() {
+    #[cfg(not(arcycle_loom))]
+    {
+        let c = control();
+        let _serial = crate::sync::lock(&c.heap_trigger_lock);
+        let fraction = f64::from_bits(c.heap_fraction.load(Relaxed));
+        let share = if fraction.is_infinite() {
+            // The bound is off (and `0 × ∞` would be NaN).
+            usize::MAX
+        } else {
+            // `as` saturates, so a huge product gives `usize::MAX`.
+            (generations::heap_estimate() as f64 * fraction) as usize
+        };
+        c.heap_trigger.store(share.max(MIN_TRIGGER), Relaxed);
+    }
+}
+
 /// Turn automatic collection on (the default).
 ///
 /// ```
@@ -177,7 +315,7 @@ pub fn threshold() -> usize {
 pub fn enable() {
     let c = control();
     c.enabled.store(true, Relaxed);
-    if buffer::pending() >= c.threshold.load(Relaxed) {
+    if buffer::pending() >= trigger() {
         c.trigger.store(true, Relaxed);
     }
     if c.background.load(Relaxed) && generations::pending_total() > 0 {

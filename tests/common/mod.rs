@@ -264,6 +264,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// settings into the next one. Hold [`serial`] while it lives.
 pub struct Settings {
     threshold: usize,
+    heap_fraction: f64,
     enabled: bool,
     background: bool,
     quiet: std::time::Duration,
@@ -274,6 +275,7 @@ impl Settings {
     pub fn save() -> Settings {
         Settings {
             threshold: arcycle::threshold(),
+            heap_fraction: arcycle::heap_fraction(),
             enabled: arcycle::is_enabled(),
             background: arcycle::is_background(),
             quiet: arcycle::quiet_period(),
@@ -288,6 +290,7 @@ impl Drop for Settings {
         arcycle::set_pace_limit(self.pace);
         arcycle::set_background(self.background);
         arcycle::set_threshold(self.threshold);
+        arcycle::set_heap_fraction(self.heap_fraction);
         if self.enabled {
             arcycle::enable();
         } else {
