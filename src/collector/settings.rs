@@ -236,8 +236,10 @@ pub(crate) const INITIAL_HEAP_TRIGGER: usize = if cfg!(arcycle_loom) {
 /// program's (a dropped handle to a garbage ring of a million is one
 /// root). In a churn like the benchmark report's live-heap case (10,000
 /// live nodes, garbage 2-cycles and live clones, background mode), a
-/// quarter kept the waiting garbage's peak at 29% of the heap, where the
-/// threshold alone let it reach 102%, for 6% more time per freed object.
+/// quarter kept the waiting garbage's peak at 29–44% of the heap, where
+/// the threshold alone let it reach 102–163%, for 6–25% more time per
+/// freed object (three runs on a 2-core machine): the bound is paid for
+/// with about four times as many collections.
 ///
 /// Not modelled under loom: there the trigger is the threshold.
 ///
