@@ -133,7 +133,7 @@ macro_rules! control_init {
             background: AtomicBool::new(DEFAULT_BACKGROUND),
             trigger: AtomicBool::new(false),
             threshold: AtomicUsize::new(DEFAULT_THRESHOLD),
-            heap_fraction: AtomicU64::new(settings::DEFAULT_HEAP_FRACTION_BITS),
+            heap_fraction: AtomicU64::new(settings::DEFAULT_HEAP_FRACTION.to_bits()),
             heap_trigger: AtomicUsize::new(settings::INITIAL_HEAP_TRIGGER),
             #[cfg(not(arcycle_loom))]
             heap_trigger_lock: Mutex::new(()),

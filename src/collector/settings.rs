@@ -144,8 +144,9 @@ pub fn stats() -> Stats {
 /// allocation that finds it further behind waits, see
 /// [`set_pace_limit`](crate::set_pace_limit)). The threshold is the
 /// trigger's upper bound: in a small heap automatic collections start
-/// earlier, at a fraction of the live heap (see [`set_heap_fraction`]). The collector's total work stays linear
-/// in the program's at any threshold: automatic collections are young ones
+/// earlier, at a fraction of the live heap (see [`set_heap_fraction`]).
+/// The collector's total work stays linear in the program's at any
+/// threshold: automatic collections are young ones
 /// (see [`collect_young`](crate::collect_young)), which trace an object at
 /// most once while it is young, and a full one waits for about as many
 /// held-over roots as it will trace.
@@ -186,8 +187,6 @@ pub fn threshold() -> usize {
 /// assert_eq!(arcycle::heap_fraction(), 0.25);
 /// ```
 pub const DEFAULT_HEAP_FRACTION: f64 = 0.25;
-
-pub(crate) const DEFAULT_HEAP_FRACTION_BITS: u64 = DEFAULT_HEAP_FRACTION.to_bits();
 
 /// The fewest buffered possible roots that start an automatic collection
 /// when the [heap fraction](set_heap_fraction) asks for fewer (a small
