@@ -30,6 +30,11 @@
 #      without comparing a member's re-traced edges with pass 1's
 #      (src/collector/validate.rs); the model
 #      `validate_vs_move_out_and_back` must fail.
+#   8. `--cfg arcycle_broken_handover`: the last drop of a buffered object
+#      gives its strong side back as a leaf's, instead of turning it into
+#      the entry unit that `ACTIVE` stood for (src/header.rs), so the
+#      allocation goes before its root-buffer entry; the model
+#      `detached_and_active_entries_vs_last_drop` must fail.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
@@ -37,7 +42,8 @@
 # report of the collector's load of the child's header racing the free;
 # the fifth with its model's "quiet period lost" assertion; the sixth with
 # loom's deadlock report (the waiter never woken); the seventh with loom's
-# report of the collector destroying a value the mutator still reads.
+# report of the collector destroying a value the mutator still reads; the
+# eighth with its model's "entry outlived its allocation" assertion.
 #
 #   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
 #
@@ -52,7 +58,7 @@ trap 'rm -f "$log"' EXIT
 
 # The failures loom may report for a broken protocol: the models' own
 # assertions, arcycle's dead-deref panic, or loom's race detection.
-expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE|QUIET PERIOD LOST'
+expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE|QUIET PERIOD LOST|ENTRY OUTLIVED ITS ALLOCATION'
 
 # teeth "CFG..." TARGET_SUFFIX TEST MODEL [EXPECTED]
 teeth() {
@@ -106,3 +112,5 @@ teeth "$b456" loom-broken-4-6 models first_root_vs_quiet_disarm \
     'QUIET PERIOD LOST'
 teeth "$b456" loom-broken-4-6 models pace_wait_vs_collection_end \
     'deadlock'
+teeth arcycle_broken_handover loom-broken-handover models detached_and_active_entries_vs_last_drop \
+    'ENTRY OUTLIVED ITS ALLOCATION'

@@ -20,7 +20,10 @@
 //! (Bacon & Rajan): it sets the `ACTIVE` flag in the same CAS and pushes
 //! the object's address to a ring of its thread's that the collector
 //! drains (two plain stores, no lock; a full ring spills to a sharded
-//! global buffer). Types that hold no `Cc`
+//! global buffer). The flag is also the entry's claim on the allocation:
+//! no second RMW keeps the address valid until the collector takes it
+//! (whoever gives back the strong side while the flag stands turns it
+//! into a unit of the weak word). Types that hold no `Cc`
 //! (declared with [`leaf!`](crate::leaf)) never buffer: their `Cc` *is* an `Arc`.
 //!
 //! **Type erasure.** `Cc<T>` has no `Trace` bound (like `Arc`), and the

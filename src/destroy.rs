@@ -230,7 +230,7 @@ pub(crate) unsafe fn destroy_one(node: Node) {
     struct Release(Node);
     impl Drop for Release {
         fn drop(&mut self) {
-            if self.0.header().release_strong_side() {
+            if self.0.header().release_tracked_strong_side() {
                 // SAFETY: the weak word is zero: nothing refers to it.
                 unsafe { (self.0.vtable.dealloc)(self.0.header) }
             }

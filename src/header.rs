@@ -76,7 +76,10 @@
 //!   buffered: a drop of a cycle-capable object decrements with a CAS that
 //!   expects the `ACTIVE` it read, so the collector's clearing of `ACTIVE`
 //!   and every decrement that relied on it are ordered on one word (see
-//!   `buffer`).
+//!   `buffer`). While the count is above zero, `ACTIVE` is also that
+//!   entry's claim on the allocation; once the count is zero (or the
+//!   object dead) nothing clears it any more, and whoever gives back the
+//!   strong side turns it into an entry unit of the weak word.
 //! * Nothing in the word counts modifications: a CAS that expects a word it
 //!   read earlier can succeed across a round trip (a clone and a drop, or
 //!   `HELD` set and cleared by a collection), so such a CAS must not assume
@@ -106,8 +109,11 @@
 //!   can be reused. Its death path runs only when the strong side's
 //!   release finds it in the value its `fetch_sub` returns: an object
 //!   without registrations pays no extra atomic operation.
-//! * Every root-buffer entry (and the collector's quarantine list) owns one
-//!   unit of the entry field, so an entry never outlives its allocation.
+//! * The entry field counts root-buffer entries' claims: every entry owns
+//!   one unit of it except the one that `ACTIVE` stands for, whose claim is
+//!   the strong side itself until the strong side is given back, when it
+//!   becomes a unit (see `buffer`, invariant 1: no RMW here when a drop
+//!   buffers). The collector's quarantine list owns units of its own.
 //! * The allocation is freed by whoever brings the whole word to zero.
 //!
 //! Guarded by the loom models in `loom-tests/` (every one of them goes
@@ -208,6 +214,8 @@ pub(crate) struct Header {
 impl Header {
     /// A header with these counts and this type code (zero for a leaf).
     pub(crate) fn new(strong: u64, weak: u64, code: u32) -> Self {
+        #[cfg(arcycle_loom)]
+        LOOM_LIVE.with(|n| n.set(n.get() + 1));
         Header {
             strong: AtomicU64::new(strong | (code as u64) << CODE_SHIFT),
             weak: AtomicU64::new(weak),
@@ -261,24 +269,17 @@ impl Header {
     /// runs its weak-collection notifications and finalizers (a finalizer's
     /// panic is resumed from here, after the allocation is dealt with).
     ///
-    /// Usually the strong side's unit is the only one left, and then no
-    /// RMW is needed: see [`release_strong_side_with`](Self::release_strong_side_with).
+    /// For a leaf, or an object never buffered (`Cc::new_cyclic`'s unbuilt
+    /// one). A cycle-capable object's strong side goes through
+    /// [`release_tracked_strong_side`](Self::release_tracked_strong_side),
+    /// which also settles an entry that `ACTIVE` stands for.
     #[inline]
     pub(crate) fn release_strong_side(&self) -> bool {
-        self.release_strong_side_with(0)
-    }
-
-    /// [`release_strong_side`](Self::release_strong_side), giving back in
-    /// the same step `extra` more units that the caller owns (a collected
-    /// root's `ENTRY`, see `collector::commit`).
-    #[inline]
-    pub(crate) fn release_strong_side_with(&self, extra: u64) -> bool {
-        let units = 1 + extra;
-        // The word reads exactly the caller's units: no `Weak`, no other
-        // entry, no registration, no lock — and none can appear, because
-        // every party that adds to this word already owns a claim on it (a
+        // The word reads exactly the caller's unit: no `Weak`, no entry,
+        // no registration, no lock — and none can appear, because every
+        // party that adds to this word already owns a claim on it (a
         // `Weak`, or a strong handle, and the strong count is zero for
-        // good). So the units are not given back at all: the allocation is
+        // good). So the unit is not given back at all: the allocation is
         // the caller's. Acquire: the RMW that left the word there (a
         // `Weak`'s drop, an entry's release) was Release, so every use by
         // those parties happens-before the free, as the fence below gives
@@ -287,12 +288,61 @@ impl Header {
         // or whose own claim, our last decrement was ordered after. This
         // saves `Arc`'s second RMW on every free of an object nobody ever
         // downgraded.
-        if self.weak.load(Acquire) == units {
+        if self.weak.load(Acquire) == 1 {
             return true;
         }
         // Release: as in `release_weak_units`.
-        let old = self.weak.fetch_sub(units, Release);
-        if old == units {
+        let old = self.weak.fetch_sub(1, Release);
+        self.after_strong_side(old, old.wrapping_sub(1))
+    }
+
+    /// Give back a cycle-capable object's strong side (after the value is
+    /// gone, or by the collector for a dead one). Returns true when the
+    /// caller must free the allocation.
+    ///
+    /// If the word still carries `ACTIVE`, an entry stands for the object
+    /// and its claim on the allocation was the strong side itself (see
+    /// `buffer`, invariant 1): the strong side's unit becomes that entry's
+    /// `ENTRY` unit, in one RMW that adds `ENTRY - 1`, and the collector
+    /// gives it back when it takes the entry. Nothing clears `ACTIVE` on a
+    /// word whose count is zero or that is `DEAD` (a root hold requires a
+    /// live object, `get_mut` a handle), so the bit read here is the one
+    /// the entry was pushed for. The collector may have released that
+    /// entry's unit already — before this adds it — leaving the entry
+    /// field one below zero for that moment; the word cannot reach zero
+    /// then, because the strong side's unit is still in it, and whichever
+    /// of the two RMWs comes second sees the true total.
+    #[inline]
+    pub(crate) fn release_tracked_strong_side(&self) -> bool {
+        // Relaxed: the caller made (or, for the collector's dead members,
+        // is ordered after) the last change to this word's `ACTIVE`: its
+        // decrement to zero, the collector's `DEAD` store or its release
+        // of the hold; nothing changes the bit afterwards (see above).
+        // loom-tests teeth: the broken build gives the strong side back as
+        // a leaf's, leaving the entry that `ACTIVE` stands for unclaimed.
+        if cfg!(arcycle_broken_handover) || self.strong.load(Relaxed) & ACTIVE == 0 {
+            return self.release_strong_side();
+        }
+        self.strong_side_to_entry()
+    }
+
+    /// The `ACTIVE` case of
+    /// [`release_tracked_strong_side`](Self::release_tracked_strong_side).
+    #[cold]
+    #[inline(never)]
+    fn strong_side_to_entry(&self) -> bool {
+        // Release: as in `release_weak_units`. The sum wraps only back
+        // from the collector's early release (see above).
+        let change = ENTRY - 1;
+        let old = self.weak.fetch_add(change, Release);
+        self.after_strong_side(old, old.wrapping_add(change))
+    }
+
+    /// The end of a strong side's release: `old` and `new` are the weak
+    /// word before and after its RMW.
+    #[inline]
+    fn after_strong_side(&self, old: u64, new: u64) -> bool {
+        if new == 0 {
             acquire_fence(&self.weak);
             true
         } else if old & REGISTERED != 0 {
@@ -310,6 +360,7 @@ impl Header {
     /// not happen-before the free.
     #[cfg(arcycle_loom)]
     pub(crate) fn loom_free(&mut self) {
+        LOOM_LIVE.with(|n| n.set(n.get() - 1));
         self.strong.with_mut(|_| ());
         self.weak.with_mut(|_| ());
     }
@@ -329,6 +380,24 @@ impl Header {
             false
         }
     }
+}
+
+// loom-tests: allocations made and not yet freed, so that a model can
+// assert that an execution gave back every allocation it made. A std
+// thread-local, outside loom's view: loom runs a model's threads one at
+// a time on the test's own OS thread, while libtest runs other models on
+// other OS threads at once.
+#[cfg(arcycle_loom)]
+std::thread_local! {
+    static LOOM_LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// loom-tests: allocations made on this OS thread and not yet freed
+/// (see `LOOM_LIVE`).
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub fn __loom_live_allocations() -> usize {
+    LOOM_LIVE.with(std::cell::Cell::get)
 }
 
 /// The Acquire half of a Release-decrement hand-off.

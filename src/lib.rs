@@ -252,6 +252,9 @@ pub use collector::{
 #[cfg(feature = "census")]
 #[cfg_attr(docsrs, doc(cfg(feature = "census")))]
 pub use debug::census::{census, TypeCensus};
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
+pub use header::__loom_live_allocations;
 pub use report::{reset_report_hook, set_report_hook, Report, ReportKind};
 pub use trace::{Trace, Tracer};
 pub use weak::Weak;

@@ -122,6 +122,144 @@ fn allocation_watch_sees_cc_boxes() {
     T.assert_clean();
 }
 
+/// Run `f` counting this thread's allocations and frees of `size` bytes;
+/// returns the running `(allocs, frees)` after each step of `f`, which
+/// calls `seen` to take them.
+fn watch_steps(size: usize, f: impl FnOnce(&dyn Fn() -> (isize, isize))) {
+    WATCHED_ALLOCS.with(|c| c.set(0));
+    WATCHED_FREES.with(|c| c.set(0));
+    WATCHED_SIZE.with(|c| c.set(size));
+    let seen = || {
+        (
+            WATCHED_ALLOCS.with(Cell::get),
+            WATCHED_FREES.with(Cell::get),
+        )
+    };
+    f(&seen);
+    WATCHED_SIZE.with(|c| c.set(0));
+}
+
+/// A buffered object's root-buffer entry has no `ENTRY` unit of its own:
+/// its claim on the allocation is `ACTIVE`, and whoever gives back the
+/// strong side while `ACTIVE` stands turns that unit into the entry's
+/// (`buffer`, invariant 1). On every path that ends such an object, the
+/// allocation must outlive the entry (freed by the collection that takes
+/// it, not before) and must then be freed, once.
+#[test]
+fn buffered_objects_allocation_outlives_its_entry_on_every_path() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    arcycle::set_background(false);
+    collect();
+
+    // The last drop of a buffered object.
+    watch_steps(BIG_BOX, |seen| {
+        let b = Cc::new(big(&T));
+        drop(b.clone()); // buffered: `ACTIVE`, an entry
+        drop(b);
+        assert_eq!(T.dropped(), 1, "the last drop destroys the value at once");
+        assert_eq!(seen(), (1, 0), "the entry still refers to the allocation");
+        collect();
+        assert_eq!(
+            seen(),
+            (1, 1),
+            "the collection that takes the entry frees it"
+        );
+    });
+
+    // `into_inner` of a buffered object.
+    watch_steps(BIG_BOX, |seen| {
+        let b = Cc::new(big(&T));
+        drop(b.clone());
+        let v = Cc::into_inner(b).expect("the only handle");
+        assert_eq!(seen(), (1, 0));
+        drop(v);
+        collect();
+        assert_eq!(seen(), (1, 1));
+    });
+
+    // `get_mut` detaches the entry (which gets a unit of its own), a drop
+    // buffers the object again (a second entry, standing for the new
+    // `ACTIVE`), and the last drop hands the strong side to that one.
+    watch_steps(BIG_BOX, |seen| {
+        let mut b = Cc::new(big(&T));
+        drop(b.clone());
+        Cc::get_mut(&mut b).expect("unique").pad[0] = 1;
+        drop(b.clone());
+        assert_eq!(
+            arcycle::stats().roots_buffered,
+            2,
+            "a detached entry and a new one"
+        );
+        drop(b);
+        assert_eq!(seen(), (1, 0));
+        collect();
+        assert_eq!(seen(), (1, 1));
+    });
+
+    // A detached entry alone: the object is ended by its last drop with
+    // no `ACTIVE`, and the detached entry's own unit keeps the allocation.
+    watch_steps(BIG_BOX, |seen| {
+        let mut b = Cc::new(big(&T));
+        drop(b.clone());
+        Cc::get_mut(&mut b).expect("unique");
+        drop(b);
+        assert_eq!(seen(), (1, 0));
+        collect();
+        assert_eq!(seen(), (1, 1));
+    });
+    T.assert_clean();
+}
+
+/// A self-loop whose `Trace` impl clones and drops a handle to itself:
+/// while the collector holds it as a root (`ACTIVE` cleared), that drop
+/// buffers it again, so it becomes garbage with `ACTIVE` set and an entry
+/// waiting for the next collection.
+struct Rebuffers {
+    me: std::sync::OnceLock<Cc<Rebuffers>>,
+    pad: [u64; 77],
+}
+
+// SAFETY: reports its one handle, every time.
+unsafe impl Trace for Rebuffers {
+    fn trace<'a>(&'a self, tracer: &mut Tracer<'a>) {
+        if let Some(me) = self.me.get() {
+            drop(me.clone());
+            tracer.edge(me);
+        }
+    }
+}
+
+/// `Cc<Rebuffers>`'s allocation.
+const REBUFFERS_BOX: usize = 16 + size_of::<Rebuffers>();
+
+#[test]
+fn garbage_buffered_during_its_collection_is_freed_by_the_next() {
+    let _s = serial();
+    let _settings = Settings::save();
+    arcycle::disable();
+    arcycle::set_background(false);
+    collect();
+    watch_steps(REBUFFERS_BOX, |seen| {
+        let r = Cc::new(Rebuffers {
+            me: std::sync::OnceLock::new(),
+            pad: [3; 77],
+        });
+        assert_eq!(r.pad[76], 3);
+        assert!(r.me.set(r.clone()).is_ok());
+        drop(r);
+        assert_eq!(collect(), 1, "the self-loop is garbage");
+        // Its value is gone, but the entry its trace pushed still refers
+        // to the allocation: the strong side's unit became that entry's.
+        assert_eq!(seen(), (1, 0), "the new entry keeps the allocation");
+        assert_eq!(arcycle::stats().roots_buffered, 1);
+        assert_eq!(collect(), 0);
+        assert_eq!(seen(), (1, 1), "taking the entry frees it");
+    });
+}
+
 // ------------------------------------------------------------ layout, auto traits
 
 #[test]

@@ -228,6 +228,13 @@ pub fn drops(probes: &[&Probe]) -> usize {
     probes.iter().map(|p| p.drops()).sum()
 }
 
+/// `Cc` allocations made and not yet freed (every execution so far, all
+/// threads): a model reads it at its start and asserts it is back there
+/// at its end, once a final `collect()` has taken every entry.
+pub fn allocations() -> usize {
+    arcycle::__loom_live_allocations()
+}
+
 /// Upgrade `w`, check the handle if there is one, and say whether it was.
 pub fn upgrade_and_check(w: &Weak<Node>) -> bool {
     match w.upgrade() {

@@ -90,6 +90,7 @@ fn clone_drop_vs_last_drop_leaf() {
 #[test]
 fn buffer_vs_last_drop() {
     model("buffer_vs_last_drop", || {
+        let before = allocations();
         let p = Probe::new();
         let a = node(&p);
         let b = a.clone();
@@ -107,6 +108,7 @@ fn buffer_vs_last_drop() {
         assert_eq!(p.drops(), 1);
         collect();
         assert_eq!(p.drops(), 1);
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 
@@ -121,6 +123,7 @@ fn buffer_vs_last_drop() {
 #[test]
 fn collector_vs_last_drop() {
     exhaustive("collector_vs_last_drop", || {
+        let before = allocations();
         let p = Probe::new();
         let a = node(&p);
         let b = a.clone();
@@ -140,6 +143,55 @@ fn collector_vs_last_drop() {
         // last drop cannot land, so it never reads a count of zero.
         assert_eq!(freed, 0);
         assert_eq!(p.drops(), 1);
+        // If the drop landed first, the entry held the allocation through
+        // the strong side's hand-over; it is given back once a collection
+        // has taken the entry.
+        collect();
+        assert_eq!(allocations(), before, "every allocation is given back");
+    });
+}
+
+/// Race: an entry that `get_mut` detached (it gets an `ENTRY` unit of its
+/// own), an entry pushed since (whose claim on the allocation is
+/// `ACTIVE`), and the object's last drop (which turns the strong side's
+/// unit into that entry's) against a collection taking both entries. The
+/// collection may give an entry's unit back before the last drop has
+/// added it.
+///
+/// Guards: "No object is freed while a handle to it ... exists" — for the
+/// allocation: no entry outlives it, whatever order the releases land in
+/// (loom checks every header access against the free) — and that every
+/// allocation is given back, exactly once.
+#[test]
+fn detached_and_active_entries_vs_last_drop() {
+    exhaustive("detached_and_active_entries_vs_last_drop", || {
+        let before = allocations();
+        // First, on one thread: a buffered object's last drop leaves the
+        // allocation to its entry (which the final `collect()` takes).
+        let p0 = Probe::new();
+        let a0 = node(&p0);
+        drop(a0.clone());
+        drop(a0);
+        assert_eq!(
+            allocations(),
+            before + 1,
+            "ENTRY OUTLIVED ITS ALLOCATION: the last drop freed a buffered object"
+        );
+        let p = Probe::new();
+        let mut a = node(&p);
+        drop(a.clone()); // the first entry: `ACTIVE`
+        Cc::get_mut(&mut a).expect("unique").label = 1; // detached: a unit
+        let b = a.clone();
+        drop(a); // the second entry: `ACTIVE` again
+        let t = thread::spawn(move || {
+            check(&b);
+            drop(b); // the last drop: the strong side becomes an entry's unit
+        });
+        collect();
+        t.join().unwrap();
+        assert_eq!(drops(&[&p0, &p]), 2);
+        collect();
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 
@@ -153,6 +205,7 @@ fn collector_vs_last_drop() {
 #[test]
 fn collect_vs_drop_race() {
     exhaustive("collect_vs_drop_race", || {
+        let before = allocations();
         let (px, py) = (Probe::new(), Probe::new());
         let (x, y) = mutex_pair(&px, &py);
         let hx = x.clone();
@@ -170,6 +223,11 @@ fn collect_vs_drop_race() {
             2,
             "the cycle is freed once the last outside handle is gone"
         );
+        // A member buffered while the first collection held it may die
+        // with `ACTIVE` set: its entry keeps the allocation until the
+        // second collection takes it.
+        collect();
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 
@@ -573,6 +631,7 @@ fn validate_vs_upgrade() {
 #[test]
 fn collect_vs_get_mut() {
     exhaustive("collect_vs_get_mut", || {
+        let before = allocations();
         let p = Probe::new();
         let mut a = node(&p);
         drop(a.clone()); // buffers a possible root: the collector will visit it
@@ -589,6 +648,8 @@ fn collect_vs_get_mut() {
         assert_eq!(p.drops(), 0);
         drop(a);
         assert_eq!(p.drops(), 1);
+        collect();
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 
@@ -600,6 +661,7 @@ fn collect_vs_get_mut() {
 #[test]
 fn collect_vs_try_unwrap() {
     exhaustive("collect_vs_try_unwrap", || {
+        let before = allocations();
         let p = Probe::new();
         let a = node(&p);
         drop(a.clone());
@@ -616,6 +678,7 @@ fn collect_vs_try_unwrap() {
         assert_eq!(p.drops(), 1);
         collect();
         assert_eq!(p.drops(), 1);
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 

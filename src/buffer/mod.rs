@@ -3,12 +3,36 @@
 //!
 //! # Invariants
 //!
-//! 1. **An entry never outlives its allocation.** Buffering adds one
-//!    [`ENTRY`] unit to the weak word before the entry is pushed, and only
-//!    the collector, after processing the entry, gives it back (a root it
-//!    holds keeps the unit until it lets go, or frees the allocation; an
-//!    entry a young collection holds over keeps it until a full one takes
-//!    the entry, see `collector::generations`).
+//! 1. **An entry never outlives its allocation.** Each entry has a claim
+//!    on the allocation, and the claims add up exactly: an object with
+//!    `E` entries has `E = A + U`, where `U` is its weak word's entry
+//!    field ([`ENTRY`] units) and `A` is 1 while `ACTIVE` is set and the
+//!    strong side's unit has not been given back yet. So the entry that
+//!    `ACTIVE` stands for costs no RMW on the weak word: the drop that
+//!    buffers sets `ACTIVE` in its decrementing CAS and pushes, nothing
+//!    more. Every other change keeps the sum:
+//!    * a collection's root hold clears `ACTIVE` on a live object and
+//!      takes the entry (the hold keeps the allocation from then on, see
+//!      `collector::discover`); every other entry it takes — a duplicate,
+//!      one whose `ACTIVE` is gone, one whose object's count is zero —
+//!      gives back a unit ([`release_entry`]);
+//!    * `get_mut` detaches the entry by clearing `ACTIVE`, and adds a unit
+//!      for it ([`claim_for_detached`]);
+//!    * whoever gives back the strong side of an object whose word still
+//!      has `ACTIVE` (its last drop, or the collector for a dead member)
+//!      turns that unit into an entry unit, in one RMW that adds
+//!      `ENTRY - 1` (`Header::release_tracked_strong_side`). Nothing clears
+//!      `ACTIVE` on a word whose count is zero or that is dead, so the
+//!      bit it reads is the one the entry was pushed for.
+//!
+//!    A collection may take that entry and give its unit back before the
+//!    hand-over adds it: the entry field is one below zero for a moment,
+//!    and the strong side's unit, still in the word, keeps it above zero.
+//!    In general the word is at least `(strong side) + U ≥ A + U = E`, so
+//!    it cannot reach zero while an entry exists. (Before this, every
+//!    buffering drop added a unit and every collection gave one back: two
+//!    RMWs per buffered root, one on the mutator's drop.) The collector's
+//!    quarantine list owns units of its own in the same field.
 //! 2. **No decrement is lost.** If a drop leaves a cycle-capable object's
 //!    count non-zero, some collection after that drop clears the object's
 //!    `ACTIVE` flag and only then reads its count and edges. The drop's
@@ -101,7 +125,7 @@ const SHARDS: usize = 16;
 const COMPACT_MIN: usize = 4096;
 
 /// A root-buffer entry: the header address of a cycle-capable object,
-/// owning one [`ENTRY`] unit of its weak word. Only the address: while a
+/// with a claim on its allocation (invariant 1). Only the address: while a
 /// collection holds the object its word carries a visit number instead of
 /// the type code (see `header`), so the collector reads the code from the
 /// word when it takes the entry, not when the entry is made.
@@ -114,7 +138,8 @@ unsafe impl Send for Entry {}
 
 impl Entry {
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: the entry's unit keeps the allocation (header included).
+        // SAFETY: the entry's claim keeps the allocation (header included,
+        // invariant 1).
         unsafe { self.0.as_ref() }
     }
 }
@@ -313,22 +338,15 @@ fn wants_entry(s: u64) -> bool {
 
 /// Decrement and buffer, in one CAS that sets `ACTIVE`; `Err` with the
 /// current word if the object no longer wants an entry (the caller goes on
-/// with a plain decrement).
+/// with a plain decrement). No RMW on the weak word: the entry's claim on
+/// the allocation is the `ACTIVE` this CAS sets (invariant 1).
 #[cold]
 #[inline(never)]
 fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64> {
     // SAFETY: the caller's handle keeps the allocation alive.
     let h = unsafe { header.as_ref() };
-    // Claim the entry's unit first. Our handle keeps the allocation alive,
-    // so neither RMW on the weak word can be the one that frees it.
-    // Relaxed: the entry reaches the collector through the shard mutex.
-    let old = h.weak.fetch_add(ENTRY, Relaxed);
-    if old >> 32 >= u32::MAX as u64 {
-        abort_count_overflow();
-    }
     loop {
         if !wants_entry(s) {
-            h.weak.fetch_sub(ENTRY, Relaxed);
             return Err(s);
         }
         // Release: as for any decrement.
@@ -348,6 +366,17 @@ fn decrement_and_buffer(header: NonNull<Header>, mut s: u64) -> Result<u64, u64>
     }
 }
 
+/// Give an entry that `get_mut` just detached (cleared `ACTIVE` on, with
+/// the only handle in hand) an `ENTRY` unit of its own: its claim was
+/// `ACTIVE` (invariant 1). Relaxed: the caller's handle keeps the
+/// allocation, and the unit's release synchronises by itself
+/// (`release_entry`). A collection may take the stale entry, and give its
+/// unit back, before this adds it: the strong side's unit keeps the word
+/// above zero meanwhile.
+pub(crate) fn claim_for_detached(h: &Header) {
+    h.weak.fetch_add(ENTRY, Relaxed);
+}
+
 /// Set `ACTIVE` on an object the collector holds, and say whether it was
 /// clear: then no entry stands for the object and the caller's must (a
 /// drop since the hold may have buffered it already, setting `ACTIVE`
@@ -360,20 +389,16 @@ pub(crate) fn reactivate(h: &Header) -> bool {
 }
 
 /// Buffer `node` again after a collection gave up on it. The collector
-/// holds the object, so it is alive.
+/// holds the object, so it is alive; the new entry's claim is the
+/// `ACTIVE` set here (invariant 1).
 pub(crate) fn rebuffer(header: NonNull<Header>) {
     // SAFETY: the collector's hold keeps the allocation.
-    let h = unsafe { header.as_ref() };
-    h.weak.fetch_add(ENTRY, Relaxed);
-    if reactivate(h) {
+    if reactivate(unsafe { header.as_ref() }) {
         push(Entry(header));
-    } else {
-        // An entry already stands for it; the hold keeps the allocation.
-        h.weak.fetch_sub(ENTRY, Relaxed);
     }
 }
 
-/// Push an entry whose unit has been claimed: on this thread's ring; if
+/// Push an entry whose claim has been taken (`ACTIVE` set for it): on this thread's ring; if
 /// the ring is full, after moving what it holds to a shard in one step
 /// (`ring::spill`); on a shard if the ring is out of reach.
 pub(crate) fn push(entry: Entry) {
@@ -439,6 +464,9 @@ pub(crate) fn note_detached() {
 /// was cleared since, so no entry is needed for that setting any more. An
 /// object with `ACTIVE` set needs one entry, anywhere: the one kept here
 /// does (a collection releases any other it finds, see `collector::discover`).
+/// Each entry dropped gives back an `ENTRY` unit, which it has (invariant
+/// 1): with `ACTIVE` clear every entry of the object is covered by a unit,
+/// and with `ACTIVE` set all but one are, and one is kept.
 ///
 /// Run only when `get_mut` detached something since the shard's last
 /// compaction ([`note_detached`]): only a detach makes an entry stale
@@ -536,8 +564,9 @@ pub(crate) fn pending() -> usize {
     pending_in_shards() + ring::held()
 }
 
-/// Give back an entry's (or the quarantine's) claim on an allocation,
-/// freeing it if that was the last claim.
+/// Give back an `ENTRY` unit — an entry's that `ACTIVE` does not stand
+/// for (invariant 1), or the quarantine's — freeing the allocation if
+/// that was the last claim.
 pub(crate) fn release_entry(header: NonNull<Header>) {
     // SAFETY: the claim keeps the allocation until it is given back.
     if unsafe { header.as_ref() }.release_weak_units(ENTRY) {

@@ -102,7 +102,7 @@ pub(crate) unsafe fn last_tracked_gone(header: NonNull<Header>, old: u64) {
     if old & DEAD != 0 {
         // The collector already destroyed the value; this was a handle a
         // destructor cloned. Only the allocation remains to give back.
-        if h.release_strong_side() {
+        if h.release_tracked_strong_side() {
             // SAFETY: weak word zero: nothing refers to the allocation.
             unsafe { (node.vtable.dealloc)(header) }
         }

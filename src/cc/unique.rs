@@ -131,6 +131,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
     /// The strong count was taken to zero by this thread with no hold set.
     unsafe fn take_value_and_release(self) -> T {
         let ptr = self.inner();
+        let tracked = self.is_tracked();
         mem::forget(self);
         // SAFETY: per the contract we own the value; a root-buffer entry may
         // still refer to the allocation, but the collector skips count-0
@@ -140,7 +141,13 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             CcBox::value_ptr(ptr).read()
         };
         // SAFETY: live box until its weak word reaches zero.
-        if unsafe { (*ptr.as_ptr()).header.release_strong_side() } {
+        let header = unsafe { &(*ptr.as_ptr()).header };
+        let last = if tracked {
+            header.release_tracked_strong_side()
+        } else {
+            header.release_strong_side()
+        };
+        if last {
             // SAFETY: weak word is zero and the value was moved out.
             unsafe { CcBox::free(ptr) }
         }
@@ -252,8 +259,11 @@ impl<T: ?Sized> Cc<T> {
                 .compare_exchange(s, s & !ACTIVE, Acquire, Relaxed)
                 .is_ok()
             {
-                // The detached entry is stale now: the shards compact
-                // again (see `buffer::compact`).
+                // The detached entry is stale now: its claim on the
+                // allocation was `ACTIVE`, so it gets an `ENTRY` unit of
+                // its own (see `buffer`, invariant 1), and the shards
+                // compact again (see `buffer::compact`).
+                buffer::claim_for_detached(h);
                 buffer::note_detached();
                 return true;
             }

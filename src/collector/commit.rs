@@ -4,9 +4,9 @@
 //!
 //! * **Survivors become old.** The RMW that lets go of a survivor also
 //!   sets `SURVIVOR` (see `generations`); in a young collection a root
-//!   that survives gets `ACTIVE` back first and its entry, unit and all,
-//!   is held over for the next full collection (unless a drop buffered it
-//!   again meanwhile).
+//!   that survives gets `ACTIVE` back first (the claim of a new entry,
+//!   see `buffer`, invariant 1), and that entry is held over for the next
+//!   full collection (unless a drop buffered it again meanwhile).
 //! * **Holds never leak.** Every object the collector held is let go
 //!   (`HELD` cleared) exactly once: survivors under the collector lock, the
 //!   garbage after its values are destroyed. No user code runs between the
@@ -64,9 +64,9 @@ pub(crate) struct Outcome {
     /// kept likewise.
     pub(crate) addrs: Vec<usize>,
     /// The garbage, as indices into `nodes`, in validation order: marked
-    /// dead, values still to drop, still held. A member that came from a
-    /// root-buffer entry (`Visited::root`) still owns that entry's unit of
-    /// the weak word. Kept for the next collection, like `nodes`.
+    /// dead, values still to drop, still held (the hold is the only
+    /// claim a taken root keeps, see `buffer`, invariant 1). Kept for the
+    /// next collection, like `nodes`.
     pub(crate) dead: Vec<u32>,
     /// Survivors whose last handle went while held: values to destroy.
     orphans: Vec<Node>,
@@ -99,7 +99,6 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         // Only a `Trace` impl on this thread can have dropped the count to
         // zero since the hold: another thread's last drop waits for it.
         let alive = count(h.strong.load(Relaxed)) > 0;
-        let mut keep_entry = false;
         if again && alive {
             // Its trace could not be read (a lock was taken), or its
             // component was touched while it was validated, so this
@@ -112,11 +111,11 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         } else if graph.young && v.root && alive && !cfg!(arcycle_broken_generations) {
             // A young root that survived: an old object may be all that
             // holds it, on a garbage cycle that sees no more decrements.
-            // Keep its entry, unit and all, for the next full collection
-            // (`generations`, invariant 2) — unless a drop buffered it again
-            // since the hold cleared `ACTIVE`: then that entry stands for it.
-            keep_entry = buffer::reactivate(h);
-            if keep_entry {
+            // Keep an entry for it, with `ACTIVE` back as its claim, for
+            // the next full collection (`generations`, invariant 2) —
+            // unless a drop buffered it again since the hold cleared
+            // `ACTIVE`: then that entry stands for it.
+            if buffer::reactivate(h) {
                 graph.held_over.push(crate::buffer::Entry(v.node.header));
             }
         }
@@ -133,13 +132,6 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         let old = h.strong.fetch_xor(flip, AcqRel);
         debug_assert!(held_by_collection(old) && type_code(old) as u64 == number);
         debug_assert_eq!(old & SURVIVOR != 0, v.old);
-        if v.root && !keep_entry {
-            // The root's entry unit (see `discover::Graph::take_roots`):
-            // it kept the allocation while we let go above, and now goes.
-            // It cannot be the last claim while the strong side is there
-            // or the value is still to destroy (`orphans` below).
-            buffer::release_entry(v.node.header);
-        }
         if count(old) == 0 {
             orphans.push(v.node);
         }
@@ -209,20 +201,13 @@ impl Outcome {
         let mut deaths = crate::weakref::Deaths::default();
         for (k, &i) in self.dead.iter().enumerate() {
             prefetch_listed(nodes, &self.dead, k);
-            let Visited {
-                node: n,
-                root: entry,
-                ..
-            } = nodes[i as usize];
+            let n = nodes[i as usize].node;
             deaths.take(n);
             let h = n.header();
             // Acquire: every decrement of a handle to this member (by the
             // destructors, or by a handle they stashed, dropped on any
             // thread with Release) happens-before the free.
             let s = h.strong.load(Acquire);
-            // A root's entry unit (see `finish_locked`) goes back with the
-            // strong side's, in the same step.
-            let entry = if entry { ENTRY } else { 0 };
             let last = if count(s) == 0 {
                 // No handle exists and none can appear (a clone needs one, an
                 // upgrade of a dead object fails): the hold can simply be
@@ -234,14 +219,11 @@ impl Outcome {
                 // AcqRel: as for survivors.
                 count(h.strong.fetch_and(!HELD, AcqRel)) == 0
             };
-            if !last {
-                if entry != 0 {
-                    // The stashed handle's last drop releases the strong
-                    // side; whichever of the two claims goes last frees
-                    // the allocation (`release_entry` does if it is ours).
-                    buffer::release_entry(n.header);
-                }
-            } else if h.release_strong_side_with(entry) {
+            // Otherwise the stashed handle's last drop releases the
+            // strong side. Either way, an entry pushed for the member
+            // since its root hold (`ACTIVE` in the dead word) gets the
+            // strong side's unit (`Header::release_tracked_strong_side`).
+            if last && h.release_tracked_strong_side() {
                 // SAFETY: weak word zero; the value is gone.
                 unsafe { (n.vtable.dealloc)(n.header) }
             }

@@ -82,8 +82,8 @@ pub(crate) struct Visited {
     /// immutable or set-once fields, so pass 2 can reuse them (see
     /// `validate`).
     pub(crate) lock_free: bool,
-    /// It came from a root-buffer entry, whose unit of the weak word
-    /// (`ENTRY`) it still owns: `commit` gives it back.
+    /// It came from a root-buffer entry (taken by the hold, whose claim
+    /// on the allocation the hold now is: `buffer`, invariant 1).
     pub(crate) root: bool,
     /// A root whose component failed validation: buffer it again.
     pub(crate) retry: bool,
@@ -186,7 +186,7 @@ fn visit_number(word: u64) -> u32 {
 /// `next + 1` over the type code (see `header`), and for a root clears
 /// `ACTIVE`.
 fn try_hold(header: NonNull<Header>, root: bool, next: u32, young: bool) -> Hold {
-    // SAFETY: the caller holds a claim (an entry's unit, or the parent's
+    // SAFETY: the caller holds a claim (an entry's, or the parent's
     // field under the parent's guard, with the parent held).
     let h = unsafe { header.as_ref() };
     let mut s = h.strong.load(Relaxed);
@@ -207,29 +207,29 @@ fn try_hold(header: NonNull<Header>, root: bool, next: u32, young: bool) -> Hold
         }
         // A dead object can still be held — by an outer collection whose
         // destructors are running this (nested) one — so check DEAD first.
-        let alive = count(s) > 0 && s & DEAD == 0;
-        if young && alive && s & SURVIVOR != 0 {
+        // Count zero or dead: nothing to hold, and the word is left alone.
+        // A root's `ACTIVE` stays: whoever gives back the strong side turns
+        // it into this entry's unit (`buffer`, invariant 1), and the caller
+        // gives that unit back, perhaps before it is added.
+        if count(s) == 0 || s & DEAD != 0 {
+            return Hold::No;
+        }
+        if young && s & SURVIVOR != 0 {
             // Only the collector sets SURVIVOR, so this read is stable for
             // the whole collection (see `generations`).
             return Hold::Old;
         }
-        debug_assert!(!alive || s & (HELD | FROZEN) == 0, "object held twice");
-        let new = if alive {
-            with_code(s | HELD, next + 1)
-        } else {
-            s
-        };
+        debug_assert!(s & (HELD | FROZEN) == 0, "object held twice");
+        // A root's hold also clears `ACTIVE`: the entry is taken, and its
+        // claim on the allocation becomes the hold.
+        let new = with_code(s | HELD, next + 1);
         let new = if root { new & !ACTIVE } else { new };
-        if new == s {
-            return Hold::No;
-        }
         // Acquire: we are about to read the value; this synchronises with
         // the Release decrements and unlocks that published its contents
         // (the shard mutex or the parent's field already did for the
         // pointer itself).
         match h.strong.compare_exchange_weak(s, new, Acquire, Relaxed) {
-            Ok(_) if alive => return Hold::Taken(s),
-            Ok(_) => return Hold::No,
+            Ok(_) => return Hold::Taken(s),
             Err(x) => s = x,
         }
     }
@@ -295,14 +295,18 @@ impl Graph {
             // `get_mut`, is just released.
             match try_hold(e.0, true, self.next_number(), self.young) {
                 Hold::Taken(word) => {
-                    // The root keeps its entry's unit until the collection
-                    // lets go of it (`commit`): for garbage, the free then
-                    // needs no RMW to give it back.
+                    // The entry's claim was the `ACTIVE` the hold cleared:
+                    // the hold keeps the allocation now, and nothing is
+                    // left to give back (`buffer`, invariant 1).
                     self.add(e.0, word, true);
                     self.roots += 1;
                 }
-                // Kept, unit and all, for the next full collection.
+                // Kept as it is (`ACTIVE` set) for the next full collection.
                 Hold::Old => self.held_over.push(e),
+                // A duplicate, a detached entry, or an object whose count
+                // reached zero: its claim is an `ENTRY` unit (the other
+                // entries' or the strong side's `ACTIVE` stand for the
+                // rest, invariant 1).
                 Hold::Visited(_) | Hold::No => buffer::release_entry(e.0),
             }
         }

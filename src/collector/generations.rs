@@ -10,8 +10,9 @@
 //! old object as externally held:
 //!
 //! * a buffered root that is old is not taken: its entry is **held over**
-//!   as it is (its `ACTIVE` flag and its unit of the weak word kept) in a
-//!   list only collectors touch;
+//!   as it is (its `ACTIVE` flag, and with it the entry's claim on the
+//!   allocation, kept: see `buffer`, invariant 1) in a list only
+//!   collectors touch;
 //! * an old child is not held and not traced, and the edge to it is not
 //!   counted as internal.
 //!
@@ -61,8 +62,9 @@ use crate::sync::{lock, AtomicUsize, Mutex};
 use std::sync::atomic::Ordering::*;
 
 struct State {
-    /// Entries held over by young collections, each owning its unit of
-    /// the weak word; taken by the next full collection.
+    /// Entries held over by young collections, each with its claim on
+    /// its allocation (`buffer`, invariant 1); taken by the next full
+    /// collection.
     held: Mutex<Vec<Entry>>,
     /// `held.len()`, readable without the lock.
     held_len: AtomicUsize,
