@@ -327,9 +327,10 @@ impl Header {
     }
 
     /// The `ACTIVE` case of
-    /// [`release_tracked_strong_side`](Self::release_tracked_strong_side).
-    #[cold]
-    #[inline(never)]
+    /// [`release_tracked_strong_side`](Self::release_tracked_strong_side):
+    /// not cold, it is the last drop of every object buffered since the
+    /// last collection.
+    #[inline]
     fn strong_side_to_entry(&self) -> bool {
         // Release: as in `release_weak_units`. The sum wraps only back
         // from the collector's early release (see above).
