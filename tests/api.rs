@@ -149,10 +149,7 @@ fn watch_steps(size: usize, f: impl FnOnce(&dyn Fn() -> (isize, isize))) {
 fn buffered_objects_allocation_outlives_its_entry_on_every_path() {
     static T: Tally = Tally::new();
     let _s = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
-    arcycle::set_background(false);
-    collect();
+    let _settings = Settings::manual_inline();
 
     // The last drop of a buffered object.
     watch_steps(BIG_BOX, |seen| {
@@ -238,10 +235,7 @@ const REBUFFERS_BOX: usize = 16 + size_of::<Rebuffers>();
 #[test]
 fn garbage_buffered_during_its_collection_is_freed_by_the_next() {
     let _s = serial();
-    let _settings = Settings::save();
-    arcycle::disable();
-    arcycle::set_background(false);
-    collect();
+    let _settings = Settings::manual_inline();
     watch_steps(REBUFFERS_BOX, |seen| {
         let r = Cc::new(Rebuffers {
             me: std::sync::OnceLock::new(),

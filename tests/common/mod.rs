@@ -272,6 +272,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Save the settings, then turn automatic collection off, make
+    /// collections run inline on the calling thread, and collect once to
+    /// settle what earlier tests left buffered. Hold [`serial`].
+    pub fn manual_inline() -> Settings {
+        let saved = Settings::save();
+        arcycle::disable();
+        arcycle::set_background(false);
+        arcycle::collect();
+        saved
+    }
+
     pub fn save() -> Settings {
         Settings {
             threshold: arcycle::threshold(),
