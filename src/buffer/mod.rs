@@ -105,8 +105,17 @@
 //! Intel Xeon guest: `lock xadd` 11 ns, load + `lock cmpxchg` 18 ns).
 //!
 //! Guarded by the loom models `buffer_vs_last_drop`,
-//! `collect_vs_drop_race` and `collector_vs_last_drop` (see `loom-tests/`)
-//! and the tests in `tests/reliability.rs`.
+//! `collect_vs_drop_race`, `collector_vs_last_drop` and (invariant 1's
+//! claims: a detached entry's unit, `ACTIVE`'s, the strong side's
+//! hand-over racing the collection's release)
+//! `detached_and_active_entries_vs_last_drop` (see `loom-tests/`; these
+//! and `collect_vs_get_mut` and `collect_vs_try_unwrap` also assert that
+//! every allocation is given back), and the tests in
+//! `tests/reliability.rs` and, for invariant 1, `tests/api.rs`
+//! (`buffered_objects_allocation_outlives_its_entry_on_every_path`,
+//! `garbage_buffered_during_its_collection_is_freed_by_the_next`).
+//! `scripts/loom-teeth.sh` builds the last drop without its hand-over
+//! (`--cfg arcycle_broken_handover`) and asserts the model catches it.
 
 use crate::collector;
 use crate::header::*;
