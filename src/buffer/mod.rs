@@ -407,9 +407,10 @@ pub(crate) fn rebuffer(header: NonNull<Header>) {
     }
 }
 
-/// Push an entry whose claim has been taken (`ACTIVE` set for it): on this thread's ring; if
-/// the ring is full, after moving what it holds to a shard in one step
-/// (`ring::spill`); on a shard if the ring is out of reach.
+/// Push an entry whose claim has been taken (`ACTIVE` set for it): on this
+/// thread's ring; if the ring is full, after moving what it holds to a
+/// shard in one step (`ring::spill`); on a shard if the ring is out of
+/// reach.
 pub(crate) fn push(entry: Entry) {
     let b = buffer();
     let in_ring = ring::push(entry).or_else(|| {
