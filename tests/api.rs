@@ -73,18 +73,31 @@ struct Big {
 /// `Cc<Big>`'s allocation: the 16-byte header, then the value.
 const BIG_BOX: usize = 16 + size_of::<Big>();
 
+/// Run `f` counting this thread's allocations and frees of `size` bytes;
+/// `f` reads the running `(allocs, frees)` with `seen`, after any step.
+fn watch_steps(size: usize, f: impl FnOnce(&dyn Fn() -> (isize, isize))) {
+    WATCHED_ALLOCS.with(|c| c.set(0));
+    WATCHED_FREES.with(|c| c.set(0));
+    WATCHED_SIZE.with(|c| c.set(size));
+    let seen = || {
+        (
+            WATCHED_ALLOCS.with(Cell::get),
+            WATCHED_FREES.with(Cell::get),
+        )
+    };
+    f(&seen);
+    WATCHED_SIZE.with(|c| c.set(0));
+}
+
 /// Run `f` counting this thread's allocations and frees of `Cc<Big>`'s
 /// size; returns `(allocs, frees)`.
 fn watch_big_boxes(f: impl FnOnce()) -> (isize, isize) {
-    WATCHED_ALLOCS.with(|c| c.set(0));
-    WATCHED_FREES.with(|c| c.set(0));
-    WATCHED_SIZE.with(|c| c.set(BIG_BOX));
-    f();
-    WATCHED_SIZE.with(|c| c.set(0));
-    (
-        WATCHED_ALLOCS.with(Cell::get),
-        WATCHED_FREES.with(Cell::get),
-    )
+    let mut counts = (0, 0);
+    watch_steps(BIG_BOX, |seen| {
+        f();
+        counts = seen();
+    });
+    counts
 }
 
 /// Stops the watch until it is dropped, for a closure that is about to
@@ -120,23 +133,6 @@ fn allocation_watch_sees_cc_boxes() {
     let (a, f) = watch_big_boxes(|| drop(Cc::new(big(&T))));
     assert_eq!((a, f), (1, 1), "the watch must see exactly one Cc<Big> box");
     T.assert_clean();
-}
-
-/// Run `f` counting this thread's allocations and frees of `size` bytes;
-/// returns the running `(allocs, frees)` after each step of `f`, which
-/// calls `seen` to take them.
-fn watch_steps(size: usize, f: impl FnOnce(&dyn Fn() -> (isize, isize))) {
-    WATCHED_ALLOCS.with(|c| c.set(0));
-    WATCHED_FREES.with(|c| c.set(0));
-    WATCHED_SIZE.with(|c| c.set(size));
-    let seen = || {
-        (
-            WATCHED_ALLOCS.with(Cell::get),
-            WATCHED_FREES.with(Cell::get),
-        )
-    };
-    f(&seen);
-    WATCHED_SIZE.with(|c| c.set(0));
 }
 
 /// A buffered object's root-buffer entry has no `ENTRY` unit of its own:
