@@ -296,6 +296,24 @@ impl Header {
         self.after_strong_side(old, old.wrapping_sub(1))
     }
 
+    /// Give back one `ENTRY` unit (an entry's, or the quarantine's).
+    /// Returns true when the caller must free the allocation.
+    ///
+    /// Has [`release_strong_side`](Self::release_strong_side)'s fast path,
+    /// for an entry: the common end of an object buffered and then freed
+    /// by counting.
+    #[inline]
+    pub(crate) fn release_entry_unit(&self) -> bool {
+        // The word reads exactly this unit: the strong side is gone (and
+        // handed over, if `ACTIVE` stood: while that is pending the strong
+        // side's unit is still in the low half, so the word cannot read
+        // this), and no `Weak`, no other entry, no registration remains.
+        // No party can add to the word any more (each would need a handle
+        // or a claim of its own), so the allocation is ours without an
+        // RMW. Acquire: as in `release_strong_side`.
+        self.weak.load(Acquire) == ENTRY || self.release_weak_units(ENTRY)
+    }
+
     /// Give back a cycle-capable object's strong side (after the value is
     /// gone, or by the collector for a dead one). Returns true when the
     /// caller must free the allocation.

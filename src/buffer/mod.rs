@@ -579,17 +579,7 @@ pub(crate) fn pending() -> usize {
 /// that was the last claim.
 pub(crate) fn release_entry(header: NonNull<Header>) {
     // SAFETY: the claim keeps the allocation until it is given back.
-    let h = unsafe { header.as_ref() };
-    // The word reads exactly this unit: the strong side is gone (and
-    // handed over, if `ACTIVE` stood: while that is pending the strong
-    // side's unit is still in the low half, so the word cannot read
-    // this), and no `Weak`, no other entry, no registration remains. No
-    // party can add to the word any more (each would need a handle or a
-    // claim of its own), so the allocation is ours without an RMW — the
-    // common end of an object buffered and then freed by counting.
-    // Acquire: as in `Header::release_strong_side`, whose fast path this
-    // is for an entry.
-    if h.weak.load(Acquire) == ENTRY || h.release_weak_units(ENTRY) {
+    if unsafe { header.as_ref() }.release_entry_unit() {
         // SAFETY: the weak word is zero: nothing refers to the allocation,
         // and its strong side is gone, so no collection holds it.
         unsafe { crate::erased::dealloc_tracked(header) }
