@@ -3,8 +3,9 @@
 # protocol and assert that loom CATCHES it, once per broken part:
 #
 #   1. `--cfg arcycle_broken`: the freeze-and-verify step 4 (the re-read of
-#      every frozen word) is skipped (src/collector/validate.rs); the ABA
-#      model `validate_vs_clone_drop_aba` must fail.
+#      every frozen word) is skipped (src/collector/validate.rs, in
+#      validation and in pass 1's closed batches alike); the ABA model
+#      `validate_vs_clone_drop_aba` must fail.
 #   2. `--cfg arcycle_broken_atomic`: the trace of an `AtomicCc` slot reads
 #      its edge without freezing the slot (src/atomic/slot.rs), i.e. a collector
 #      that ignores atomic slots; the "moves change no count" model
@@ -35,6 +36,14 @@
 #      the entry unit that `ACTIVE` stood for (src/header.rs), so the
 #      allocation goes before its root-buffer entry; the model
 #      `detached_and_active_entries_vs_last_drop` must fail.
+#   9. `--cfg arcycle_broken_early`: pass 1 lets go of a batch's guards
+#      before it decides the batch's closed components (src/collector/
+#      discover.rs, early.rs), so a handle can leave a member's field
+#      between the trace that recorded it and the freeze; the model
+#      `closed_batch_vs_move_out` must fail. Its schedule needs a thread
+#      to upgrade a member after pass 1 read the count, and to move the
+#      handle out after the guards went, before the freeze: loom finds it
+#      at bound 4 (in seconds), not at 2 or 3, so this break runs at 4.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
@@ -43,9 +52,11 @@
 # the fifth with its model's "quiet period lost" assertion; the sixth with
 # loom's deadlock report (the waiter never woken); the seventh with loom's
 # report of the collector destroying a value the mutator still reads; the
-# eighth with its model's "entry outlived its allocation" assertion.
+# eighth with its model's "entry outlived its allocation" assertion; the
+# ninth with loom's report of the collector destroying a value the
+# mutator still reads (or the model's live-handle panic).
 #
-#   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions)
+#   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions; break 9, 4)
 #
 # Exit status 0 means "loom caught every broken protocol", as it must.
 set -uo pipefail
@@ -60,9 +71,10 @@ trap 'rm -f "$log"' EXIT
 # assertions, arcycle's dead-deref panic, or loom's race detection.
 expected='LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP|already destroyed by the cycle collector|Causality violation|GENERATIONS LOST A GARBAGE CYCLE|QUIET PERIOD LOST|ENTRY OUTLIVED ITS ALLOCATION'
 
-# teeth "CFG..." TARGET_SUFFIX TEST MODEL [EXPECTED]
+# [TEETH_BOUND=N] teeth "CFG..." TARGET_SUFFIX TEST MODEL [EXPECTED]
 teeth() {
     local cfg="$1" dir="$2" test="$3" model="$4" expected="${5:-$expected}" flags=""
+    local bound="${TEETH_BOUND:-$bound}"
     for c in $cfg; do flags="$flags --cfg $c"; done
     SECONDS=0
     RUSTFLAGS="--cfg arcycle_loom$flags" LOOM_MAX_PREEMPTIONS="$bound" \
@@ -114,3 +126,5 @@ teeth "$b456" loom-broken-4-6 models pace_wait_vs_collection_end \
     'deadlock'
 teeth arcycle_broken_handover loom-broken-handover models detached_and_active_entries_vs_last_drop \
     'ENTRY OUTLIVED ITS ALLOCATION'
+TEETH_BOUND=4 teeth arcycle_broken_early loom-broken-early models closed_batch_vs_move_out \
+    'Causality violation|LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP'

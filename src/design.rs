@@ -66,7 +66,11 @@
 //!    the batch had no handle from outside while its fields could not
 //!    change: it was unreachable then and stays so. A member that changed
 //!    is kept, with everything it reaches; the rest is freed, and nothing
-//!    is lost.
+//!    is lost. A component that lies within one batch of phase 1 (16
+//!    objects traced together: the 2-cycles and small rings whose roots
+//!    were buffered together) is frozen and verified there, while phase 1
+//!    still holds the locks its trace took: no second trace
+//!    (`collector/early.rs`).
 //! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
 //!    survivors, then drop every value of `W`, and only then free their
 //!    allocations. The collector's own lock is held to the end, so a

@@ -237,6 +237,9 @@ pub use atomic::{AtomicCc, AtomicCcGuard, AtomicOptionCc};
 pub use cc::{Cc, CcClone};
 #[cfg(arcycle_loom)]
 #[doc(hidden)]
+pub use collector::early::__loom_early_validation;
+#[cfg(arcycle_loom)]
+#[doc(hidden)]
 pub use collector::pace::Handshake as __LoomPaceHandshake;
 #[cfg(arcycle_loom)]
 #[doc(hidden)]

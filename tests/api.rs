@@ -856,25 +856,33 @@ fn stats_fields_move() {
     assert_eq!(s1.roots_buffered, 0, "the collection drained the buffer");
     T.assert_clean();
 
-    // aborted: a verification that sees the count change gives up.
-    let x = Cc::new_cyclic(|w| Sneaky {
-        _probe: Probe::new(&T),
-        me: w.clone(),
-        next: Mutex::new(None),
-        traces: AtomicUsize::new(0),
-    });
-    *x.next.lock().unwrap() = Some(x.clone());
+    // aborted: a verification that sees the count change gives up. A
+    // 2-cycle of which only `x` was ever buffered (`y` was moved into
+    // `x`'s field): pass 1 cannot decide it within one batch
+    // (`collector::early`), so validation traces both members again, and
+    // each one's second trace makes a handle to itself.
+    let sneaky = || {
+        Cc::new_cyclic(|w| Sneaky {
+            _probe: Probe::new(&T),
+            me: w.clone(),
+            next: Mutex::new(None),
+            traces: AtomicUsize::new(0),
+        })
+    };
+    let (x, y) = (sneaky(), sneaky());
+    *y.next.lock().unwrap() = Some(x.clone());
+    *x.next.lock().unwrap() = Some(y);
     drop(x);
     collect();
     let s2 = arcycle::stats();
     assert!(s2.aborted > s1.aborted, "the attempt must have aborted");
     assert_eq!(T.dropped(), 2, "an aborted attempt frees nothing");
     let stashed = std::mem::take(&mut *SNEAKY_STASH.lock().unwrap());
-    assert_eq!(stashed.len(), 1);
-    // The stash is the only outside handle; once it goes, the loop is
-    // garbage and the next collection frees it.
+    assert_eq!(stashed.len(), 2);
+    // The stash holds the only outside handles; once they go, the cycle
+    // is garbage and the next collection frees it.
     drop(stashed);
-    assert!(collect() >= 1);
+    assert!(collect() >= 2);
     T.assert_clean();
     assert!(arcycle::stats().collections > s2.collections);
 }

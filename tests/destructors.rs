@@ -447,15 +447,22 @@ fn panicking_trace_of_a_root_is_resumed_once_then_quarantined() {
     static T: Tally = Tally::new();
     let _s = serial();
     for fuse in [0, 1] {
-        // fuse 0: panics in the first pass; 1: in the verification pass.
+        // fuse 0: panics in the first pass, both nodes roots. 1: in the
+        // verification pass, with only `a` a root (`b` is moved into its
+        // field, never buffered): pass 1 decides a 2-cycle of roots in
+        // their batch (`collector::early`), tracing each once.
         let a = touchy(&T);
         let b = touchy(&T);
-        *a.next.lock().unwrap() = Some(b.clone());
         *b.next.lock().unwrap() = Some(a.clone());
         a.fuse.store(fuse, SeqCst);
         let wa = Cc::downgrade(&a);
-        drop(b);
-        drop(a); // both are roots
+        if fuse == 0 {
+            *a.next.lock().unwrap() = Some(b.clone());
+            drop(b); // both are roots
+        } else {
+            *a.next.lock().unwrap() = Some(b); // only `a` is
+        }
+        drop(a);
         let q0 = arcycle::stats().quarantined;
         let payload = catch_unwind(collect).expect_err("the Trace panic is resumed");
         assert_eq!(panic_text(&*payload), "trace panics");
@@ -575,22 +582,23 @@ struct Scattered {
 fn panicking_trace_behind_a_lock_in_a_scattered_batch() {
     static T: Tally = Tally::new();
     let _s = serial();
-    scattered_batch_with_a_panicking_trace(&T, 1);
+    scattered_batch_with_a_panicking_trace(&T, 1, true);
 }
 
 /// As above, the panic in validation's trace of the same scattered batch
 /// (the object's second trace, which keeps the guards of the whole batch
-/// until the decision).
+/// until the decision). Only one node of each 2-cycle is a root, so that
+/// pass 1 cannot decide the cycles in their batches (`collector::early`).
 #[test]
 fn panicking_validation_trace_behind_a_lock_in_a_scattered_batch() {
     static T: Tally = Tally::new();
     let _s = serial();
-    scattered_batch_with_a_panicking_trace(&T, 2);
+    scattered_batch_with_a_panicking_trace(&T, 2, false);
 }
 
-/// 64 garbage 2-cycles of scattered nodes; one node's trace panics in its
-/// `fuse`-th trace.
-fn scattered_batch_with_a_panicking_trace(tally: &'static Tally, fuse: usize) {
+/// 64 garbage 2-cycles of scattered nodes (both nodes roots, or only the
+/// first); one node's trace panics in its `fuse`-th trace.
+fn scattered_batch_with_a_panicking_trace(tally: &'static Tally, fuse: usize, both_roots: bool) {
     let scattered = || {
         Cc::new(Scattered {
             probe: Probe::new(tally),
@@ -605,17 +613,28 @@ fn scattered_batch_with_a_panicking_trace(tally: &'static Tally, fuse: usize) {
     // that defer.
     let mut pads = Vec::new();
     let mut pairs = Vec::new();
-    for _ in 0..64 {
+    let mut w = None;
+    for i in 0..64 {
         let a = scattered();
         pads.push(vec![1u8; 8192]);
         let b = scattered();
         pads.push(vec![1u8; 8192]);
-        a.inner.lock().unwrap().next = Some(b.clone());
         b.inner.lock().unwrap().next = Some(a.clone());
-        pairs.push((a, b));
+        if i == 40 {
+            b.inner.lock().unwrap().fuse.store(fuse, SeqCst);
+            w = Some(Cc::downgrade(&b));
+        }
+        if both_roots {
+            a.inner.lock().unwrap().next = Some(b.clone());
+            pairs.push(a);
+            pairs.push(b);
+        } else {
+            // Moved: `b` is never buffered.
+            a.inner.lock().unwrap().next = Some(b);
+            pairs.push(a);
+        }
     }
-    pairs[40].1.inner.lock().unwrap().fuse.store(fuse, SeqCst);
-    let w = Cc::downgrade(&pairs[40].1);
+    let w = w.expect("pair 40 exists");
     drop(pairs);
     let q0 = arcycle::stats().quarantined;
     let payload = catch_unwind(collect).expect_err("the Trace panic is resumed");

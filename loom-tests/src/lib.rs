@@ -92,6 +92,10 @@ where
     let start = Instant::now();
     builder.check(move || {
         counter.fetch_add(1, SeqCst);
+        // Pass 1 decides closed components unless the model says otherwise
+        // (see `validation_only`); set per execution, so that a model that
+        // failed on this OS thread leaves nothing behind.
+        arcycle::__loom_early_validation(true);
         f();
     });
     eprintln!(
@@ -100,6 +104,21 @@ where
         start.elapsed(),
         builder.preemption_bound,
     );
+}
+
+/// `f` with pass 1's closed components turned off (`collector/early.rs`),
+/// so that every garbage component reaches validation
+/// (`collector/validate.rs`): for the models of validation's own races,
+/// whose shapes pass 1 would otherwise decide in their batch.
+pub fn validation_only<F>(f: F) -> impl Fn() + Send + Sync + 'static
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    move || {
+        arcycle::__loom_early_validation(false);
+        f();
+        arcycle::__loom_early_validation(true);
+    }
 }
 
 /// The loom-visible canary of one node: how often its value was dropped,

@@ -503,30 +503,74 @@ fn validate_vs_move_out_of_mutex() {
 ///
 /// Guards: "No object is freed while a handle to it ... exists" (the
 /// handle on the stack stays usable, whichever way the batch counted) and
-/// "Every object whose last handle is gone is freed".
+/// "Every object whose last handle is gone is freed". Run with pass 1's
+/// closed components off (`validation_only`): the pair's two roots make
+/// one, which pass 1 would decide itself (`closed_batch_vs_move_out` is
+/// that race).
 #[test]
 fn validate_vs_move_out_and_back() {
-    model("validate_vs_move_out_and_back", || {
+    model(
+        "validate_vs_move_out_and_back",
+        validation_only(|| {
+            let (px, py) = (Probe::new(), Probe::new());
+            let (x, y) = mutex_pair(&px, &py);
+            let wx = Cc::downgrade(&x);
+            drop(x);
+            drop(y);
+            let t = thread::spawn(move || {
+                if let Some(hx) = wx.upgrade() {
+                    let hy = hx.next.lock().unwrap().take().expect("edge present");
+                    drop(hx);
+                    check(&hy);
+                    // Back to `x` through `y`'s own field, and the handle back in.
+                    let hx = hy.next.lock().unwrap().clone().expect("edge present");
+                    check(&hx);
+                    *hx.next.lock().unwrap() = Some(hy);
+                }
+            });
+            collect();
+            t.join().unwrap();
+            collect();
+            assert_eq!(drops(&[&px, &py]), 2);
+        }),
+    );
+}
+
+/// Race: pass 1 deciding a closed component of its batch (a 2-cycle whose
+/// members were both buffered: `collector/early.rs`) against a thread that
+/// reaches a member through a `Weak`, moves the handle in its `Mutex` onto
+/// its stack and lets go of the member, so that every count again equals
+/// the edges pass 1 recorded while the moved handle is live.
+///
+/// Guards: "No object is freed while a handle to it ... exists": pass 1
+/// keeps every guard of the batch until the decision, so the move waits
+/// for it (or comes before the trace, which then records no edge).
+/// `scripts/loom-teeth.sh` builds pass 1 letting go of the batch's guards
+/// before the decision (`--cfg arcycle_broken_early`) and asserts that
+/// loom then finds the moved handle's object freed.
+#[test]
+fn closed_batch_vs_move_out() {
+    model("closed_batch_vs_move_out", || {
+        let before = allocations();
         let (px, py) = (Probe::new(), Probe::new());
         let (x, y) = mutex_pair(&px, &py);
         let wx = Cc::downgrade(&x);
-        drop(x);
+        drop(x); // roots, in this order: x, y (one batch)
         drop(y);
         let t = thread::spawn(move || {
             if let Some(hx) = wx.upgrade() {
                 let hy = hx.next.lock().unwrap().take().expect("edge present");
                 drop(hx);
                 check(&hy);
-                // Back to `x` through `y`'s own field, and the handle back in.
-                let hx = hy.next.lock().unwrap().clone().expect("edge present");
-                check(&hx);
-                *hx.next.lock().unwrap() = Some(hy);
+                let x2 = hy.next.lock().unwrap().clone().expect("edge present");
+                check(&x2);
             }
         });
         collect();
         t.join().unwrap();
         collect();
         assert_eq!(drops(&[&px, &py]), 2);
+        assert_eq!(allocations(), before, "every allocation is given back");
     });
 }
 
@@ -589,31 +633,44 @@ fn trace_vs_take_and_drop_child() {
     });
 }
 
-/// Race: the collector against `Weak::upgrade` of a garbage cycle member.
+/// Race: the collector against `Weak::upgrade` of a garbage cycle member,
+/// in validation (pass 1's closed components off, `validation_only`) and
+/// in pass 1's decision of the pair's batch (`closed_batch_vs_upgrade`).
 ///
 /// Guards: "`Weak::upgrade` never returns a handle to something being
 /// freed, and never returns None for something that survives."
 #[test]
 fn validate_vs_upgrade() {
-    exhaustive("validate_vs_upgrade", || {
-        let (px, py) = (Probe::new(), Probe::new());
-        let (x, y) = mutex_pair(&px, &py);
-        let wx = Cc::downgrade(&x);
-        drop(x);
-        drop(y);
-        let t = thread::spawn(move || upgrade_and_check(&wx));
-        collect();
-        let upgraded = t.join().unwrap();
-        if !upgraded {
-            assert_eq!(
-                drops(&[&px, &py]),
-                2,
-                "upgrade returned None for an object that survived the collection"
-            );
-        }
-        collect();
-        assert_eq!(drops(&[&px, &py]), 2);
-    });
+    exhaustive("validate_vs_upgrade", validation_only(upgrade_pair));
+}
+
+/// [`validate_vs_upgrade`] with pass 1's closed components on: the pair's
+/// two roots make one, frozen and verified in pass 1.
+#[test]
+fn closed_batch_vs_upgrade() {
+    exhaustive("closed_batch_vs_upgrade", upgrade_pair);
+}
+
+/// A garbage 2-cycle of roots, one member upgraded through a `Weak` while
+/// it is collected.
+fn upgrade_pair() {
+    let (px, py) = (Probe::new(), Probe::new());
+    let (x, y) = mutex_pair(&px, &py);
+    let wx = Cc::downgrade(&x);
+    drop(x);
+    drop(y);
+    let t = thread::spawn(move || upgrade_and_check(&wx));
+    collect();
+    let upgraded = t.join().unwrap();
+    if !upgraded {
+        assert_eq!(
+            drops(&[&px, &py]),
+            2,
+            "upgrade returned None for an object that survived the collection"
+        );
+    }
+    collect();
+    assert_eq!(drops(&[&px, &py]), 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -1029,8 +1086,9 @@ fn get_mut_vs_busy_root_round_trip() {
 /// (upgraded and dropped again) while a collection validates it, and an
 /// unrelated garbage cycle with no `Weak` at all must be freed by that very
 /// `collect()`, whatever the touch does to the first. The two components
-/// are validated in one batch, where a failure blames only what it
-/// reaches.
+/// are decided in one batch — pass 1's (`collector/early.rs`), or
+/// validation's when the touch made pass 1 leave the first to it — where
+/// a failure blames only what it reaches.
 ///
 /// Guards: "Every object whose last handle is gone is freed, cycles
 /// included, once a collection runs after that" and "A collection that

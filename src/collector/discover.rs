@@ -37,8 +37,11 @@
 //! # Pass 1 is only a proposal
 //!
 //! Pass 1 reads fields under `try_lock` and drops the guards after each
-//! object, and reads counts at a different moment than edges: what it sees
-//! may be stale. That is fine — nothing here frees anything. Its output is
+//! batch, and reads counts at a different moment than edges: what it sees
+//! may be stale. That is fine — nothing it records frees anything. (The
+//! one exception is a batch's closed components, which `early` freezes
+//! and verifies before the batch's guards go, exactly as validation
+//! would.) Its output is
 //! the white set `W` of trial deletion (Bacon & Rajan's mark-gray / scan):
 //! objects whose count seemed fully explained by edges from other visited
 //! objects, and that no object with an outside reference seemed to reach.
@@ -56,6 +59,7 @@
 //! and what it reaches leak, as with an impl that under-reports), counted
 //! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
+use super::early::BatchEdges;
 use super::prefetch::{prefetch_ahead, prefetch_all};
 use crate::buffer::{self, Entry};
 use crate::header::*;
@@ -124,6 +128,10 @@ pub(crate) struct Graph {
     /// Young only: entries kept for the next full collection, each owning
     /// its unit (old roots here; survivors' entries are added by `commit`).
     pub(crate) held_over: Vec<Entry>,
+    /// The garbage pass 1 found in closed components (`early`), in the
+    /// order it was decided: marked `DEAD`, still held. Validation appends
+    /// the rest (the collector's kept table, see `scratch`).
+    pub(crate) dead: Vec<u32>,
 }
 
 /// What [`try_hold`] found.
@@ -398,12 +406,15 @@ impl Graph {
     /// 3. the children of the *previous* batch are held, so each child's
     ///    miss overlapped a round of tracing instead of waiting behind the
     ///    hold before it (a hold is a locked RMW, which no later load
-    ///    passes on x86).
+    ///    passes on x86); then that batch's closed components are frozen,
+    ///    verified and decided (`early`), and its guards released.
     ///
     /// Each object in flight has its own tracer, which keeps its guards
-    /// until its children are held: a child's handle stays in its parent's
-    /// field while the hold is taken (see the module docs). Two batches'
-    /// guards at once are fewer than validation keeps for a batch.
+    /// until its whole batch's children are held and the batch decided: a
+    /// child's handle stays in its parent's field while the hold is taken
+    /// (see the module docs), and a closed component's fields stay frozen
+    /// until its decision (see `early`). Two batches' guards at once are
+    /// fewer than validation keeps for a batch.
     pub(crate) fn trace_all(&mut self) {
         // Tracers for the whole pass: their buffers are reused, and the
         // values they borrow are all held until the collection ends.
@@ -444,8 +455,23 @@ impl Graph {
                 }
                 prefetch_all(&tracer.edges);
             }
+            let mut edges = BatchEdges::new(traced.clone());
+            for i in traced.clone() {
+                self.hold_children(i, &mut tracers[i % (2 * PASS1_BATCH)], &mut edges);
+            }
+            // loom-tests teeth: the broken build lets go of the batch's
+            // guards before its closed components are decided.
+            #[cfg(arcycle_broken_early)]
+            for i in traced.clone() {
+                self.release_guards(&mut tracers[i % (2 * PASS1_BATCH)]);
+            }
+            // Every guard of the batch is still held: its closed
+            // components can be validated at once (`early`).
+            if self.early() {
+                self.decide_closed(&edges);
+            }
             for i in traced {
-                self.hold_children(i, &mut tracers[i % (2 * PASS1_BATCH)]);
+                self.let_go(i, &mut tracers[i % (2 * PASS1_BATCH)]);
             }
             let done = batch.is_empty() && next == self.nodes.len();
             traced = batch;
@@ -465,8 +491,10 @@ impl Graph {
     }
 
     /// The second half of pass 1 for object `i`, traced into `tracer`:
-    /// hold its children, record its edges and count, let go of its guards.
-    fn hold_children(&mut self, i: usize, tracer: &mut Tracer<'_>) {
+    /// hold its children, record its edges (in the tables, and in `batch`
+    /// for `early`) and count. Its guards stay in
+    /// `tracer` ([`let_go`](Graph::let_go) releases them).
+    fn hold_children(&mut self, i: usize, tracer: &mut Tracer<'_>, batch: &mut BatchEdges) {
         let node = self.nodes[i].node;
         if let Some(hidden) = tracer.hidden.as_mut() {
             let from = i as u32;
@@ -485,6 +513,7 @@ impl Graph {
             };
             self.targets.push(j);
             self.addrs.push(child.as_ptr() as usize);
+            batch.edge(i, j);
         }
         let v = &mut self.nodes[i];
         v.first = first;
@@ -493,11 +522,16 @@ impl Graph {
         // fine (see above).
         v.rc = count(node.header().strong.load(Acquire));
         v.lock_free = !tracer.busy && tracer.guards.is_empty();
-        // Release pass 1's guards for this object. A guard that panics on
-        // drop makes its object quarantined (it would panic in every
-        // collection) and busy.
-        if self.release_guards(tracer) {
-            super::quarantine(node);
+    }
+
+    /// The end of pass 1 for object `i`: release the guards its trace
+    /// took, which `tracer` kept until its batch was decided. A guard that
+    /// panics on drop makes its object quarantined (it would panic in
+    /// every collection) and busy — unless it is garbage already, whose
+    /// guards `validate` too releases after the decision.
+    fn let_go(&mut self, i: usize, tracer: &mut Tracer<'_>) {
+        if self.release_guards(tracer) && !self.nodes[i].dead {
+            super::quarantine(self.nodes[i].node);
             self.nodes[i].busy = true;
         }
     }

@@ -1,7 +1,8 @@
 //! The cycle collector: one synchronous trial-deletion pass at a time,
 //! while every other thread runs on.
 //!
-//! A collection is four phases, one file each (plus `worker`, the
+//! A collection is four phases, one file each (plus `early`, validation
+//! done inside the first phase where it can be, `worker`, the
 //! collector thread that runs automatic collections in background mode,
 //! `pace`, which makes allocations wait for that thread when it falls a
 //! whole threshold behind, `owner`, which says which thread is collecting
@@ -14,6 +15,7 @@
 //! | phase | file | what it establishes |
 //! |---|---|---|
 //! | take roots, trace | [`discover`] | every visited object is *held*: its value cannot be destroyed under the collector |
+//! | (inside tracing) | [`early`] | a batch's closed components frozen and verified with the guards its trace took: garbage decided without a second trace |
 //! | trial deletion | [`trial`] | a proposal `W`: objects whose whole count seemed internal and that nothing external seemed to reach |
 //! | freeze and verify | [`validate`] | an instant at which every object of `W` had exactly its traced internal count while `W`'s fields could not change: `W` was unreachable then, so forever |
 //! | commit | [`commit`] | `W` is marked dead and its locks released; every other hold is released; then `W`'s values are dropped and only after all of them its allocations freed |
@@ -45,6 +47,7 @@
 pub(crate) mod callbacks;
 pub(crate) mod commit;
 pub(crate) mod discover;
+pub(crate) mod early;
 pub(crate) mod generations;
 pub(crate) mod owner;
 pub(crate) mod pace;
@@ -423,6 +426,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
             targets: std::mem::take(&mut tables.targets),
             addrs: std::mem::take(&mut tables.addrs),
             internal: std::mem::take(&mut tables.internal),
+            dead: std::mem::take(&mut tables.dead),
             ..discover::Graph::default()
         };
         let mut entries = buffer::drain(std::mem::take(&mut tables.entries));
@@ -436,12 +440,8 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
         info.phases.trace = lap();
         let proposal = graph.trial_delete();
         info.phases.trial = lap();
-        let committed = validate::validate(
-            &mut graph,
-            proposal,
-            std::mem::take(&mut tables.dead),
-            &mut tables.guards,
-        );
+        let early = std::mem::take(&mut graph.dead);
+        let committed = validate::validate(&mut graph, proposal, early, &mut tables.guards);
         info.phases.validate = lap();
         if let Some(record) = record {
             record.record(&graph, &committed);

@@ -17,6 +17,9 @@
 //!   is the rest.
 //! * **Components**: `W` split into its weakly connected components by
 //!   pass-1 edges, so that a failure in one never holds back another.
+//! * **What pass 1 decided** (`early`: garbage, marked `DEAD`) is neither
+//!   a cause nor proposed. No edge leads out of it, so it explains no
+//!   other object's count; an edge into it is stale (see `early`).
 //!
 //! Guarded by `tests/single_thread.rs` (every shape's garbage freed, live
 //! structures kept) and the leak report's tests in `tests/gc_module.rs`
@@ -31,7 +34,7 @@ impl Graph {
     pub(crate) fn trial_delete(&self) -> Vec<u32> {
         let black = self.black_set(None);
         (0..black.len() as u32)
-            .filter(|&i| !black[i as usize])
+            .filter(|&i| !black[i as usize] && !self.nodes[i as usize].dead)
             .collect()
     }
 
@@ -44,7 +47,9 @@ impl Graph {
         let mut black = vec![false; n];
         let mut stack = Vec::new();
         for (i, v) in self.nodes.iter().enumerate() {
-            if v.busy || v.rc != u64::from(self.internal[i]) {
+            // Garbage decided in pass 1 (`early`) is never a cause: a stale
+            // edge into it may make its count look unexplained.
+            if !v.dead && (v.busy || v.rc != u64::from(self.internal[i])) {
                 black[i] = true;
                 stack.push(i as u32);
             }

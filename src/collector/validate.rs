@@ -40,6 +40,14 @@
 //!    in `C` by the recorded edges. `D = C \ X` is garbage: mark it `DEAD`.
 //!    `X` is unfrozen and left alive; its roots are buffered again.
 //!
+//! **Pass 1 decides some components itself** (`early`): a closed
+//! component of one pass-1 batch goes through steps 3–5 there ([`freeze`],
+//! [`verify`], [`mark_dead`], [`unfreeze`] below, shared), with pass 1's
+//! guards, still held, standing in for step 1 and its recorded edges for
+//! step 2. What it decides is garbage before trial deletion runs and never
+//! reaches `W`; what it leaves reaches validation as if nothing had been
+//! tried.
+//!
 //! **Why `D` is garbage.** Every step-3 CAS precedes every step-4 CAS in
 //! the collector's program order, so there is one cut through all the
 //! words, between the two loops. For `n` in `D` the verify CAS found the
@@ -128,7 +136,7 @@
 //! edges (`--cfg arcycle_broken_exact`), and asserts that loom then finds
 //! the use-after-free in each.
 
-use super::discover::Graph;
+use super::discover::{Graph, Visited};
 use super::prefetch::{prefetch_all, prefetch_children, prefetch_edge_list, prefetch_listed};
 use crate::header::*;
 use crate::trace::{GuardBuffer, Tracer};
@@ -328,34 +336,15 @@ fn validate_batch<'a>(
             debug_assert_eq!(v.rc, u64::from(graph.internal[i as usize]));
             v.rc
         };
-        // Acquire: if this word is final, the accesses of every thread that
-        // dropped a handle to `n` happen-before our destruction of it.
-        let w = h.strong.load(Acquire);
-        let ok = count(w) == internal && w & (DEAD | FROZEN) == 0 && w & HELD != 0;
-        let frozen = (w & !TOUCHED) | FROZEN;
-        if ok
-            && h.strong
-                .compare_exchange(w, frozen, AcqRel, Relaxed)
-                .is_ok()
-        {
-            s.words[k] = frozen;
-        } else {
-            s.failed[k] = true;
+        match freeze(h, internal) {
+            Some(frozen) => s.words[k] = frozen,
+            None => s.failed[k] = true,
         }
     }
-    // Step 4: verify, with an RMW (see the module docs). AcqRel: as the
-    // freezing CAS.
-    #[cfg(not(arcycle_broken))] // loom-tests teeth: the broken build skips step 4
+    // Step 4: verify.
     for (k, &i) in comp.iter().enumerate() {
         prefetch_listed(&graph.nodes, comp, k);
-        if s.words[k] == 0 {
-            continue;
-        }
-        let h = graph.nodes[i as usize].node.header();
-        if h.strong
-            .compare_exchange(s.words[k], s.words[k], AcqRel, Relaxed)
-            .is_err()
-        {
+        if s.words[k] != 0 && !verify(graph.nodes[i as usize].node.header(), s.words[k]) {
             s.failed[k] = true;
         }
     }
@@ -370,25 +359,12 @@ fn validate_batch<'a>(
     for (k, &i) in comp.iter().enumerate() {
         prefetch_listed(&graph.nodes, comp, k);
         let v = &mut graph.nodes[i as usize];
-        let h = v.node.header();
         if !s.excluded[k] {
-            // Garbage. A plain store suffices: nobody else can modify a
-            // verified word any more — no handle to `n` exists outside `D`'s
-            // frozen fields (so no clone or drop), and `upgrade` only loads
-            // a frozen word. Release: a waiting `upgrade` that sees DEAD
-            // returns None; a destructor's clone of a member sees DEAD
-            // before it can deref. The type code goes back in (see
-            // `header`): the last drops and frees to come decode it.
-            h.strong.store(
-                with_code(s.words[k] & !FROZEN, v.code) | DEAD | VALUE_PENDING,
-                Release,
-            );
-            v.dead = true;
+            mark_dead(v, s.words[k]);
             dead.push(i);
         } else {
             if s.words[k] != 0 {
-                // Release: pairs with a waiting `upgrade`'s Acquire load.
-                h.strong.fetch_and(!(FROZEN | TOUCHED), Release);
+                unfreeze(v.node.header());
             }
             // Maybe garbage after all, touched at the wrong moment: the
             // next collection tries again from its roots.
@@ -406,6 +382,60 @@ fn validate_batch<'a>(
         .windows(2)
         .filter(|w| s.failed[(w[0] - base) as usize..(w[1] - base) as usize].contains(&true))
         .count()
+}
+
+/// Step 3 for one member: freeze its word if its count is `internal` (the
+/// handles counted in the frozen fields of the set being validated), and
+/// return the frozen word; `None` fails the member (a count that differs,
+/// a word another collection froze or killed, a lost CAS).
+#[inline]
+pub(super) fn freeze(h: &Header, internal: u64) -> Option<u64> {
+    // Acquire: if this word is final, the accesses of every thread that
+    // dropped a handle to `n` happen-before our destruction of it.
+    let w = h.strong.load(Acquire);
+    let ok = count(w) == internal && w & (DEAD | FROZEN) == 0 && w & HELD != 0;
+    let frozen = (w & !TOUCHED) | FROZEN;
+    // AcqRel: as the load, and as the verifying CAS.
+    (ok && h
+        .strong
+        .compare_exchange(w, frozen, AcqRel, Relaxed)
+        .is_ok())
+    .then_some(frozen)
+}
+
+/// Step 4 for one member frozen as `frozen`: whether the word is unchanged,
+/// proved with an RMW (see the module docs). AcqRel: as the freezing CAS.
+#[inline]
+pub(super) fn verify(h: &Header, frozen: u64) -> bool {
+    // loom-tests teeth: the broken build skips step 4, in validation and
+    // in pass 1's closed batches (`early`) alike.
+    cfg!(arcycle_broken)
+        || h.strong
+            .compare_exchange(frozen, frozen, AcqRel, Relaxed)
+            .is_ok()
+}
+
+/// Step 5 for a member of `D`, verified as `frozen`: mark it garbage.
+#[inline]
+pub(super) fn mark_dead(v: &mut Visited, frozen: u64) {
+    // A plain store suffices: nobody else can modify a verified word any
+    // more — no handle to `n` exists outside `D`'s frozen fields (so no
+    // clone or drop), and `upgrade` only loads a frozen word. Release: a
+    // waiting `upgrade` that sees DEAD returns None; a destructor's clone
+    // of a member sees DEAD before it can deref. The type code goes back
+    // in (see `header`): the last drops and frees to come decode it.
+    v.node.header().strong.store(
+        with_code(frozen & !FROZEN, v.code) | DEAD | VALUE_PENDING,
+        Release,
+    );
+    v.dead = true;
+}
+
+/// Step 5 for a frozen member that is not garbage after all: unfreeze it.
+#[inline]
+pub(super) fn unfreeze(h: &Header) {
+    // Release: pairs with a waiting `upgrade`'s Acquire load.
+    h.strong.fetch_and(!(FROZEN | TOUCHED), Release);
 }
 
 /// Whether a member's re-traced children (`now`) are exactly its pass-1
