@@ -3,8 +3,8 @@
 # protocol and assert that loom CATCHES it, once per broken part:
 #
 #   1. `--cfg arcycle_broken`: the freeze-and-verify step 4 (the re-read of
-#      every frozen word) is skipped (src/collector/validate.rs, in
-#      validation and in pass 1's closed batches alike); the ABA model
+#      every frozen word) is skipped (src/collector/validate.rs; pass 1's
+#      closed components call the same function); the ABA model
 #      `validate_vs_clone_drop_aba` must fail.
 #   2. `--cfg arcycle_broken_atomic`: the trace of an `AtomicCc` slot reads
 #      its edge without freezing the slot (src/atomic/slot.rs), i.e. a collector
@@ -43,7 +43,7 @@
 #      `closed_batch_vs_move_out` must fail. Its schedule needs a thread
 #      to upgrade a member after pass 1 read the count, and to move the
 #      handle out after the guards went, before the freeze: loom finds it
-#      at bound 4 (in seconds), not at 2 or 3, so this break runs at 4.
+#      at bound 3 (in a second), not at 2, so this break runs at 3.
 #
 # The first two must fail with the panic of a handle that outlived its
 # collected object (or loom's race report of the same); the third with
@@ -56,7 +56,7 @@
 # ninth with loom's report of the collector destroying a value the
 # mutator still reads (or the model's live-handle panic).
 #
-#   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions; break 9, 4)
+#   scripts/loom-teeth.sh            # bound 2 (the broken runs need 2 preemptions; break 9, 3)
 #
 # Exit status 0 means "loom caught every broken protocol", as it must.
 set -uo pipefail
@@ -126,5 +126,5 @@ teeth "$b456" loom-broken-4-6 models pace_wait_vs_collection_end \
     'deadlock'
 teeth arcycle_broken_handover loom-broken-handover models detached_and_active_entries_vs_last_drop \
     'ENTRY OUTLIVED ITS ALLOCATION'
-TEETH_BOUND=4 teeth arcycle_broken_early loom-broken-early models closed_batch_vs_move_out \
+TEETH_BOUND=3 teeth arcycle_broken_early loom-broken-early models closed_batch_vs_move_out \
     'Causality violation|LIVE HANDLE TO COLLECTED OBJECT|READ AFTER DROP'

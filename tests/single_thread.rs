@@ -858,26 +858,27 @@ fn garbage_rings(tally: &'static Tally, sizes: &[usize], second: &'static Atomic
     drop(all);
 }
 
-/// Pass 1 decides a closed component of its batch at once
-/// (`collector::early`): 2-cycles, a self-loop and a ring of 5, all of
-/// whose members were buffered together (12 roots: one pass-1 batch), are
-/// freed by one collection that traces each member once.
+/// Pass 1 decides a closed component within two consecutive batches at
+/// once (`collector::early`): 2-cycles, a self-loop, rings of 5 and 10
+/// (some across a batch boundary) and a ring of 17 (the longest that fits
+/// two batches wherever it starts), all of whose members were buffered
+/// together, are freed by one collection that traces each member once.
 #[test]
 fn closed_components_of_a_batch_are_freed_after_one_trace() {
     static T: Tally = Tally::new();
     static SECOND: AtomicUsize = AtomicUsize::new(0);
     let _s = serial();
     let _settings = Settings::manual_inline();
-    garbage_rings(&T, &[2, 2, 1, 5, 2], &SECOND);
+    garbage_rings(&T, &[2, 2, 1, 5, 2, 10, 10, 10, 10, 10, 17], &SECOND);
     assert_eq!(T.dropped(), 0);
-    assert_eq!(collect(), 12);
+    assert_eq!(collect(), 79);
     T.assert_clean();
     assert_eq!(SECOND.load(SeqCst), 0, "no member was traced twice");
 }
 
 /// A batch's closed components are decided one by one: a 2-cycle that one
-/// outside handle keeps alive, and a ring longer than a batch (which pass
-/// 1 cannot decide: validation traces it again), spoil nothing of the
+/// outside handle keeps alive, and a ring longer than two batches (which
+/// pass 1 cannot decide: validation traces it again), spoil nothing of the
 /// garbage 2-cycles around them, which are still freed after one trace.
 #[test]
 fn closed_components_are_decided_apart_from_their_batch_neighbours() {
@@ -892,16 +893,16 @@ fn closed_components_are_decided_apart_from_their_batch_neighbours() {
     let kept = live[1].clone();
     drop(live);
     garbage_rings(&T, &[2], &SECOND);
-    garbage_rings(&T, &[20], &SECOND_LONG);
+    garbage_rings(&T, &[40], &SECOND_LONG);
     garbage_rings(&T, &[2, 2], &SECOND);
-    assert_eq!(collect(), 30);
+    assert_eq!(collect(), 50);
     T.assert_clean();
     assert_eq!(
         SECOND.load(SeqCst),
         0,
         "no garbage 2-cycle was traced twice"
     );
-    assert_eq!(SECOND_LONG.load(SeqCst), 20, "validation decided the ring");
+    assert_eq!(SECOND_LONG.load(SeqCst), 40, "validation decided the ring");
     assert_eq!(LIVE.dropped(), 0, "the 2-cycle held from outside survives");
     drop(kept);
     assert_eq!(collect(), 2);
@@ -933,14 +934,14 @@ fn validation_switches_to_counting_halfway_through_a_batch() {
 /// A member of an exactly re-traced batch fails its freeze (a handle to
 /// it appeared after pass 1 read its count): the batch's edges, which
 /// nothing counted, are built then, and everything the failed member
-/// reaches survives with it. (A ring of 20 roots: longer than a pass-1
-/// batch, so that pass 1 cannot decide it, see `collector::early`.)
+/// reaches survives with it. (A ring of 40 roots: longer than two pass-1
+/// batches, so that pass 1 cannot decide it, see `collector::early`.)
 #[test]
 fn validation_failure_in_an_exact_batch_spares_what_it_reaches() {
     static T: Tally = Tally::new();
     static STASH: Mutex<Option<Cc<Retraced>>> = Mutex::new(None);
     let _s = serial();
-    let nodes = retraced_ring(&T, 20);
+    let nodes = retraced_ring(&T, 40);
     let w5 = Cc::downgrade(&nodes[5]);
     let wt = Cc::downgrade(&nodes[0]);
     nodes[0].inner.lock().unwrap().on_second_trace = Some(Box::new(move || {
@@ -960,11 +961,11 @@ fn validation_failure_in_an_exact_batch_spares_what_it_reaches() {
     );
     // Walk the ring from the stashed handle: every value is intact.
     let mut at = stash.clone();
-    for _ in 0..20 {
+    for _ in 0..40 {
         let next = get(&at).inner.lock().unwrap().edges[0].clone();
         at = next;
     }
     drop((at, stash));
-    assert!(collect() >= 20);
+    assert!(collect() >= 40);
     T.assert_clean();
 }

@@ -536,16 +536,16 @@ fn validate_vs_move_out_and_back() {
     );
 }
 
-/// Race: pass 1 deciding a closed component of its batch (a 2-cycle whose
+/// Race: pass 1 deciding a closed component of its window (a 2-cycle whose
 /// members were both buffered: `collector/early.rs`) against a thread that
 /// reaches a member through a `Weak`, moves the handle in its `Mutex` onto
 /// its stack and lets go of the member, so that every count again equals
 /// the edges pass 1 recorded while the moved handle is live.
 ///
 /// Guards: "No object is freed while a handle to it ... exists": pass 1
-/// keeps every guard of the batch until the decision, so the move waits
+/// keeps every guard of the window until the decision, so the move waits
 /// for it (or comes before the trace, which then records no edge).
-/// `scripts/loom-teeth.sh` builds pass 1 letting go of the batch's guards
+/// `scripts/loom-teeth.sh` builds pass 1 letting go of the window's guards
 /// before the decision (`--cfg arcycle_broken_early`) and asserts that
 /// loom then finds the moved handle's object freed.
 #[test]
@@ -555,7 +555,7 @@ fn closed_batch_vs_move_out() {
         let (px, py) = (Probe::new(), Probe::new());
         let (x, y) = mutex_pair(&px, &py);
         let wx = Cc::downgrade(&x);
-        drop(x); // roots, in this order: x, y (one batch)
+        drop(x); // roots, in this order: x, y (one window)
         drop(y);
         let t = thread::spawn(move || {
             if let Some(hx) = wx.upgrade() {
@@ -635,7 +635,7 @@ fn trace_vs_take_and_drop_child() {
 
 /// Race: the collector against `Weak::upgrade` of a garbage cycle member,
 /// in validation (pass 1's closed components off, `validation_only`) and
-/// in pass 1's decision of the pair's batch (`closed_batch_vs_upgrade`).
+/// in pass 1's decision of the pair's window (`closed_batch_vs_upgrade`).
 ///
 /// Guards: "`Weak::upgrade` never returns a handle to something being
 /// freed, and never returns None for something that survives."
@@ -645,7 +645,8 @@ fn validate_vs_upgrade() {
 }
 
 /// [`validate_vs_upgrade`] with pass 1's closed components on: the pair's
-/// two roots make one, frozen and verified in pass 1.
+/// two roots make one, frozen and verified in pass 1 (across a batch
+/// boundary: under loom a batch is one object).
 #[test]
 fn closed_batch_vs_upgrade() {
     exhaustive("closed_batch_vs_upgrade", upgrade_pair);
@@ -1086,9 +1087,9 @@ fn get_mut_vs_busy_root_round_trip() {
 /// (upgraded and dropped again) while a collection validates it, and an
 /// unrelated garbage cycle with no `Weak` at all must be freed by that very
 /// `collect()`, whatever the touch does to the first. The two components
-/// are decided in one batch — pass 1's (`collector/early.rs`), or
-/// validation's when the touch made pass 1 leave the first to it — where
-/// a failure blames only what it reaches.
+/// are decided together — in one window of pass 1 (`collector/early.rs`),
+/// or in one batch of validation's when the touch made pass 1 leave the
+/// first to it — where a failure blames only what it reaches.
 ///
 /// Guards: "Every object whose last handle is gone is freed, cycles
 /// included, once a collection runs after that" and "A collection that

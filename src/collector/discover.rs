@@ -150,7 +150,18 @@ enum Hold {
 
 /// Objects pass 1 locks before it reads the values behind their locks
 /// (see [`Graph::trace_all`]).
-pub(crate) const PASS1_BATCH: usize = 16;
+///
+/// Under loom a batch is one object, so that the models' few objects are
+/// spread over several batches: every window of `early` then spans a
+/// batch boundary, and a batch's guards outlive two rounds.
+pub(crate) const PASS1_BATCH: usize = if cfg!(arcycle_loom) { 1 } else { 16 };
+
+/// Tracers pass 1 keeps: enough for the objects whose guards it may keep
+/// at once, three batches (one traced, one whose children are being held,
+/// and the one before, whose window with it is being decided: see
+/// `early`).
+/// A power of two, so that an object's tracer is found with a mask.
+const IN_FLIGHT: usize = (3 * PASS1_BATCH).next_power_of_two();
 
 /// The smallest batch whose values pass 1 defers: a narrower frontier (a
 /// chain, a ring) has few misses to overlap, and pays only the deferral.
@@ -418,14 +429,23 @@ impl Graph {
     pub(crate) fn trace_all(&mut self) {
         // Tracers for the whole pass: their buffers are reused, and the
         // values they borrow are all held until the collection ends.
-        let mut tracers: [Tracer<'_>; 2 * PASS1_BATCH] = std::array::from_fn(|_| {
+        let mut tracers: [Tracer<'_>; IN_FLIGHT] = std::array::from_fn(|_| {
             let mut t = Tracer::new();
             t.hidden = self.record_hidden.then(Vec::new);
             t
         });
+        let early = self.early();
         let mut next = 0;
-        // The batch traced last, whose children are still to hold.
+        // The batch traced last, whose children are still to hold, and
+        // the one before, whose guards are kept until the window of both
+        // is decided (`early`): a component is decided whole if it lies
+        // within two consecutive batches.
         let mut traced = 0..0;
+        let mut before = 0..0;
+        // That window's edges (those of `before` recorded last round), and
+        // the next one's: two tables used in turn, reset in place.
+        let mut windows = [BatchEdges::new(0..0), BatchEdges::new(0..0)];
+        let mut turn = 0;
         loop {
             let batch = next..self.nodes.len().min(next + PASS1_BATCH);
             next = batch.end;
@@ -433,7 +453,7 @@ impl Graph {
             for i in batch.clone() {
                 prefetch_ahead(&self.nodes, i, |v| v.node.header);
                 let node = self.nodes[i].node;
-                let tracer = &mut tracers[i % (2 * PASS1_BATCH)];
+                let tracer = &mut tracers[i % IN_FLIGHT];
                 tracer.defer = defer;
                 // SAFETY: the object is held: its value stays alive until
                 // the collector lets go, after these tracers are gone.
@@ -441,7 +461,7 @@ impl Graph {
             }
             for i in batch.clone() {
                 let node = self.nodes[i].node;
-                let tracer = &mut tracers[i % (2 * PASS1_BATCH)];
+                let tracer = &mut tracers[i % IN_FLIGHT];
                 if self.trace_deferred(node, tracer) {
                     self.nodes[i].busy = true;
                 }
@@ -455,29 +475,45 @@ impl Graph {
                 }
                 prefetch_all(&tracer.edges);
             }
-            let mut edges = BatchEdges::new(traced.clone());
+            // The next window: `traced` and the batch just traced.
+            let [window, ahead] = if turn == 0 {
+                let [a, b] = &mut windows;
+                [a, b]
+            } else {
+                let [a, b] = &mut windows;
+                [b, a]
+            };
+            ahead.reset(traced.start..batch.end);
             for i in traced.clone() {
-                self.hold_children(i, &mut tracers[i % (2 * PASS1_BATCH)], &mut edges);
+                let tracer = &mut tracers[i % IN_FLIGHT];
+                self.hold_children(i, tracer, [&mut *window, &mut *ahead]);
             }
-            // loom-tests teeth: the broken build lets go of the batch's
+            // loom-tests teeth: the broken build lets go of the window's
             // guards before its closed components are decided.
             #[cfg(arcycle_broken_early)]
-            for i in traced.clone() {
-                self.release_guards(&mut tracers[i % (2 * PASS1_BATCH)]);
+            for i in before.start..traced.end {
+                self.release_guards(&mut tracers[i % IN_FLIGHT]);
             }
-            // Every guard of the batch is still held: its closed
+            // Every guard of the window is still held: its closed
             // components can be validated at once (`early`).
-            if self.early() {
-                self.decide_closed(&edges);
+            if early {
+                self.decide_closed(window, ahead);
             }
-            for i in traced {
-                self.let_go(i, &mut tracers[i % (2 * PASS1_BATCH)]);
+            for i in before {
+                self.let_go(i, &mut tracers[i % IN_FLIGHT]);
             }
             let done = batch.is_empty() && next == self.nodes.len();
+            before = traced;
             traced = batch;
+            turn ^= 1;
             if done {
                 break;
             }
+        }
+        // The last batch whose children were held: every window it was in
+        // is decided.
+        for i in before {
+            self.let_go(i, &mut tracers[i % IN_FLIGHT]);
         }
         // Internal edges, counted from the edge table in a pass of their
         // own: in the loop above each `+= 1` on a random visited object
@@ -491,10 +527,15 @@ impl Graph {
     }
 
     /// The second half of pass 1 for object `i`, traced into `tracer`:
-    /// hold its children, record its edges (in the tables, and in `batch`
-    /// for `early`) and count. Its guards stay in
+    /// hold its children, record its edges (in the tables, and in the two
+    /// windows of `early` it belongs to) and count. Its guards stay in
     /// `tracer` ([`let_go`](Graph::let_go) releases them).
-    fn hold_children(&mut self, i: usize, tracer: &mut Tracer<'_>, batch: &mut BatchEdges) {
+    fn hold_children(
+        &mut self,
+        i: usize,
+        tracer: &mut Tracer<'_>,
+        mut windows: [&mut BatchEdges; 2],
+    ) {
         let node = self.nodes[i].node;
         if let Some(hidden) = tracer.hidden.as_mut() {
             let from = i as u32;
@@ -513,7 +554,9 @@ impl Graph {
             };
             self.targets.push(j);
             self.addrs.push(child.as_ptr() as usize);
-            batch.edge(i, j);
+            for w in windows.iter_mut() {
+                w.edge(i, j);
+            }
         }
         let v = &mut self.nodes[i];
         v.first = first;

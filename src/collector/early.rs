@@ -1,23 +1,31 @@
-//! Phase 3 inside phase 1: a pass-1 batch's closed components, frozen and
-//! verified while pass 1 still holds their guards.
+//! Phase 3 inside phase 1: the closed components of two consecutive
+//! pass-1 batches, frozen and verified while pass 1 still holds their
+//! guards.
 //!
 //! # What it guarantees
 //!
 //! The invariant of `validate`: a set is freed only if, at one instant, it
-//! was unreachable. Pass 1 traces a batch of up to `PASS1_BATCH` objects
-//! and keeps each one's guards until the children of the whole batch are
-//! held (`discover`, `Graph::trace_all`). At that moment, for the batch's
-//! members, it knows every edge it recorded and every count it read after
-//! the trace, and every mutable field it read is still locked. A
-//! *closed component* `C` of the batch is a set of members that
+//! was unreachable. Pass 1 traces batches of up to `PASS1_BATCH` objects
+//! and keeps each one's guards until the children of that batch *and the
+//! next one* are held (`discover`, `Graph::trace_all`). At that moment,
+//! for the *window* of the two batches, it knows every edge the members
+//! recorded and every count it read after their traces, and every mutable
+//! field it read is still locked. A *closed component* `C` of the window
+//! is a set of members that
 //!
-//! * (a) is a weakly connected component of the batch's recorded edges
+//! * (a) is a weakly connected component of the window's recorded edges
 //!   none of whose members recorded an edge to an object outside the
-//!   batch: no edge leaves `C`, and no other member's edge enters it;
+//!   window: no edge leaves `C`, and no other member's edge enters it;
 //! * (b) was read with counts equal to the edges recorded from `C` into
 //!   each member (`e(n)`);
 //! * (c) has no busy member (a lock its trace could not take, a panic, a
-//!   quarantined object).
+//!   quarantined object), and none decided in the window before (which
+//!   shares a batch with this one: such a component is done).
+//!
+//! So a component is decided here if it lies within two consecutive
+//! batches: a ring of up to 17 roots buffered one after another, wherever
+//! it starts. Each batch is in two windows; its guards go after the
+//! second is decided, so at most three batches' guards are held at once.
 //!
 //! Such a `C` goes straight to `validate`'s steps 3–5, with pass 1's
 //! guards as step 1's frozen fields and its recorded edges as step 2's
@@ -46,11 +54,13 @@
 //! **Why the rest of the collection may ignore `C`.** By (a) no edge
 //! recorded from `C` leads out of it, so no other object's internal count
 //! includes a handle in `C`'s fields. Another visited object may have
-//! recorded a stale edge *into* `C` (traced in an earlier batch, its
-//! handle dropped before `C`'s counts were read); trial deletion neither
+//! recorded a stale edge *into* `C` (traced before the window, its
+//! guards gone, its handle dropped before `C`'s freeze); trial deletion neither
 //! blames nor proposes a dead object (`trial`), so such an edge changes
 //! nothing but the colour of the object that recorded it, which stays
-//! what it would have been. Nothing traced after the cut can find a
+//! what it would have been. An object of the batch after the window was
+//! traced, its guards held, before the freeze: a handle to `C` in its
+//! fields would have failed it. Nothing traced after the cut can find a
 //! handle to `C`: none exists outside `C`'s fields, and `upgrade` of a
 //! dead object fails.
 //!
@@ -58,26 +68,31 @@
 //! self-loops and small rings whose roots were buffered together, in the
 //! order a program dropped them: validation would lock and trace each of
 //! them a second time (two locked RMWs and a trace per member of a
-//! `Mutex` node), and group them into components first.
+//! `Mutex` node), and group them into components first. A window with no
+//! edge between its members (live roots, one link of a chain) costs one
+//! test; others cost a pass over their members and the components' search
+//! (bitmasks of at most 32 members).
 //!
 //! Guarded by the loom models `closed_batch_vs_move_out` (a handle moved
 //! out of a member's field between pass 1's count and the freeze) and
-//! `closed_batch_vs_upgrade` (a member upgraded while its batch is
-//! decided), by every model whose roots make a closed component (the ABA
-//! rings of `validate_vs_clone_drop_aba`, two self-loops in
-//! `touched_component_spares_the_other`), and by
-//! `closed_components_*` in `tests/single_thread.rs`.
-//! `scripts/loom-teeth.sh` builds pass 1 letting go of a batch's guards
-//! before this step (`--cfg arcycle_broken_early`), and without step 4
-//! here as in `validate` (`--cfg arcycle_broken`), and asserts that loom
-//! then finds the use-after-free.
+//! `closed_batch_vs_upgrade` (a member upgraded while its window is
+//! decided), by every model whose roots make a 2-cycle or a self-loop
+//! (under loom a batch is one object, so every such window spans a batch
+//! boundary), and by `closed_components_*` in `tests/single_thread.rs`.
+//! `scripts/loom-teeth.sh` builds pass 1 letting go of a window's guards
+//! before this step (`--cfg arcycle_broken_early`) and asserts that loom
+//! then finds the use-after-free; step 4 here is `validate`'s own
+//! function, whose break (`--cfg arcycle_broken`) the ABA model catches.
 
 use super::discover::{Graph, PASS1_BATCH};
 use super::validate::{freeze, mark_dead, unfreeze, verify};
 use std::ops::Range;
 
-/// A batch's members fit the bits of a `u32`.
-const _: () = assert!(PASS1_BATCH <= 32);
+/// The objects decided together: two consecutive pass-1 batches.
+const WINDOW: usize = 2 * PASS1_BATCH;
+
+/// A window's members fit the bits of a `u32`.
+const _: () = assert!(WINDOW <= 32);
 
 #[cfg(arcycle_loom)]
 std::thread_local! {
@@ -94,34 +109,47 @@ pub fn __loom_early_validation(on: bool) {
     EARLY.with(|e| e.set(on));
 }
 
-/// A pass-1 batch's recorded edges, as [`Graph::decide_closed`] needs
-/// them: filled by pass 1 as it records each edge, so that deciding reads
-/// no edge table again.
+/// A window's recorded edges, as [`Graph::decide_closed`] needs them:
+/// filled by pass 1 as it records each member's edges, so that deciding
+/// reads no edge table again (and a window with no edge between its
+/// members, nothing at all).
 pub(crate) struct BatchEdges {
-    /// The batch: `nodes[base..base + len]`.
+    /// The window: `nodes[base..base + len]`.
     base: usize,
     len: usize,
-    /// Edges into each member from the batch.
-    into: [u32; PASS1_BATCH],
-    /// Each member's neighbours in the batch, either direction (bits).
-    near: [u32; PASS1_BATCH],
-    /// Members with an edge out of the batch (bits).
-    out: u32,
+    /// Edges into each member from the window.
+    into: [u32; WINDOW],
+    /// Each member's neighbours in the window, either direction (bits).
+    near: [u32; WINDOW],
+    /// Members that disqualify their component whatever the counts: with
+    /// an edge out of the window, or decided already (bits).
+    rejected: u32,
     /// Members with an edge to or from another member, or to themselves.
     linked: u32,
 }
 
 impl BatchEdges {
-    pub(crate) fn new(batch: Range<usize>) -> Self {
-        debug_assert!(batch.len() <= PASS1_BATCH);
+    pub(crate) fn new(window: Range<usize>) -> Self {
+        debug_assert!(window.len() <= WINDOW);
         BatchEdges {
-            base: batch.start,
-            len: batch.len(),
-            into: [0; PASS1_BATCH],
-            near: [0; PASS1_BATCH],
-            out: 0,
+            base: window.start,
+            len: window.len(),
+            into: [0; WINDOW],
+            near: [0; WINDOW],
+            rejected: 0,
             linked: 0,
         }
+    }
+
+    /// Make this the empty table of `window`, in place.
+    pub(crate) fn reset(&mut self, window: Range<usize>) {
+        debug_assert!(window.len() <= WINDOW);
+        self.base = window.start;
+        self.len = window.len();
+        self.into = [0; WINDOW];
+        self.near = [0; WINDOW];
+        self.rejected = 0;
+        self.linked = 0;
     }
 
     /// Pass 1 recorded an edge from `nodes[from]` (a member) to
@@ -136,14 +164,23 @@ impl BatchEdges {
                 self.near[t] |= 1 << k;
                 self.linked |= 1 << k;
             }
-            _ => self.out |= 1 << k,
+            _ => self.rejected |= 1 << k,
+        }
+    }
+
+    /// `nodes[at]` was decided (in the window before): if it is a member,
+    /// its component is done here too.
+    #[inline]
+    fn decided(&mut self, at: usize) {
+        if let Some(k) = at.checked_sub(self.base).filter(|&k| k < self.len) {
+            self.rejected |= 1 << k;
         }
     }
 }
 
-/// The members `from` reaches by the batch's edges in either direction
+/// The members `from` reaches by the window's edges in either direction
 /// (`near`), `from` included: whole components.
-fn spread(from: u32, near: &[u32; PASS1_BATCH]) -> u32 {
+fn spread(from: u32, near: &[u32; WINDOW]) -> u32 {
     let (mut seen, mut todo) = (from, from);
     while todo != 0 {
         let k = todo.trailing_zeros() as usize;
@@ -181,11 +218,12 @@ impl Graph {
         !self.record_hidden
     }
 
-    /// Find the closed components of a pass-1 batch (whose children are
-    /// held, whose guards are not yet released; `e`, its recorded edges),
-    /// and validate each at once (module docs); the garbage is marked
-    /// `DEAD` and listed in `self.dead`.
-    pub(crate) fn decide_closed(&mut self, e: &BatchEdges) {
+    /// Find the closed components of a window of two pass-1 batches (whose
+    /// children are held, whose guards are not yet released; `e`, its
+    /// recorded edges), and validate each at once (module
+    /// docs); the garbage is marked `DEAD`, listed in `self.dead`, and
+    /// rejected in the next window (`ahead`), which shares a batch.
+    pub(crate) fn decide_closed(&mut self, e: &BatchEdges, ahead: &mut BatchEdges) {
         let (base, m) = (e.base, e.len);
         if e.linked == 0 {
             // No edge between members (live roots, a chain's one object):
@@ -193,19 +231,21 @@ impl Graph {
             return;
         }
         // The members that disqualify their component: busy, with an edge
-        // out of the batch, or with a count its edges from the batch do
-        // not explain (b).
-        let mut rejected = e.out;
+        // out of the window, decided in the window before (its component,
+        // which nothing else here touches, is done), or with a count its
+        // edges from the window do not explain (b).
+        let mut rejected = e.rejected;
         for k in 0..m {
             let v = &self.nodes[base + k];
-            if v.busy || v.rc != u64::from(e.into[k]) {
-                rejected |= 1 << k;
-            }
+            rejected |= u32::from(v.busy || v.rc != u64::from(e.into[k])) << k;
         }
-        let all = (1u32 << m) - 1;
+        let all = u32::MAX >> (32 - m);
         // A rejected member spoils its whole component (a).
         let mut spoiled = spread(rejected, &e.near);
-        let mut words = [0u64; PASS1_BATCH];
+        if spoiled == all {
+            return;
+        }
+        let mut words = [0u64; WINDOW];
         while spoiled != all {
             // The next component: the first member left, and what it
             // reaches either way.
@@ -232,6 +272,7 @@ impl Graph {
                 if ok {
                     mark_dead(v, words[k]);
                     self.dead.push((base + k) as u32);
+                    ahead.decided(base + k);
                 } else if words[k] != 0 {
                     unfreeze(v.node.header());
                 }
