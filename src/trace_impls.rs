@@ -394,8 +394,7 @@ trace_tuple!(
 /// Keep the guard of a non-blocking lock attempt in the tracer and trace
 /// the data behind it ([`Tracer::trace_guarded`]); a lock held elsewhere
 /// makes the value busy. A poisoned lock still owns its data, handles
-/// included, so it is traced. Inline: it is most of every lock's trace.
-#[inline]
+/// included, so it is traced.
 fn trace_locked<'a, T, G>(attempt: TryLockResult<G>, tracer: &mut Tracer<'a>)
 where
     T: Trace + 'a,

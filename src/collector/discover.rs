@@ -59,7 +59,7 @@
 //! and what it reaches leak, as with an impl that under-reports), counted
 //! in `Stats::quarantined`. Guarded by `tests/reliability.rs`.
 
-use super::early::BatchEdges;
+use super::early::{BatchEdges, Pacing};
 use super::prefetch::{prefetch_ahead, prefetch_all};
 use crate::buffer::{self, Entry};
 use crate::header::*;
@@ -156,12 +156,10 @@ enum Hold {
 /// batch boundary, and a batch's guards outlive two rounds.
 pub(crate) const PASS1_BATCH: usize = if cfg!(arcycle_loom) { 1 } else { 16 };
 
-/// Tracers pass 1 keeps: enough for the objects whose guards it may keep
-/// at once, three batches (one traced, one whose children are being held,
-/// and the one before, whose window with it is being decided: see
-/// `early`).
-/// A power of two, so that an object's tracer is found with a mask.
-const IN_FLIGHT: usize = (3 * PASS1_BATCH).next_power_of_two();
+/// Batches whose guards pass 1 may keep at once, each in a set of tracers
+/// of its own: one being traced, one whose children are being held, and
+/// the one before, whose window with it is being decided (see `early`).
+const IN_FLIGHT: usize = 3;
 
 /// The smallest batch whose values pass 1 defers: a narrower frontier (a
 /// chain, a ring) has few misses to overlap, and pays only the deferral.
@@ -424,17 +422,24 @@ impl Graph {
     /// until its whole batch's children are held and the batch decided: a
     /// child's handle stays in its parent's field while the hold is taken
     /// (see the module docs), and a closed component's fields stay frozen
-    /// until its decision (see `early`). Two batches' guards at once are
-    /// fewer than validation keeps for a batch.
+    /// until its decision (see `early`). Three batches' guards at once (48
+    /// objects) are fewer than validation keeps for a batch (64).
     pub(crate) fn trace_all(&mut self) {
-        // Tracers for the whole pass: their buffers are reused, and the
-        // values they borrow are all held until the collection ends.
-        let mut tracers: [Tracer<'_>; IN_FLIGHT] = std::array::from_fn(|_| {
-            let mut t = Tracer::new();
-            t.hidden = self.record_hidden.then(Vec::new);
-            t
+        // Tracers for the whole pass, a set per batch in flight (see
+        // `IN_FLIGHT`): their buffers are reused, and the values they
+        // borrow are all held until the collection ends.
+        let mut sets: [[Tracer<'_>; PASS1_BATCH]; IN_FLIGHT] = std::array::from_fn(|_| {
+            std::array::from_fn(|_| {
+                let mut t = Tracer::new();
+                t.hidden = self.record_hidden.then(Vec::new);
+                t
+            })
         });
-        let early = self.early();
+        // The set of the batch being traced, of `traced` and of `before`
+        // (below): they turn round, a batch keeping its set until its
+        // guards are let go.
+        let (mut set_batch, mut set_traced, mut set_before) = (0, 1, 2);
+        let mut pacing = Pacing::new(self.early());
         let mut next = 0;
         // The batch traced last, whose children are still to hold, and
         // the one before, whose guards are kept until the window of both
@@ -450,18 +455,18 @@ impl Graph {
             let batch = next..self.nodes.len().min(next + PASS1_BATCH);
             next = batch.end;
             let defer = defer_batch(&self.nodes[batch.clone()]);
-            for i in batch.clone() {
+            for (k, i) in batch.clone().enumerate() {
                 prefetch_ahead(&self.nodes, i, |v| v.node.header);
                 let node = self.nodes[i].node;
-                let tracer = &mut tracers[i % IN_FLIGHT];
+                let tracer = &mut sets[set_batch][k];
                 tracer.defer = defer;
                 // SAFETY: the object is held: its value stays alive until
                 // the collector lets go, after these tracers are gone.
                 self.nodes[i].busy = unsafe { self.trace_held(node, tracer) };
             }
-            for i in batch.clone() {
+            for (k, i) in batch.clone().enumerate() {
                 let node = self.nodes[i].node;
-                let tracer = &mut tracers[i % IN_FLIGHT];
+                let tracer = &mut sets[set_batch][k];
                 if self.trace_deferred(node, tracer) {
                     self.nodes[i].busy = true;
                 }
@@ -483,37 +488,52 @@ impl Graph {
                 let [a, b] = &mut windows;
                 [b, a]
             };
-            ahead.reset(traced.start..batch.end);
-            for i in traced.clone() {
-                let tracer = &mut tracers[i % IN_FLIGHT];
-                self.hold_children(i, tracer, [&mut *window, &mut *ahead]);
+            // Whether this round records `traced`'s edges, and whether the
+            // window (`before` and `traced`) was recorded whole, both
+            // batches, and can be decided.
+            let (record, decide) = pacing.round();
+            if record {
+                ahead.reset(traced.start..batch.end);
+            }
+            let mut both = [&mut *window, &mut *ahead];
+            let tables = match (record, decide) {
+                (true, true) => &mut both[..],
+                (true, false) => &mut both[1..],
+                (false, _) => &mut both[..0],
+            };
+            for (k, i) in traced.clone().enumerate() {
+                self.hold_children(i, &mut sets[set_traced][k], tables);
             }
             // loom-tests teeth: the broken build lets go of the window's
             // guards before its closed components are decided.
             #[cfg(arcycle_broken_early)]
-            for i in before.start..traced.end {
-                self.release_guards(&mut tracers[i % IN_FLIGHT]);
+            for set in [set_before, set_traced] {
+                for tracer in &mut sets[set] {
+                    self.release_guards(tracer);
+                }
             }
             // Every guard of the window is still held: its closed
             // components can be validated at once (`early`).
-            if early {
-                self.decide_closed(window, ahead);
+            if decide {
+                let found = self.decide_closed(window, ahead);
+                pacing.decided(found);
             }
-            for i in before {
-                self.let_go(i, &mut tracers[i % IN_FLIGHT]);
+            for (k, i) in before.enumerate() {
+                self.let_go(i, &mut sets[set_before][k]);
             }
             let done = batch.is_empty() && next == self.nodes.len();
             before = traced;
             traced = batch;
             turn ^= 1;
+            (set_batch, set_traced, set_before) = (set_before, set_batch, set_traced);
             if done {
                 break;
             }
         }
         // The last batch whose children were held: every window it was in
         // is decided.
-        for i in before {
-            self.let_go(i, &mut tracers[i % IN_FLIGHT]);
+        for (k, i) in before.enumerate() {
+            self.let_go(i, &mut sets[set_before][k]);
         }
         // Internal edges, counted from the edge table in a pass of their
         // own: in the loop above each `+= 1` on a random visited object
@@ -534,7 +554,7 @@ impl Graph {
         &mut self,
         i: usize,
         tracer: &mut Tracer<'_>,
-        mut windows: [&mut BatchEdges; 2],
+        windows: &mut [&mut BatchEdges],
     ) {
         let node = self.nodes[i].node;
         if let Some(hidden) = tracer.hidden.as_mut() {

@@ -91,8 +91,8 @@ use std::ops::Range;
 /// The objects decided together: two consecutive pass-1 batches.
 const WINDOW: usize = 2 * PASS1_BATCH;
 
-/// A window's members fit the bits of a `u32`.
-const _: () = assert!(WINDOW <= 32);
+/// A window's members fit the bits of a `u32`, and its positions a mask.
+const _: () = assert!(WINDOW <= 32 && WINDOW.is_power_of_two());
 
 #[cfg(arcycle_loom)]
 std::thread_local! {
@@ -156,15 +156,19 @@ impl BatchEdges {
     /// `nodes[to]`.
     #[inline(always)]
     pub(crate) fn edge(&mut self, from: usize, to: u32) {
-        let k = from - self.base;
-        match (to as usize).checked_sub(self.base) {
-            Some(t) if t < self.len => {
-                self.into[t] += 1;
-                self.near[k] |= 1 << t;
-                self.near[t] |= 1 << k;
-                self.linked |= 1 << k;
-            }
-            _ => self.rejected |= 1 << k,
+        debug_assert!((self.base..self.base + self.len).contains(&from));
+        // Both positions are below `WINDOW`, a power of two: the masks
+        // change nothing but let the compiler drop the bounds checks.
+        let k = (from - self.base) & (WINDOW - 1);
+        let t = (to as usize).wrapping_sub(self.base);
+        if t < self.len {
+            let t = t & (WINDOW - 1);
+            self.into[t] += 1;
+            self.near[k] |= 1 << t;
+            self.near[t] |= 1 << k;
+            self.linked |= 1 << k;
+        } else {
+            self.rejected |= 1 << k;
         }
     }
 
@@ -174,6 +178,88 @@ impl BatchEdges {
     fn decided(&mut self, at: usize) {
         if let Some(k) = at.checked_sub(self.base).filter(|&k| k < self.len) {
             self.rejected |= 1 << k;
+        }
+    }
+}
+
+/// What deciding a window found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// No edge between its members: nothing was looked at.
+    Unlinked,
+    /// Linked members, but no closed component was garbage.
+    Nothing,
+    /// Garbage, decided.
+    Garbage,
+}
+
+/// Windows in a row that may find linked members and no garbage before
+/// pass 1 stops recording for a while ([`Pacing`]).
+const MISSES: u32 = 4;
+/// Rounds pass 1 first stops recording for; doubled after each further
+/// run of misses, up to [`MAX_PAUSE`].
+const MIN_PAUSE: u32 = 4;
+const MAX_PAUSE: u32 = 256;
+
+/// When pass 1 records and decides windows. Recording costs two table
+/// updates per edge and deciding a pass over the window, which pays off
+/// only where closed components are: in a long ring of roots, say, every
+/// window is linked and none is closed. After [`MISSES`] such windows in
+/// a row, pass 1 stops recording for a pause, doubled each time up to
+/// [`MAX_PAUSE`] rounds (about 4,000 objects), and starts again at once
+/// when a window finds garbage. Pausing only sends components on to
+/// validation, as a window never tried does: it decides nothing.
+pub(crate) struct Pacing {
+    on: bool,
+    /// The last round recorded (the current window's first batch).
+    recorded: bool,
+    /// Rounds left in the pause.
+    pause: u32,
+    /// The next pause.
+    next_pause: u32,
+    misses: u32,
+}
+
+impl Pacing {
+    pub(crate) fn new(on: bool) -> Self {
+        Pacing {
+            on,
+            recorded: false,
+            pause: 0,
+            next_pause: MIN_PAUSE,
+            misses: 0,
+        }
+    }
+
+    /// This round: whether it records its batch's edges, and whether the
+    /// window ending with that batch is then whole (its first batch was
+    /// recorded too) and is decided.
+    #[inline]
+    pub(crate) fn round(&mut self) -> (bool, bool) {
+        let record = self.on && self.pause == 0;
+        self.pause = self.pause.saturating_sub(1);
+        let decide = record && self.recorded;
+        self.recorded = record;
+        (record, decide)
+    }
+
+    /// What deciding this round's window found.
+    #[inline]
+    pub(crate) fn decided(&mut self, found: Found) {
+        match found {
+            Found::Unlinked => {}
+            Found::Garbage => {
+                self.misses = 0;
+                self.next_pause = MIN_PAUSE;
+            }
+            Found::Nothing => {
+                self.misses += 1;
+                if self.misses == MISSES {
+                    self.misses = 0;
+                    self.pause = self.next_pause;
+                    self.next_pause = (2 * self.next_pause).min(MAX_PAUSE);
+                }
+            }
         }
     }
 }
@@ -223,28 +309,32 @@ impl Graph {
     /// recorded edges), and validate each at once (module
     /// docs); the garbage is marked `DEAD`, listed in `self.dead`, and
     /// rejected in the next window (`ahead`), which shares a batch.
-    pub(crate) fn decide_closed(&mut self, e: &BatchEdges, ahead: &mut BatchEdges) {
+    pub(crate) fn decide_closed(&mut self, e: &BatchEdges, ahead: &mut BatchEdges) -> Found {
         let (base, m) = (e.base, e.len);
         if e.linked == 0 {
             // No edge between members (live roots, a chain's one object):
             // only a lone self-loop could be garbage, and it is not there.
-            return;
+            return Found::Unlinked;
         }
         // The members that disqualify their component: busy, with an edge
         // out of the window, decided in the window before (its component,
         // which nothing else here touches, is done), or with a count its
         // edges from the window do not explain (b).
-        let mut rejected = e.rejected;
-        for k in 0..m {
+        // A rejected member spoils its whole component (a). The edges out
+        // of the window first: in a chain of roots (a long ring's), they
+        // spoil the whole window, and no count need be compared.
+        let all = u32::MAX >> (32 - m);
+        let mut spoiled = spread(e.rejected, &e.near);
+        let mut rejected = 0;
+        for k in Bits(!spoiled & all) {
             let v = &self.nodes[base + k];
             rejected |= u32::from(v.busy || v.rc != u64::from(e.into[k])) << k;
         }
-        let all = u32::MAX >> (32 - m);
-        // A rejected member spoils its whole component (a).
-        let mut spoiled = spread(rejected, &e.near);
+        spoiled |= spread(rejected, &e.near);
         if spoiled == all {
-            return;
+            return Found::Nothing;
         }
+        let mut found = Found::Nothing;
         let mut words = [0u64; WINDOW];
         while spoiled != all {
             // The next component: the first member left, and what it
@@ -273,10 +363,12 @@ impl Graph {
                     mark_dead(v, words[k]);
                     self.dead.push((base + k) as u32);
                     ahead.decided(base + k);
+                    found = Found::Garbage;
                 } else if words[k] != 0 {
                     unfreeze(v.node.header());
                 }
             }
         }
+        found
     }
 }

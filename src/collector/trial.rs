@@ -33,9 +33,13 @@ impl Graph {
     /// internal edges and that no externally referenced object reaches.
     pub(crate) fn trial_delete(&self) -> Vec<u32> {
         let black = self.black_set(None);
-        (0..black.len() as u32)
-            .filter(|&i| !black[i as usize] && !self.nodes[i as usize].dead)
-            .collect()
+        let white = (0..black.len() as u32).filter(|&i| !black[i as usize]);
+        if self.dead.is_empty() {
+            white.collect()
+        } else {
+            // Pass 1 decided some garbage (`early`): not proposed again.
+            white.filter(|&i| !self.nodes[i as usize].dead).collect()
+        }
     }
 
     /// Trial deletion's black set (Bacon & Rajan's scan): the causes (busy,
