@@ -1310,7 +1310,7 @@ fn chart(measured: &[Measured]) -> Result<String, Box<dyn std::error::Error>> {
 
 /// The live-heap tables' row labels, by live-heap size: the explicit
 /// table's, then the automatic table's.
-fn live_labels(live: usize) -> ([String; 2], [String; 4]) {
+fn live_labels(live: usize) -> ([String; 2], [String; 6]) {
     (
         [
             format!("{live} live: `collect()`, ms"),
@@ -1319,6 +1319,8 @@ fn live_labels(live: usize) -> ([String; 2], [String; 4]) {
         [
             format!("{live} live: churn + `collect()` per garbage object, ns"),
             format!("{live} live: collector's own cost per garbage object (− `Arc`), ns"),
+            format!("{live} live: churn alone (no final `collect()`) per garbage object, ns"),
+            format!("{live} live: collector's own cost during the churn (− `Arc`), ns"),
             format!("{live} live: garbage waiting at the end of the churn, % of live heap"),
             format!("{live} live: peak garbage waiting (sampled every round), % of live heap"),
         ],
@@ -1412,7 +1414,12 @@ fn render_live(w: &mut String, rows: &[LiveRow]) {
          live heap. arcycle collects on its collector thread, and an allocation waits for it \
          (at most 20 ms, `set_pace_limit`) when a whole threshold of roots piled up behind a \
          running collection. gcmodule and bacon_rajan_cc have no automatic collection: all \
-         their garbage waits for the final `collect()`.\n"
+         their garbage waits for the final `collect()`. The churn-alone rows leave the final \
+         `collect()` out: for a library that collects during the churn, they hold what its \
+         automatic collections cost the churn (arcycle's run on its collector thread, on \
+         another core when there is one, so the churn pays for them where an allocation waits \
+         for one and through shared caches); for the others, only their bookkeeping, since \
+         none of their garbage is freed before the final `collect()`.\n"
     );
     let total_ns = |r: &LiveRow| {
         live_median(&r.automatic, |x| {
@@ -1425,6 +1432,18 @@ fn render_live(w: &mut String, rows: &[LiveRow]) {
             .find(|a| a.live == r.live && a.name == "Arc")
             .and_then(total_ns)?;
         (r.name != "Arc").then(|| total_ns(r).map(|t| t - arc))?
+    };
+    let churn_ns = |r: &LiveRow| {
+        live_median(&r.automatic, |x| {
+            x.churn.as_secs_f64() * 1e9 / x.garbage as f64
+        })
+    };
+    let own_churn = |r: &LiveRow| {
+        let arc = rows
+            .iter()
+            .find(|a| a.live == r.live && a.name == "Arc")
+            .and_then(churn_ns)?;
+        (r.name != "Arc").then(|| churn_ns(r).map(|t| t - arc))?
     };
     let end = |r: &LiveRow| {
         live_median(&r.automatic, |x| {
@@ -1439,7 +1458,14 @@ fn render_live(w: &mut String, rows: &[LiveRow]) {
     table(
         w,
         &|live| live_labels(live).1.to_vec(),
-        &[(&total_ns, 1), (&own, 1), (&end, 2), (&peak, 2)],
+        &[
+            (&total_ns, 1),
+            (&own, 1),
+            (&churn_ns, 1),
+            (&own_churn, 1),
+            (&end, 2),
+            (&peak, 2),
+        ],
     );
     let colls: Vec<String> = rows
         .iter()
