@@ -97,6 +97,8 @@ pub struct Sizes {
     pub big_ring: usize,
     pub random: usize,
     pub ptree_depth: u32,
+    /// Objects whose handles the spread clone+drop rows touch at random.
+    pub spread: usize,
 }
 
 pub fn sizes(scale: Scale) -> Sizes {
@@ -109,6 +111,7 @@ pub fn sizes(scale: Scale) -> Sizes {
             big_ring: 1_000,
             random: 100,
             ptree_depth: 4,
+            spread: 1_000,
         },
         Scale::Report | Scale::Full => Sizes {
             tree_depth: 16,
@@ -122,6 +125,7 @@ pub fn sizes(scale: Scale) -> Sizes {
             big_ring: 1_000_000,
             random: 100_000,
             ptree_depth: 16,
+            spread: 1_000_000,
         },
     }
 }
@@ -167,6 +171,22 @@ pub fn workloads(scale: Scale) -> Vec<Workload> {
             "clone+drop, cycle-capable node",
             cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC],
                 C => clone_drop_node::<C>),
+        ),
+        micro(
+            "clone_drop_spread_leaf",
+            &format!("clone+drop, random leaf `u64` of {}", sz.spread),
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC], C => {
+                let f = SpreadFixture::new(sz.spread, C::leaf);
+                move |n| clone_drop_random(&f, n)
+            }),
+        ),
+        micro(
+            "clone_drop_spread_node",
+            &format!("clone+drop, random cycle-capable node of {}", sz.spread),
+            cases!([ArcC, ArcycleC, DumpsterC, GcmoduleC, RustCcC, BaconRajanC], C => {
+                let f = SpreadFixture::new(sz.spread, C::node);
+                move |n| clone_drop_random(&f, n)
+            }),
         ),
         micro(
             "deref_leaf",

@@ -73,6 +73,53 @@ pub fn clone_drop_node<C: Contender>(iters: u64) -> Duration {
     t.elapsed()
 }
 
+/// Handles to many objects and a random order to touch them in, built on
+/// first use (see [`clone_drop_random`]).
+pub struct SpreadFixture<H> {
+    objs: usize,
+    make: fn(u64) -> H,
+    built: OnceCell<(Vec<H>, Vec<u32>)>,
+}
+
+/// How many random picks a [`SpreadFixture`] cycles through (a power of
+/// two: the index is a mask).
+const SPREAD_PICKS: usize = 1 << 20;
+
+impl<H> SpreadFixture<H> {
+    pub fn new(objs: usize, make: fn(u64) -> H) -> Self {
+        SpreadFixture {
+            objs,
+            make,
+            built: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> &(Vec<H>, Vec<u32>) {
+        self.built.get_or_init(|| {
+            let objs: Vec<H> = (0..self.objs as u64).map(self.make).collect();
+            let mut rng = fastrand::Rng::with_seed(0x5B4EAD);
+            let n = u32::try_from(self.objs).expect("too many objects");
+            let picks = (0..SPREAD_PICKS).map(|_| rng.u32(..n)).collect();
+            (objs, picks)
+        })
+    }
+}
+
+/// Clone and drop a handle to a random object of the fixture's (a million
+/// in the report, far more than the caches hold), `iters` times: a program
+/// touching a big shared heap. Each clone is a cache miss, and the CPU
+/// overlaps the misses of consecutive iterations only as far as nothing
+/// waits on a locked instruction's result.
+pub fn clone_drop_random<H: Clone>(f: &SpreadFixture<H>, iters: u64) -> Duration {
+    let (objs, picks) = f.get();
+    let t = Instant::now();
+    for i in 0..iters as usize {
+        let k = picks[i & (SPREAD_PICKS - 1)];
+        drop(black_box(objs[k as usize].clone()));
+    }
+    t.elapsed()
+}
+
 pub fn deref_leaf<C: Contender>(iters: u64) -> Duration {
     let h = C::leaf(7);
     let mut sum = 0u64;

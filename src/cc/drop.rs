@@ -49,7 +49,18 @@ impl<T: ?Sized> Drop for Cc<T> {
         // Exactly `Arc::drop`. Release: every use of the value through this
         // handle happens-before the destruction by whoever drops last.
         let old = self.header().strong.fetch_sub(DEC, Release);
-        if count(old) != 1 {
+        // A leaf's word is its count alone (type code zero, and no flag is
+        // ever set on it: only the collector sets flags, and it never
+        // visits a leaf), so the whole word is compared: the branch then
+        // needs only the flags of the `lock dec`, as `Arc`'s does, and not
+        // the old word in a register. Out of cache that matters: a branch
+        // on the register waits for the locked instruction to complete,
+        // which keeps the CPU from overlapping the next objects' cache
+        // misses with it (clone+drop of a random leaf among a million, the
+        // report's spread row: 1.67× `Arc` before, 1.30× after, on a 2-core
+        // AMD EPYC guest; in cache both read 1.00×).
+        debug_assert_eq!(old & !COUNT_MASK, 0, "a leaf's strong word carries a flag");
+        if old != DEC {
             return;
         }
         // SAFETY: this was the last handle.
