@@ -224,10 +224,12 @@ fn shard_index() -> usize {
 
 /// Give up one strong handle of a cycle-capable object, buffering it as
 /// a possible root if the count stays above zero and it is not buffered.
-/// Returns the strong word before the decrement.
+/// Returns the strong word before the decrement. `s` is a word read from
+/// the header before (by [`decrement_fast`]): the loop starts from it
+/// instead of loading the word again.
 #[inline(always)]
-pub(crate) fn decrement(header: NonNull<Header>) -> u64 {
-    match decrement_inner(header, false) {
+pub(crate) fn decrement(header: NonNull<Header>, s: u64) -> u64 {
+    match decrement_inner(header, false, s) {
         Some(old) => old,
         // SAFETY: `refuse_last == false` always decrements.
         None => unsafe { std::hint::unreachable_unchecked() },
@@ -238,40 +240,42 @@ pub(crate) fn decrement(header: NonNull<Header>) -> u64 {
 /// drop: one CAS, exactly as the loop in [`decrement_inner`] would do it,
 /// when others keep the object alive and an entry already stands for it
 /// (or it is dead), or when this is the last handle and the collector does
-/// not hold the object. Returns the word before the decrement, or `None`
-/// (nothing changed) otherwise or if the CAS lost a race: the caller then
-/// goes the whole way.
+/// not hold the object. Returns the word before the decrement, or (nothing
+/// changed) the word it read last, otherwise or if the CAS lost a race:
+/// the caller then goes the whole way from there.
 #[inline(always)]
-pub(crate) fn decrement_fast(h: &Header) -> Option<u64> {
+pub(crate) fn decrement_fast(h: &Header) -> Result<u64, u64> {
     let s = h.strong.load(Relaxed);
     let plain = if count(s) == 1 {
         s & HELD == 0
     } else {
         s & (ACTIVE | DEAD) != 0
     };
-    // Release, as in `decrement_inner`.
-    if plain
-        && h.strong
-            .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
-            .is_ok()
-    {
-        Some(s)
-    } else {
-        None
+    if !plain {
+        return Err(s);
     }
+    // Release, as in `decrement_inner`.
+    h.strong
+        .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
+        .map(|_| s)
 }
 
 /// [`decrement`], except that with `refuse_last` it changes nothing and
 /// returns `None` when this is the last handle (for `Cc::into_inner`).
+/// `s` is any word read from the header before: a stale one only makes
+/// the first CAS fail and the loop go round with the current word.
 ///
 /// A last drop never lands while the collector holds the object (invariant
 /// 5): it waits for the hold to be released, so that the value is destroyed
 /// by this thread, before this drop returns, exactly as with `Arc`.
 #[inline(always)]
-pub(crate) fn decrement_inner(header: NonNull<Header>, refuse_last: bool) -> Option<u64> {
+pub(crate) fn decrement_inner(
+    header: NonNull<Header>,
+    refuse_last: bool,
+    mut s: u64,
+) -> Option<u64> {
     // SAFETY: the caller's handle keeps the allocation alive.
     let h = unsafe { header.as_ref() };
-    let mut s = h.strong.load(Relaxed);
     loop {
         // Bits the decrement also clears: see the dead case below.
         let mut claim = 0;

@@ -36,13 +36,13 @@ impl<T: ?Sized> Drop for Cc<T> {
             // must not pay for (saving them in every drop's prologue cost a
             // leaf ~6% and a node ~25% before this split).
             match buffer::decrement_fast(self.header()) {
-                Some(old) if count(old) == 1 => {
+                Ok(old) if count(old) == 1 => {
                     // SAFETY: this was the last handle.
                     unsafe { last_tracked_gone(self.header_ptr(), old) }
                 }
-                Some(_) => {}
+                Ok(_) => {}
                 // SAFETY: this handle's strong unit is given up exactly once.
-                None => unsafe { drop_tracked(self.header_ptr()) },
+                Err(s) => unsafe { drop_tracked(self.header_ptr(), s) },
             }
             return;
         }
@@ -71,11 +71,12 @@ impl<T: ?Sized> Drop for Cc<T> {
 /// Give up one strong handle of a tracked object (see `Drop for Cc`).
 ///
 /// # Safety
-/// The caller owns one strong unit of the object and gives it up.
+/// The caller owns one strong unit of the object and gives it up; `s` is
+/// the word it read last.
 #[inline(never)]
-unsafe fn drop_tracked(header: NonNull<Header>) {
+unsafe fn drop_tracked(header: NonNull<Header>, s: u64) {
     // A CAS that buffers a possible root when needed (see `buffer`).
-    let old = buffer::decrement(header);
+    let old = buffer::decrement(header, s);
     if count(old) == 1 {
         // SAFETY: this was the last handle.
         unsafe { last_tracked_gone(header, old) }

@@ -95,7 +95,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
                     // Others remain: give this handle up exactly as `drop`
                     // does (buffering a possible root), unless we became the
                     // last in the meantime, in which case go round again.
-                    if buffer::decrement_inner(this.header_ptr(), true).is_some() {
+                    if buffer::decrement_inner(this.header_ptr(), true, s).is_some() {
                         return Take::Decremented;
                     }
                     s = h.strong.load(Relaxed);
