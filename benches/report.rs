@@ -4,6 +4,7 @@
 //! cargo run --release --manifest-path benches/Cargo.toml                  # ~1-2 minutes on 2 cores
 //! cargo run --release --manifest-path benches/Cargo.toml -- --docs        # also writes docs/report.{md,svg}
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only collect  # a subset
+//! cargo run --release --manifest-path benches/Cargo.toml -- --only pairs,tree # ids containing either
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only dyn      # `Cc<dyn Trait>` vs `Arc<dyn Trait>`
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap # cost against a growing live heap
 //! cargo run --release --manifest-path benches/Cargo.toml -- --only liveheap --live-rounds 300000 # a longer churn
@@ -248,7 +249,8 @@ fn args() -> Args {
 }
 
 fn wanted(only: &Option<String>, id: &str) -> bool {
-    only.as_deref().is_none_or(|o| id.contains(o))
+    only.as_deref()
+        .is_none_or(|o| o.split(',').any(|part| id.contains(part)))
 }
 
 fn run_workloads(only: &Option<String>, smoke: bool) -> Vec<Measured> {
@@ -307,6 +309,7 @@ fn sample(cases: &[Case], iters: u64, reps: usize, smoke: bool) -> Vec<Vec<f64>>
     for c in cases {
         if !smoke {
             (c.run)(iters.div_ceil(10).max(1));
+            settle();
         }
     }
     for rep in 0..reps {
@@ -316,9 +319,19 @@ fn sample(cases: &[Case], iters: u64, reps: usize, smoke: bool) -> Vec<Vec<f64>>
             let i = (k + rep) % n;
             let d = (cases[i].run)(iters);
             samples[i].push(d.as_secs_f64() / iters as f64);
+            settle();
         }
     }
     samples
+}
+
+/// Untimed, after every run: let arcycle's collector finish what the run
+/// left to it, so that its thread does not work on into the next
+/// contender's run (which it would slow down, flattering arcycle's ratio)
+/// or the next workload. Clone+drop of random nodes of a big heap leaves
+/// it hundreds of thousands of buffered roots.
+fn settle() {
+    arcycle::collect();
 }
 
 /// The trait-object table's rows (`--only dyn`): per-object seconds, with
