@@ -81,16 +81,6 @@ pub struct SpreadFixture<H> {
     built: OnceCell<(Vec<H>, Vec<u32>)>,
 }
 
-/// The objects are never freed: freeing a million of them left the
-/// allocator in a state where the build+drop rows that came after ran up
-/// to 8× slower, for whichever contenders' sizes they shared (a few
-/// hundred MB stay allocated until the process ends instead).
-impl<H> Drop for SpreadFixture<H> {
-    fn drop(&mut self) {
-        std::mem::forget(self.built.take());
-    }
-}
-
 /// How many random picks a [`SpreadFixture`] cycles through (a power of
 /// two: the index is a mask).
 const SPREAD_PICKS: usize = 1 << 20;
