@@ -223,6 +223,14 @@ impl Header {
     }
 
     /// Add one strong handle. One RMW, like `Arc::clone`.
+    ///
+    /// Unlike `Arc::clone`, the branch tests the word the RMW returns,
+    /// not its flags (`Arc` checks overflow with the sign of a full-word
+    /// count; here the count has 26 bits, and `FROZEN` must be seen too),
+    /// so the CPU waits for the locked add before it goes on: out of cache
+    /// that costs the overlap of the next objects' misses (clone+drop of a
+    /// random leaf among a million: 1.3× `Arc`, 0.99× with the test taken
+    /// out for the measurement).
     #[inline(always)]
     pub(crate) fn inc_strong(&self) {
         // Relaxed, as in `Arc::clone`: a new handle can only be made from an

@@ -103,6 +103,14 @@
 //! costs; the load is the price, because on x86 it cannot start before
 //! the thread's previous locked instruction completes (measured on an
 //! Intel Xeon guest: `lock xadd` 11 ns, load + `lock cmpxchg` 18 ns).
+//! Out of cache the price is higher: a CAS whose expected word comes from
+//! that load keeps the CPU from overlapping the next objects' cache misses
+//! with this one, where `Arc`'s `lock dec` and a flag branch do not (a
+//! standalone loop over random words of a million objects, AMD EPYC
+//! guest: `fetch_add` + `fetch_sub` 23 ns, `fetch_add` + load + CAS 33 ns,
+//! a CAS whose expected word is known without a load 23 ns; with the
+//! clone's test of its returned word as well, 64 ns, as `Cc`'s node
+//! measures; see the report's spread rows).
 //!
 //! Guarded by the loom models `buffer_vs_last_drop`,
 //! `collect_vs_drop_race`, `collector_vs_last_drop` and (invariant 1's
