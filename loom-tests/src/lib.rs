@@ -230,6 +230,21 @@ pub fn mutex_pair(px: &Probe, py: &Probe) -> (Cc<Node>, Cc<Node>) {
     (x, y)
 }
 
+/// The mutator's side of the move-out races on a [`mutex_pair`]: take the
+/// handle out of `hx`'s field onto the stack, let go of `hx` (so that for
+/// a moment the moved handle is the only one outside the pair's fields),
+/// and check that the moved handle and the member it leads back to are
+/// both still usable. Returns them, in that order: bind both, so that they
+/// are dropped in reverse (the member first).
+pub fn move_out_and_check(hx: Cc<Node>) -> (Cc<Node>, Cc<Node>) {
+    let hy = hx.next.lock().unwrap().take().expect("edge present");
+    drop(hx);
+    check(&hy);
+    let back = hy.next.lock().unwrap().clone().expect("edge present");
+    check(&back);
+    (hy, back)
+}
+
 /// A leaf: `Cc<Leaf>` is exactly an `Arc` (never buffered, never traced).
 pub struct Leaf {
     pub probe: Probe,

@@ -476,12 +476,8 @@ fn validate_vs_move_out_of_mutex() {
         drop(x);
         drop(y);
         let t = thread::spawn(move || {
-            let hy = hx.next.lock().unwrap().take().expect("edge present");
-            drop(hx);
-            check(&hy);
-            // `hy` reaches `x` through its field; check that too.
-            let x2 = hy.next.lock().unwrap().clone().expect("edge present");
-            check(&x2);
+            // `hy` reaches `x` through its field: both are checked.
+            let (_hy, _x2) = move_out_and_check(hx);
         });
         collect();
         t.join().unwrap();
@@ -519,12 +515,8 @@ fn validate_vs_move_out_and_back() {
             drop(y);
             let t = thread::spawn(move || {
                 if let Some(hx) = wx.upgrade() {
-                    let hy = hx.next.lock().unwrap().take().expect("edge present");
-                    drop(hx);
-                    check(&hy);
                     // Back to `x` through `y`'s own field, and the handle back in.
-                    let hx = hy.next.lock().unwrap().clone().expect("edge present");
-                    check(&hx);
+                    let (hy, hx) = move_out_and_check(hx);
                     *hx.next.lock().unwrap() = Some(hy);
                 }
             });
@@ -559,11 +551,7 @@ fn closed_batch_vs_move_out() {
         drop(y);
         let t = thread::spawn(move || {
             if let Some(hx) = wx.upgrade() {
-                let hy = hx.next.lock().unwrap().take().expect("edge present");
-                drop(hx);
-                check(&hy);
-                let x2 = hy.next.lock().unwrap().clone().expect("edge present");
-                check(&x2);
+                let (_hy, _x2) = move_out_and_check(hx);
             }
         });
         collect();
