@@ -346,7 +346,13 @@ impl Header {
         // of the hold; nothing changes the bit afterwards (see above).
         // loom-tests teeth: the broken build gives the strong side back as
         // a leaf's, leaving the entry that `ACTIVE` stands for unclaimed.
-        if cfg!(arcycle_broken_handover) || self.strong.load(Relaxed) & ACTIVE == 0 {
+        let s = self.strong.load(Relaxed);
+        // An old object's value is gone: the collector's estimate of the
+        // old heap goes down by one (`collector::generations`).
+        if s & SURVIVOR != 0 {
+            crate::collector::generations::note_old_freed();
+        }
+        if cfg!(arcycle_broken_handover) || s & ACTIVE == 0 {
             return self.release_strong_side();
         }
         self.strong_side_to_entry()

@@ -268,9 +268,9 @@ fn a_big_promotion_does_not_delay_the_next_automatic_collection() {
     let mid = arcycle::stats();
     assert_eq!(mid.young, before.young + 1, "the threshold started one");
     assert!(mid.traced - before.traced >= 3000, "it traced the ring");
-    // 100 more roots (young garbage) start the next one (a full one, as
-    // it happens: the 100 young roots that survived were held over, and
-    // they reach the threshold).
+    // 100 more roots (young garbage) start the next one (a young one: the
+    // 100 young roots that survived were held over, but a full one waits
+    // until the held-over roots reach the 3000 old objects alive).
     young_garbage(&TALLY, 50);
     let after = arcycle::stats();
     arcycle::disable();
@@ -279,6 +279,47 @@ fn a_big_promotion_does_not_delay_the_next_automatic_collection() {
         "the next automatic collection waited for more than the threshold"
     );
     drop(live);
+    collect();
+    TALLY.assert_clean();
+}
+
+/// Old objects touched one by one, whose roots reach nothing else: a full
+/// collection waits until the held-over roots reach the old objects alive,
+/// not the little each full collection traces (`generations`, invariant
+/// 3). Before, the estimate of the old heap was only what the last full
+/// collection traced, here about one threshold's worth: a full collection
+/// came every threshold's worth of held-over roots and took them all, so
+/// nearly every touch of an old node buffered it again and had it traced.
+#[test]
+fn touching_an_old_heap_brings_no_full_collection_per_threshold() {
+    static TALLY: Tally = Tally::new();
+    let _guards = start();
+    arcycle::set_background(false);
+    // Separate nodes: each root reaches only itself.
+    let nodes: Vec<Cc<Node>> = (0..5000).map(|_| Node::new(&TALLY)).collect();
+    arcycle::set_threshold(100);
+    arcycle::enable();
+    // First touches: young roots, traced by young collections, made old,
+    // and held over (young roots that survive are).
+    buffer_all(&nodes);
+    let before = arcycle::stats();
+    // Two more rounds of touches.
+    buffer_all(&nodes);
+    buffer_all(&nodes);
+    let after = arcycle::stats();
+    arcycle::disable();
+    // Every collection in between is automatic; the young ones counted.
+    let full = (after.automatic - before.automatic) - (after.young - before.young);
+    assert!(
+        full <= 1,
+        "{full} full automatic collections for 10,000 touches of 5,000 old nodes"
+    );
+    assert!(
+        after.traced - before.traced <= 5000,
+        "each old node traced at most once more: {} traced",
+        after.traced - before.traced
+    );
+    drop(nodes);
     collect();
     TALLY.assert_clean();
 }

@@ -85,6 +85,7 @@ pub(crate) struct Outcome {
 /// At the end of the locked phases: let go of every survivor.
 pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
     let mut orphans = Vec::new();
+    let mut made_old = 0;
     for (i, v) in graph.nodes.iter().enumerate() {
         if v.dead {
             // Its header is left alone here: no prefetch either (the
@@ -128,6 +129,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         // happen-before our destruction.
         let number = (i + 1) as u64;
         let survivor = if v.old { 0 } else { SURVIVOR };
+        made_old += usize::from(!v.old);
         let flip = HELD | survivor | (number ^ v.code as u64) << CODE_SHIFT;
         let old = h.strong.fetch_xor(flip, AcqRel);
         debug_assert!(held_by_collection(old) && type_code(old) as u64 == number);
@@ -136,6 +138,11 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
             orphans.push(v.node);
         }
     }
+    // The old heap's count (`generations`, invariant 3), before the
+    // orphans are destroyed. A survivor let go above whose last handle
+    // another thread drops meanwhile may be reported freed before this
+    // adds it: the count saturates, and is right again once this lands.
+    super::generations::note_made_old(made_old);
     Outcome {
         live_traced: graph.nodes.len() - validated.dead.len(),
         traced: graph.nodes.len(),

@@ -42,13 +42,22 @@
 //!    buffered old roots — at most one traced object per buffered old
 //!    root (before young collections, a threshold that adapted to the
 //!    live objects the last collection traced gave the same bound). The
-//!    estimate is what the last *representative* full collection traced
-//!    live: one that took at least half as many roots as the estimate, or
-//!    traced more than it (a full collection of a small buffer traces
-//!    little of a big heap and says nothing about its size). A held-over
-//!    entry keeps its allocation (not its value) until a full collection,
-//!    so memory kept that way is bounded by the estimate too: the live
-//!    objects of a past full collection. Held-over entries count as
+//!    estimate is the larger of two counts. One is what the last
+//!    *representative* full collection traced live: one that took at least
+//!    half as many roots as the estimate, or traced more than it (a full
+//!    collection of a small buffer traces little of a big heap and says
+//!    nothing about its size). The other is the old objects alive: those
+//!    collections made old, less those whose strong side has been given
+//!    back since (each thread reports the latter in batches of
+//!    [`OLD_FREED_BATCH`], so it errs high by less than that per thread).
+//!    The first alone undercounts a heap whose roots reach little of it
+//!    (objects touched at random, each buffered on its own): full
+//!    collections then came every threshold's worth of held-over roots
+//!    and took them all, so nearly every touch of an old object buffered
+//!    it again and had it traced. A held-over entry keeps its allocation
+//!    (not its value) until a full collection, so memory kept that way is
+//!    bounded by the estimate too: the live objects of a past full
+//!    collection, or the old objects alive. Held-over entries count as
 //!    buffered for the collector thread, so an idle program gets its
 //!    quiet pass.
 //!
@@ -74,6 +83,11 @@ struct State {
     /// `old_estimate` was last set: with it, the live heap's estimate
     /// that paces automatic collections (see [`heap_estimate`]).
     young_survivors: AtomicUsize,
+    /// Objects collections made old, ever (see [`old_alive`]).
+    made_old: std::sync::atomic::AtomicUsize,
+    /// Old objects whose strong side was given back, ever, as the threads
+    /// have reported them so far (see [`note_old_freed`]).
+    old_freed: std::sync::atomic::AtomicUsize,
 }
 
 macro_rules! state_init {
@@ -83,6 +97,8 @@ macro_rules! state_init {
             held_len: AtomicUsize::new(0),
             old_estimate: AtomicUsize::new(0),
             young_survivors: AtomicUsize::new(0),
+            made_old: std::sync::atomic::AtomicUsize::new(0),
+            old_freed: std::sync::atomic::AtomicUsize::new(0),
         }
     };
 }
@@ -107,10 +123,82 @@ pub(crate) fn held() -> usize {
 }
 
 /// Whether an automatic collection should be full: the held-over entries
-/// reached the estimated old heap, and at least `threshold`.
+/// reached the estimated old heap, and at least `threshold` (invariant 3).
 pub(crate) fn full_due(threshold: usize) -> bool {
     let s = state();
-    held() >= threshold.max(s.old_estimate.load(Relaxed))
+    held() >= threshold.max(s.old_estimate.load(Relaxed)).max(old_alive())
+}
+
+/// Old objects alive, as far as the counts tell: made old by collections,
+/// less those whose strong side was given back (what the threads have
+/// reported). Errs high by the reports not yet made (fewer than
+/// [`OLD_FREED_BATCH`] per thread). Always 0 under loom, where the
+/// collector's policy never looks at the heap (see `settings`).
+pub(crate) fn old_alive() -> usize {
+    let s = state();
+    // Relaxed, both: counts for the collector's policy. The subtraction
+    // saturates: a thread's report can land before the collection that
+    // made those objects old has added them.
+    s.made_old
+        .load(Relaxed)
+        .saturating_sub(s.old_freed.load(Relaxed))
+}
+
+/// A collection let go of `n` survivors that were young: they are old now.
+pub(crate) fn note_made_old(n: usize) {
+    if cfg!(arcycle_loom) || n == 0 {
+        return;
+    }
+    // Relaxed: a count (see `old_alive`).
+    state().made_old.fetch_add(n, Relaxed);
+}
+
+/// How many frees of old objects a thread counts before it reports them
+/// (one RMW on a shared counter per batch, none per free).
+pub(crate) const OLD_FREED_BATCH: usize = 64;
+
+#[cfg(not(arcycle_loom))]
+struct OldFreed(std::cell::Cell<usize>);
+
+#[cfg(not(arcycle_loom))]
+impl Drop for OldFreed {
+    /// A thread that ends reports what it counted.
+    fn drop(&mut self) {
+        let n = self.0.get();
+        if n > 0 {
+            state().old_freed.fetch_add(n, Relaxed);
+        }
+    }
+}
+
+#[cfg(not(arcycle_loom))]
+std::thread_local! {
+    static OLD_FREED: OldFreed = const { OldFreed(std::cell::Cell::new(0)) };
+}
+
+/// The strong side of an old object was given back (its value is gone):
+/// count it, and report every [`OLD_FREED_BATCH`]-th (at once if this
+/// thread's locals are being torn down). Nothing under loom.
+#[inline]
+pub(crate) fn note_old_freed() {
+    #[cfg(not(arcycle_loom))]
+    {
+        let report = OLD_FREED.try_with(|c| {
+            let n = c.0.get() + 1;
+            if n < OLD_FREED_BATCH {
+                c.0.set(n);
+                0
+            } else {
+                c.0.set(0);
+                n
+            }
+        });
+        let n = report.unwrap_or(1);
+        if n > 0 {
+            // Relaxed: a count (see `old_alive`).
+            state().old_freed.fetch_add(n, Relaxed);
+        }
+    }
 }
 
 /// For a full collection: take every held-over entry.
