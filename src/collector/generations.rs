@@ -39,27 +39,30 @@
 //!    was called); an automatic collection is full once the held-over
 //!    entries reach the estimated old heap (and at least the threshold),
 //!    which both bounds the list and pays for each full trace with as many
-//!    buffered old roots — at most one traced object per buffered old
-//!    root (before young collections, a threshold that adapted to the
-//!    live objects the last collection traced gave the same bound). The
-//!    estimate is the larger of two counts. One is what the last
-//!    *representative* full collection traced live: one that took at least
-//!    half as many roots as the estimate, or traced more than it (a full
-//!    collection of a small buffer traces little of a big heap and says
-//!    nothing about its size). The other is the old objects alive: those
-//!    collections made old, less those whose strong side has been given
-//!    back since (each thread reports the latter in batches of
-//!    [`OLD_FREED_BATCH`], so it errs high by less than that per thread).
-//!    The first alone undercounts a heap whose roots reach little of it
-//!    (objects touched at random, each buffered on its own): full
-//!    collections then came every threshold's worth of held-over roots
-//!    and took them all, so nearly every touch of an old object buffered
-//!    it again and had it traced. A held-over entry keeps its allocation
-//!    (not its value) until a full collection, so memory kept that way is
-//!    bounded by the estimate too: the live objects of a past full
-//!    collection, or the old objects alive. Held-over entries count as
-//!    buffered for the collector thread, so an idle program gets its
-//!    quiet pass.
+//!    buffered old roots — at most one traced object per buffered old root
+//!    (before young collections, a threshold that adapted to the live
+//!    objects the last collection traced gave the same bound). The estimate
+//!    is the larger of two counts. One is what the last *representative*
+//!    full collection traced live: one that took at least half as many
+//!    roots as the estimate, or traced more than it (a full collection of a
+//!    small buffer traces little of a big heap and says nothing about its
+//!    size). The other is the old objects alive: those collections made
+//!    old, less those whose strong side has been given back since (each
+//!    thread reports the latter in batches of [`OLD_FREED_BATCH`], so it
+//!    errs high by less than that per thread). The first alone undercounts
+//!    a heap whose roots reach little of it (objects touched at random,
+//!    each buffered on its own): full collections then came every
+//!    threshold's worth of held-over roots and took them all, so nearly
+//!    every touch of an old object buffered it again and had it traced. The
+//!    price is on garbage through old objects, which waits for a full
+//!    collection: its roots are among the held-over ones, so it waits until
+//!    they number as many as the old objects alive (or for a quiet pass, or
+//!    `collect()`), where a heap whose full collections traced little had
+//!    it freed sooner. A held-over entry keeps its allocation (not its
+//!    value) until a full collection, so memory kept that way is bounded by
+//!    the estimate too: the live objects of a past full collection, or the
+//!    old objects alive. Held-over entries count as buffered for the
+//!    collector thread, so an idle program gets its quiet pass.
 //!
 //! Guarded by the loom model `young_collection_holds_over_survivors` (with
 //! teeth: `--cfg arcycle_broken_generations` drops the holding over of
