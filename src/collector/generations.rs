@@ -181,8 +181,9 @@ std::thread_local! {
 
 /// The strong side of an old object was given back (its value is gone):
 /// count it, and report every [`OLD_FREED_BATCH`]-th (at once if this
-/// thread's locals are being torn down). Nothing under loom.
-#[inline]
+/// thread's locals are being torn down). Nothing under loom. Out of line:
+/// the last drop of a young object, which only tests the bit, stays small.
+#[inline(never)]
 pub(crate) fn note_old_freed() {
     #[cfg(not(arcycle_loom))]
     {
