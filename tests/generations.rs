@@ -323,3 +323,40 @@ fn touching_an_old_heap_brings_no_full_collection_per_threshold() {
     collect();
     TALLY.assert_clean();
 }
+
+/// Old objects leave the count of old objects alive when they go, freed by
+/// counting on any thread or by a collection: a count that kept them
+/// would hold full automatic collections back for ever (`generations`,
+/// invariant 3).
+#[test]
+fn freed_old_objects_leave_the_old_objects_count() {
+    static TALLY: Tally = Tally::new();
+    let _guards = start();
+    let base = arcycle::stats().old_objects;
+
+    let mut here: Vec<Cc<Node>> = (0..3000).map(|_| Node::new(&TALLY)).collect();
+    make_old(&here);
+    let old = arcycle::stats().old_objects;
+    assert!(
+        old >= base + 3000,
+        "3000 objects made old: the count went from {base} to {old}"
+    );
+    // Freed by counting: half on another thread (which reports at its
+    // exit), half here.
+    let there = here.split_off(1500);
+    thread::spawn(move || drop(there)).join().unwrap();
+    drop(here);
+    // Old garbage, freed by a collection.
+    let cycle = ring(&TALLY, 1000);
+    make_old(&cycle);
+    drop(cycle);
+    assert_eq!(collect(), 1000);
+
+    // This thread may hold back fewer than a batch of 64 reports.
+    let after = arcycle::stats().old_objects;
+    assert!(
+        after < base + 64,
+        "every old object is gone: the count went from {base} to {after}"
+    );
+    TALLY.assert_clean();
+}

@@ -102,6 +102,14 @@ pub struct Stats {
     /// [`set_heap_fraction`]): what the last representative full
     /// collection found live plus what young collections found live since.
     pub heap_estimate: usize,
+    /// Objects alive that survived a collection (*old*, see
+    /// [`collect_young`](crate::collect_young)), as the collector counts
+    /// them: made old by collections, less those whose value has gone
+    /// since. Each thread reports the latter in batches of 64 (and when it
+    /// exits), so this errs high by less than 64 per such thread. A full
+    /// automatic collection waits until the roots that young collections
+    /// held over reach this count. Always 0 under loom.
+    pub old_objects: usize,
 }
 
 /// Collector statistics since the program started.
@@ -132,6 +140,7 @@ pub fn stats() -> Stats {
         phases: PhaseTimes::from_nanos(c.phase_ns.each_ref().map(|a| a.load(Relaxed))),
         trigger: trigger(),
         heap_estimate: generations::heap_estimate(),
+        old_objects: generations::old_alive(),
     }
 }
 
