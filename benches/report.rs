@@ -1463,25 +1463,22 @@ fn render_live(w: &mut String, rows: &[LiveRow]) {
             (x.churn + x.collect).as_secs_f64() * 1e9 / x.garbage as f64
         })
     };
-    let own = |r: &LiveRow| {
-        let arc = rows
-            .iter()
-            .find(|a| a.live == r.live && a.name == "Arc")
-            .and_then(total_ns)?;
-        (r.name != "Arc").then(|| total_ns(r).map(|t| t - arc))?
-    };
     let churn_ns = |r: &LiveRow| {
         live_median(&r.automatic, |x| {
             x.churn.as_secs_f64() * 1e9 / x.garbage as f64
         })
     };
-    let own_churn = |r: &LiveRow| {
+    // A collector's own cost: `f` of its row minus `f` of `Arc`'s at the
+    // same size (none for `Arc` itself).
+    let minus_arc = |r: &LiveRow, f: &dyn Fn(&LiveRow) -> Option<f64>| {
         let arc = rows
             .iter()
             .find(|a| a.live == r.live && a.name == "Arc")
-            .and_then(churn_ns)?;
-        (r.name != "Arc").then(|| churn_ns(r).map(|t| t - arc))?
+            .and_then(f)?;
+        (r.name != "Arc").then(|| f(r).map(|t| t - arc))?
     };
+    let own = |r: &LiveRow| minus_arc(r, &total_ns);
+    let own_churn = |r: &LiveRow| minus_arc(r, &churn_ns);
     let end = |r: &LiveRow| {
         live_median(&r.automatic, |x| {
             x.waiting_end as f64 * 100.0 / r.live as f64
