@@ -29,7 +29,7 @@
 //! **Type erasure.** `Cc<T>` has no `Trace` bound (like `Arc`), and the
 //! collector holds edges whose types it cannot name, so what each needs is
 //! recorded once, when the allocation is made (where `T: Trace` holds): in
-//! the upper half of the strong word, a *type code* — zero for a leaf,
+//! a 32-bit field of the strong word, a *type code* — zero for a leaf,
 //! otherwise the compressed address of a static table of the allocation's
 //! type-erased operations (trace, drop, free) — and in bit 0 of every
 //! handle's pointer, whether the object is tracked, so that a leaf's
@@ -59,10 +59,10 @@
 //!    it), CAS each strong word from exactly the value read (count =
 //!    internal edges: pass 1's count, when the re-trace finds every
 //!    member's pass-1 edges unchanged) to the same value with `FROZEN`,
-//!    then CAS every word again onto itself. Every clone or drop that lands on a frozen word
-//!    leaves a sticky `TOUCHED` bit, and a frozen object cannot be upgraded
-//!    to, so an unchanged word means nothing touched it — however long the
-//!    window. Where every word is unchanged, there was one instant at which
+//!    then CAS every word again onto itself. A clone raises the count, every
+//!    drop that lands on a frozen word leaves a sticky `TOUCHED` bit, and a
+//!    frozen object cannot be upgraded to, so an unchanged word means
+//!    nothing touched it — however long the window. Where every word is unchanged, there was one instant at which
 //!    the batch had no handle from outside while its fields could not
 //!    change: it was unreachable then and stays so. A member that changed
 //!    is kept, with everything it reaches; the rest is freed, and nothing
@@ -95,7 +95,7 @@
 //! until the batch's decision. Writers CAS against an unfrozen word,
 //! so none lands inside the window (they wait for it: bounded, no user
 //! code runs in it); readers ignore the tag and only add handles, which
-//! `TOUCHED` witnesses. Replaced handles are released through
+//! raise counts the verification sees. Replaced handles are released through
 //! crossbeam-epoch once no reader can still be turning them into a `Cc`.
 //!
 //! The collector never blocks while it holds a lock a mutator may want: it

@@ -303,7 +303,7 @@ unsafe impl Send for Node {}
 impl Node {
     /// The node of a cycle-capable allocation, for code outside the
     /// collector (the `debug` tools): its strong word is read, and if the
-    /// running collection holds the object (its upper half is then a visit
+    /// running collection holds the object (its code field is then a visit
     /// number, see `header`) this waits until the collection lets go —
     /// bounded by the collection's locked phases, which never wait for
     /// another thread.
@@ -328,7 +328,7 @@ impl Node {
     }
 
     /// The node of a cycle-capable allocation whose strong word read `s`,
-    /// a word not held by the running collection (whose upper half would
+    /// a word not held by the running collection (whose code field would
     /// be a visit number, not a code).
     #[inline]
     pub(crate) fn from_word(header: NonNull<Header>, s: u64) -> Node {

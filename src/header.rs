@@ -3,17 +3,25 @@
 //! # The strong word
 //!
 //! ```text
-//!  63               32   31    30   29     28     27      26        25      0
-//! +-------------------+------+----+------+----+-------+--------+-------------+
-//! | type code         |ACTIVE|DEAD|FROZEN|HELD|TOUCHED|SURVIVOR| strong count|
-//! +-------------------+------+----+------+----+-------+--------+-------------+
+//!  63          38 37                6    5    4     3     2      1       0
+//! +--------------+-------------------+------+----+------+----+-------+--------+
+//! | strong count |     type code     |ACTIVE|DEAD|FROZEN|HELD|TOUCHED|SURVIVOR|
+//! +--------------+-------------------+------+----+------+----+-------+--------+
 //! ```
 //!
-//! * `clone` adds [`INC`] (one), `drop` subtracts one. A drop only happens
-//!   on a count of at least one, so it never borrows out of the count
-//!   field, and a clone never carries into the flags (counts above
-//!   [`MAX_COUNT`] abort). Neither ever changes a flag bit or the type code
-//!   by arithmetic.
+//! * `clone` adds [`INC`] (one in the count field), `drop` subtracts one.
+//!   A drop only happens on a count of at least one, so it never borrows
+//!   out of the count field, and a clone never carries out of the word
+//!   (counts above [`MAX_COUNT`] abort). Neither ever changes a flag bit or
+//!   the type code by arithmetic.
+//! * The count is the word's **top** field so that a clone's slow cases
+//!   show in the flags of its `lock add`, as `Arc`'s do: a count of 2^25 or
+//!   more sets the sign bit, and nothing else sends a clone off its fast
+//!   path (`FROZEN` needs no test, see `TOUCHED`). A branch on the flags
+//!   does not wait for the old word in a register, so out of cache the CPU
+//!   overlaps the next objects' misses with this one (clone+drop of a
+//!   random leaf among a million, the report's spread row: the branch on
+//!   the returned word cost about 1.3× `Arc`).
 //! * The **type code** is written once, when the allocation is made, and
 //!   never changes: zero for a *leaf* (a value that cannot hold a `Cc`,
 //!   handled only through its typed handles, exactly like `Arc`), otherwise
@@ -21,8 +29,8 @@
 //!   (see `erased`). It lives here because it is the one place every party
 //!   (a `Drop` without a `Trace` bound, the collector holding a
 //!   type-erased edge) can read without knowing the type, and because the
-//!   word's upper half is free: the collector's verification needs no
-//!   modification counter (`TOUCHED` is exact, see `collector::validate`).
+//!   word has room: the collector's verification needs no modification
+//!   counter (`TOUCHED` is exact, see `collector::validate`).
 //! * **While the collector holds the object** (`HELD` set, `DEAD` clear)
 //!   the code's bits carry something else: the object's visit number in
 //!   the running collection, plus one (so never zero: "tracked" still reads
@@ -38,7 +46,8 @@
 //!   entries and traced edges carry only the header address, and the
 //!   debugging tools wait for the hold to go (see `Node::settled`).
 //! * The count field is 26 bits; more than [`MAX_COUNT`] (about 2^26)
-//!   handles to one object abort, as `Arc` does past `isize::MAX`.
+//!   handles to one object abort, as `Arc` does past `isize::MAX`. Clones
+//!   that leave a count of 2^25 or more take the slow path that checks.
 //! * [`SURVIVOR`] says the object has survived a collection: it is *old*.
 //!   Only the collector sets it, in the RMW that lets go of a survivor, and
 //!   nothing clears it (a new allocation starts without it). A *young*
@@ -56,14 +65,17 @@
 //! * `FROZEN` is set by the collector on the candidates of a garbage set
 //!   while it verifies them; `Weak::upgrade` waits while it is set.
 //! * `TOUCHED` is the verification's witness that a frozen word was used:
-//!   every clone or drop that lands on a word with `FROZEN` set leaves
-//!   `TOUCHED` behind (a drop in the same CAS, branch-free; a clone, which
-//!   cannot look before it adds, with a `fetch_or` right after its add,
-//!   before it returns). Arithmetic never clears it and only the collector
-//!   does, so a verifying CAS that finds the frozen word exactly as it
-//!   froze it proves that *no* clone or drop came in between, however long
-//!   the window was (see `collector::validate`). Outside a freeze window it
-//!   means nothing.
+//!   every drop that lands on a word with `FROZEN` set leaves `TOUCHED`
+//!   behind, in the same CAS, branch-free. A clone leaves nothing and needs
+//!   not: it raises the count, which a verifying CAS sees, and only a drop
+//!   can lower it again — which, landing while the word is frozen, leaves
+//!   `TOUCHED` (`Weak::upgrade`, the other way up, waits while `FROZEN`
+//!   is set; every other decrement is a drop's CAS or waits for `FROZEN`
+//!   to go). Arithmetic never clears it and only the collector does, so a
+//!   verifying CAS that finds the frozen word exactly as it froze it proves
+//!   that *no* clone or drop came in between, however long the window was
+//!   (see `collector::validate`). Outside a freeze window it means
+//!   nothing.
 //! * `DEAD` marks a value destroyed (or being destroyed) by the collector.
 //!   A `Cc` to a dead allocation may still exist — a destructor may have
 //!   cloned one — and it keeps the allocation, never the value, alive.
@@ -122,19 +134,21 @@
 use crate::sync::AtomicU64;
 use std::sync::atomic::Ordering::*;
 
-/// Strong count field.
-pub(crate) const COUNT_MASK: u64 = (1 << 26) - 1;
+/// Where the strong count starts: it is the word's top field (see above).
+pub(crate) const COUNT_SHIFT: u32 = 38;
+/// Strong count field, in place.
+pub(crate) const COUNT_MASK: u64 = !0 << COUNT_SHIFT;
 /// The object survived a collection (it is *old*); set by the collector
 /// only, never cleared.
-pub(crate) const SURVIVOR: u64 = 1 << 26;
-/// A clone or drop landed on this word while it was `FROZEN`.
-pub(crate) const TOUCHED: u64 = 1 << 27;
+pub(crate) const SURVIVOR: u64 = 1 << 0;
+/// A drop landed on this word while it was `FROZEN`.
+pub(crate) const TOUCHED: u64 = 1 << 1;
 /// The collector holds the value alive.
-pub(crate) const HELD: u64 = 1 << 28;
+pub(crate) const HELD: u64 = 1 << 2;
 /// The object is a verified-so-far member of a garbage set.
-pub(crate) const FROZEN: u64 = 1 << 29;
+pub(crate) const FROZEN: u64 = 1 << 3;
 /// The collector destroyed (or is destroying) the value.
-pub(crate) const DEAD: u64 = 1 << 30;
+pub(crate) const DEAD: u64 = 1 << 4;
 /// In a `DEAD` word: the value has not been dropped yet. Whoever clears it
 /// (one RMW) drops it: the collector's destroy loop, or — on the collecting
 /// thread — the drop of the member's last handle by a peer's destructor,
@@ -142,22 +156,22 @@ pub(crate) const DEAD: u64 = 1 << 30;
 /// once a word is dead.
 pub(crate) const VALUE_PENDING: u64 = TOUCHED;
 /// An unprocessed root-buffer entry stands for this object.
-pub(crate) const ACTIVE: u64 = 1 << 31;
+pub(crate) const ACTIVE: u64 = 1 << 5;
 /// Where the type code starts.
-pub(crate) const CODE_SHIFT: u32 = 32;
+pub(crate) const CODE_SHIFT: u32 = 6;
+/// The type code's field, in place.
+pub(crate) const CODE_MASK: u64 = (u32::MAX as u64) << CODE_SHIFT;
 /// What `clone` adds: one more handle.
-pub(crate) const INC: u64 = 1;
+pub(crate) const INC: u64 = 1 << COUNT_SHIFT;
 /// What `drop` subtracts: one handle fewer.
-pub(crate) const DEC: u64 = 1;
+pub(crate) const DEC: u64 = INC;
 /// Counts above this abort, like `Arc`'s `MAX_REFCOUNT`. The distance to
-/// `COUNT_MASK` (2^20) is the number of threads that would have to race
-/// past the check at once to carry into the flags.
-pub(crate) const MAX_COUNT: u64 = COUNT_MASK - (1 << 20);
-/// What `clone` tests in the word it replaced, in one branch: `FROZEN`
-/// (leave `TOUCHED`) or a count high enough to need the overflow check.
-/// Counts between `2^25` and [`MAX_COUNT`] take the slow path and pass.
-pub(crate) const CLONE_SLOW: u64 = FROZEN | (1 << 25);
+/// the field's end (2^20) is the number of threads that would have to race
+/// past the check at once to carry out of the word.
+pub(crate) const MAX_COUNT: u64 = (1 << (64 - COUNT_SHIFT)) - 1 - (1 << 20);
 
+// The fields tile the word: flags, code, count.
+const _: () = assert!(CODE_SHIFT + 32 == COUNT_SHIFT && ACTIVE << 1 == 1 << CODE_SHIFT);
 // `Header::decremented` moves FROZEN onto TOUCHED with a shift.
 const _: () = assert!(TOUCHED == FROZEN >> 2);
 
@@ -177,9 +191,16 @@ pub(crate) const WEAK_LOCKED: u64 = 1 << 31;
 /// One root-buffer entry's claim on the allocation.
 pub(crate) const ENTRY: u64 = 1 << 32;
 
+/// The strong count of a strong word.
 #[inline(always)]
 pub(crate) const fn count(word: u64) -> u64 {
-    word & COUNT_MASK
+    word >> COUNT_SHIFT
+}
+
+/// A strong word's count field holding `n`.
+#[inline(always)]
+pub(crate) const fn count_field(n: u64) -> u64 {
+    n << COUNT_SHIFT
 }
 
 /// The type code of a strong word: zero for a leaf.
@@ -188,17 +209,20 @@ pub(crate) const fn type_code(word: u64) -> u32 {
     (word >> CODE_SHIFT) as u32
 }
 
-/// The low half of a strong word: counts and flags, without the code.
-pub(crate) const LOW_MASK: u64 = (1 << CODE_SHIFT) - 1;
+/// `code` in its place in a strong word.
+#[inline(always)]
+pub(crate) const fn code_field(code: u32) -> u64 {
+    (code as u64) << CODE_SHIFT
+}
 
-/// `word` with `code` in its upper half.
+/// `word` with `code` in place of its type code.
 #[inline(always)]
 pub(crate) const fn with_code(word: u64, code: u32) -> u64 {
-    (word & LOW_MASK) | (code as u64) << CODE_SHIFT
+    (word & !CODE_MASK) | code_field(code)
 }
 
 /// Whether a strong word belongs to an object the running collection
-/// holds: then its upper half is a visit number, not a type code.
+/// holds: then its code field is a visit number, not a type code.
 #[inline(always)]
 pub(crate) const fn held_by_collection(word: u64) -> bool {
     word & (HELD | DEAD) == HELD
@@ -217,44 +241,30 @@ impl Header {
         #[cfg(arcycle_loom)]
         LOOM_LIVE.with(|n| n.set(n.get() + 1));
         Header {
-            strong: AtomicU64::new(strong | (code as u64) << CODE_SHIFT),
+            strong: AtomicU64::new(count_field(strong) | code_field(code)),
             weak: AtomicU64::new(weak),
         }
     }
 
-    /// Add one strong handle. One RMW, like `Arc::clone`.
-    ///
-    /// Unlike `Arc::clone`, the branch tests the word the RMW returns,
-    /// not its flags (`Arc` checks overflow with the sign of a full-word
-    /// count; here the count has 26 bits, and `FROZEN` must be seen too),
-    /// so the CPU waits for the locked add before it goes on: out of cache
-    /// that costs the overlap of the next objects' misses (clone+drop of a
-    /// random leaf among a million: 1.3× `Arc`, 0.99× with the test taken
-    /// out for the measurement).
+    /// Add one strong handle. One RMW and a branch on its flags, like
+    /// `Arc::clone`: the count is the word's top field, so the only slow
+    /// case (a count of 2^25 or more, which may need the overflow abort) is
+    /// the sign of the word the add leaves, and the compiler emits `lock
+    /// add` and a sign branch, not `lock xadd` and a test of the old word
+    /// (out of cache, that test made the CPU wait for the locked add before
+    /// going on to the next objects). A clone on a frozen word needs no
+    /// witness of its own (see `TOUCHED`).
     #[inline(always)]
     pub(crate) fn inc_strong(&self) {
         // Relaxed, as in `Arc::clone`: a new handle can only be made from an
         // existing one, whose existence already keeps the object alive, and
         // passing the new handle to another thread synchronises by itself.
         let old = self.strong.fetch_add(INC, Relaxed);
-        if old & CLONE_SLOW != 0 {
-            self.clone_slow(old);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn clone_slow(&self, old: u64) {
-        if count(old) > MAX_COUNT {
-            abort_count_overflow();
-        }
-        if old & FROZEN != 0 {
-            // Our add landed inside a freeze window: leave the witness
-            // before this handle can be used, dropped or passed on, so the
-            // collector's verification fails whatever else happens to the
-            // word (see `TOUCHED`). Relaxed: both RMWs are on this word, in
-            // this order in its modification order; no data is published.
-            self.strong.fetch_or(TOUCHED, Relaxed);
+        // Written on the new word, and `old` used nowhere else, so that it
+        // compiles to the sign flag of the add (a second use of `old`
+        // makes it `lock xadd` and a test of the register again).
+        if (old.wrapping_add(INC) as i64) < 0 {
+            clone_slow(&self.strong);
         }
     }
 
@@ -262,7 +272,7 @@ impl Header {
     /// and `TOUCHED` if the word was frozen.
     #[inline(always)]
     pub(crate) const fn decremented(s: u64) -> u64 {
-        // FROZEN is bit 29, TOUCHED bit 27: branch-free. A drop only
+        // FROZEN is bit 3, TOUCHED bit 1: branch-free. A drop only
         // happens on a count of at least one: no borrow.
         (s - DEC) | ((s & FROZEN) >> 2)
     }
@@ -447,6 +457,22 @@ pub(crate) fn acquire_fence(word: &AtomicU64) {
     {
         let _ = word;
         crate::sync::fence(Acquire);
+    }
+}
+
+/// A clone that left a count of 2^25 or more: abort past [`MAX_COUNT`].
+///
+/// It reads the word again rather than being handed the one the add
+/// returned (see `inc_strong`). The count read may differ from what the add
+/// left, lower by drops since; either way the count can pass [`MAX_COUNT`]
+/// only by the clones added and not yet checked, one per thread, far from
+/// the field's end.
+#[cold]
+#[inline(never)]
+fn clone_slow(strong: &AtomicU64) {
+    // Relaxed: only the count is read, on the word just added to.
+    if count(strong.load(Relaxed)) > MAX_COUNT {
+        abort_count_overflow();
     }
 }
 

@@ -90,8 +90,8 @@
 //! * A load that finds `ACTIVE` set and no `FROZEN`, then a `fetch_sub`:
 //!   the collector's clear of `ACTIVE` can land in between (the lost
 //!   decrement of invariant 2), and so can a freeze, after which the drop
-//!   leaves no `TOUCHED` and a clone whose own `TOUCHED` is still in
-//!   flight can restore the exact frozen word before the verifying CAS.
+//!   leaves no `TOUCHED` and, after a clone, restores the exact frozen
+//!   word before the verifying CAS.
 //! * A witness made by arithmetic (a wrapping counter of drops in the
 //!   word) can be cancelled by as many in-flight clones as there are
 //!   threads, and the word has no spare bits for one wide enough.

@@ -220,7 +220,7 @@ impl<T: Trace + Send + Sync + 'static> Cc<T> {
             (*ptr.as_ptr())
                 .header
                 .strong
-                .store(1 | (code as u64) << CODE_SHIFT, Release)
+                .store(count_field(1) | code_field(code), Release)
         };
         drop(weak);
         Cc::from_inner(ptr, code != 0)

@@ -130,7 +130,7 @@ pub(crate) fn finish_locked(mut graph: Graph, validated: Validated) -> Outcome {
         let number = (i + 1) as u64;
         let survivor = if v.old { 0 } else { SURVIVOR };
         made_old += usize::from(!v.old);
-        let flip = HELD | survivor | (number ^ v.code as u64) << CODE_SHIFT;
+        let flip = HELD | survivor | code_field(number as u32 ^ v.code);
         let old = h.strong.fetch_xor(flip, AcqRel);
         debug_assert!(held_by_collection(old) && type_code(old) as u64 == number);
         debug_assert_eq!(old & SURVIVOR != 0, v.old);

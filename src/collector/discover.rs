@@ -73,7 +73,7 @@ use std::sync::atomic::Ordering::*;
 pub(crate) struct Visited {
     pub(crate) node: Node,
     /// Its type code, which its word gives back when the hold ends (while
-    /// held, the word's upper half is this node's visit number + 1).
+    /// held, the word's code field is this node's visit number + 1).
     pub(crate) code: u32,
     /// Its out-edges: `targets[first..first + len]`.
     pub(crate) first: u32,
@@ -139,7 +139,7 @@ enum Hold {
     /// This collection visited the object already: its visit number.
     Visited(u32),
     /// The hold is taken now (the object gets the next visit number); the
-    /// word before, whose upper half is the type code.
+    /// word before, whose code field is the type code.
     Taken(u64),
     /// Dead, count zero, or (a root) no longer standing for its entry.
     No,
@@ -287,7 +287,7 @@ impl Graph {
     }
 
     /// The next visit number. More than `u32::MAX - 1` objects in one
-    /// collection would not fit the word's upper half: that many objects
+    /// collection would not fit the word's code field: that many objects
     /// need at least 64 GiB of headers alone.
     fn next_number(&self) -> u32 {
         let n = self.nodes.len();

@@ -51,13 +51,11 @@
 //! **Why `D` is garbage.** Every step-3 CAS precedes every step-4 CAS in
 //! the collector's program order, so there is one cut through all the
 //! words, between the two loops. For `n` in `D` the verify CAS found the
-//! frozen word unchanged; since every clone or drop that lands on a frozen
-//! word leaves `TOUCHED` (a drop in the same CAS, a clone before it
-//! returns), and nothing but the collector clears it, an unchanged word
-//! means *no* clone or drop of `n` between its two CASes — not merely an
-//! equal count. (A clone whose `TOUCHED` is still in flight has raised the
-//! count, and only a drop, which leaves `TOUCHED` at once, could lower it
-//! again.) `Weak::upgrade` waits on `FROZEN`. So at the cut `n` had exactly
+//! frozen word unchanged; since every drop that lands on a frozen word
+//! leaves `TOUCHED` in its own CAS, nothing but the collector clears it,
+//! and a clone raises the count, which only such a drop could lower again,
+//! an unchanged word means *no* clone or drop of `n` between its two
+//! CASes — not merely an equal count. `Weak::upgrade` waits on `FROZEN`. So at the cut `n` had exactly
 //! `e(n)` handles. None of them is in a field of `X`: an edge from `X` into
 //! `n` would have put `n` in `X`. So all `e(n)` handles sat in frozen
 //! fields of `D` itself. (A handle moved across the cut would need a
