@@ -109,8 +109,12 @@
 //! standalone loop over random words of a million objects, AMD EPYC
 //! guest: `fetch_add` + `fetch_sub` 23 ns, `fetch_add` + load + CAS 33 ns,
 //! a CAS whose expected word is known without a load 23 ns; with the
-//! clone's test of its returned word as well, 64 ns, as `Cc`'s node
-//! measures; see the report's spread rows).
+//! clone's test of its returned word as well, 64 ns. The clone now
+//! branches on its flags instead (see `header`): on another AMD EPYC
+//! guest, 2026-12-04, three runs: `fetch_add` + `fetch_sub` 11–12 ns, a
+//! flag-branching `fetch_add` + load + CAS 18–19 ns, with the old clone's
+//! test 21–22 ns; see the report's spread rows, where the node's row is
+//! mostly its collection).
 //!
 //! Guarded by the loom models `buffer_vs_last_drop`,
 //! `collect_vs_drop_race`, `collector_vs_last_drop` and (invariant 1's
