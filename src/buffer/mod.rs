@@ -250,26 +250,47 @@ pub(crate) fn decrement(header: NonNull<Header>, s: u64) -> u64 {
 
 /// The common cases of [`decrement`], small enough to inline into every
 /// drop: one CAS, exactly as the loop in [`decrement_inner`] would do it,
-/// when others keep the object alive and an entry already stands for it
-/// (or it is dead), or when this is the last handle and the collector does
-/// not hold the object. Returns the word before the decrement, or (nothing
-/// changed) the word it read last, otherwise or if the CAS lost a race:
-/// the caller then goes the whole way from there.
+/// when others keep the object alive and an entry already stands for it,
+/// or when this is the last handle, and in either case the word is neither
+/// held, frozen nor dead. Returns the word before the decrement, or
+/// (nothing changed) the word it read last, otherwise or if the CAS lost a
+/// race: the caller then goes the whole way from there.
+///
+/// Written for out of cache, where every operation between the load and
+/// the CAS costs: the common case (a buffered object others keep alive)
+/// is one mask test, and the CAS writes `s - DEC` (no `TOUCHED` to move,
+/// as the word is not frozen). A standalone loop over random words of a
+/// million objects (AMD EPYC guest, 2026-12-04): clone + this drop 24 ns,
+/// with the two-way test and `TOUCHED` arithmetic it replaced 35–41 ns,
+/// `Arc`'s 12–13 ns. Drops on a held, frozen or dead word, which the old
+/// test also let through when others kept the object alive, take the
+/// loop: they happen only while a collection runs.
 #[inline(always)]
-pub(crate) fn decrement_fast(h: &Header) -> Result<u64, u64> {
+pub(crate) fn decrement_fast(h: &Header) -> Fast {
     let s = h.strong.load(Relaxed);
-    let plain = if count(s) == 1 {
-        s & HELD == 0
-    } else {
-        s & (ACTIVE | DEAD) != 0
-    };
-    if !plain {
-        return Err(s);
+    if s & (ACTIVE | HELD | FROZEN | DEAD) != ACTIVE
+        && (count(s) != 1 || s & (HELD | FROZEN | DEAD) != 0)
+    {
+        return Fast::Slow(s);
     }
-    // Release, as in `decrement_inner`.
-    h.strong
-        .compare_exchange_weak(s, Header::decremented(s), Release, Relaxed)
-        .map(|_| s)
+    // Release, as in `decrement_inner`. `Header::decremented(s)` is
+    // `s - DEC` here: the word is not frozen.
+    match h.strong.compare_exchange_weak(s, s - DEC, Release, Relaxed) {
+        Ok(_) if count(s) == 1 => Fast::Last(s),
+        Ok(_) => Fast::Done,
+        Err(x) => Fast::Slow(x),
+    }
+}
+
+/// What [`decrement_fast`] did.
+pub(crate) enum Fast {
+    /// Decremented; others keep the object alive.
+    Done,
+    /// Decremented the last handle away; the word before.
+    Last(u64),
+    /// Nothing changed: the caller goes the whole way ([`decrement`]) from
+    /// this word, the one read last.
+    Slow(u64),
 }
 
 /// [`decrement`], except that with `refuse_last` it changes nothing and

@@ -36,13 +36,11 @@ impl<T: ?Sized> Drop for Cc<T> {
             // must not pay for (saving them in every drop's prologue cost a
             // leaf ~6% and a node ~25% before this split).
             match buffer::decrement_fast(self.header()) {
-                Ok(old) if count(old) == 1 => {
-                    // SAFETY: this was the last handle.
-                    unsafe { last_tracked_gone(self.header_ptr(), old) }
-                }
-                Ok(_) => {}
+                buffer::Fast::Done => {}
+                // SAFETY: this was the last handle.
+                buffer::Fast::Last(old) => unsafe { last_tracked_gone(self.header_ptr(), old) },
                 // SAFETY: this handle's strong unit is given up exactly once.
-                Err(s) => unsafe { drop_tracked(self.header_ptr(), s) },
+                buffer::Fast::Slow(s) => unsafe { drop_tracked(self.header_ptr(), s) },
             }
             return;
         }
