@@ -37,6 +37,7 @@ impl<T: ?Sized> Drop for Cc<T> {
             // leaf ~6% and a node ~25% before this split).
             match buffer::decrement_fast(self.header()) {
                 buffer::Fast::Done => {}
+                buffer::Fast::Buffered => buffer::buffered(self.header_ptr()),
                 // SAFETY: this was the last handle.
                 buffer::Fast::Last(old) => unsafe { last_tracked_gone(self.header_ptr(), old) },
                 // SAFETY: this handle's strong unit is given up exactly once.
