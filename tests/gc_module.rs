@@ -652,6 +652,61 @@ fn pacing_gives_up_on_a_collection_that_needs_the_waiter() {
     T.assert_clean();
 }
 
+/// Lets the collector thread go on when dropped (also by a failed
+/// assertion, so later tests find it working).
+struct HoldCollectorThread;
+
+impl Drop for HoldCollectorThread {
+    fn drop(&mut self) {
+        debug::__hold_collector_thread(false);
+    }
+}
+
+#[test]
+fn pacing_waits_for_a_collector_thread_that_has_not_started() {
+    static T: Tally = Tally::new();
+    let _s = serial();
+    let _restore = Settings::save();
+    background_ready(&T);
+    arcycle::set_quiet_period(Duration::from_secs(3600));
+    arcycle::set_threshold(16);
+    // The collector thread, signalled, starts no collection: nothing runs.
+    debug::__hold_collector_thread(true);
+    let hold = HoldCollectorThread;
+    arcycle::set_pace_limit(None);
+    // 600 roots: past this thread's ring (256), more than two triggers
+    // (32) reach the shards.
+    for _ in 0..300 {
+        garbage_pair(&T, || {});
+    }
+    let before = arcycle::stats();
+    assert_eq!(
+        before.collections,
+        arcycle::stats().collections,
+        "a collection ran while the collector thread was held"
+    );
+    // No collection runs to end the wait: it times out, and gives the
+    // next collection up (no allocation waits for it again).
+    arcycle::set_pace_limit(Some(Duration::from_millis(10)));
+    drop(obj(&T));
+    let after = arcycle::stats();
+    assert_eq!(
+        after.paced,
+        before.paced + 1,
+        "an allocation two triggers behind a collector thread that has not started did not wait"
+    );
+    assert_eq!(after.pace_timeouts, before.pace_timeouts + 1);
+    for _ in 0..100 {
+        drop(obj(&T));
+    }
+    assert_eq!(arcycle::stats().paced, after.paced);
+    assert_eq!(arcycle::stats().collections, before.collections);
+    // Let go: the thread serves its signal; everything is freed.
+    drop(hold);
+    collect();
+    T.assert_clean();
+}
+
 // ---------------------------------------------------------------- callbacks
 
 #[test]

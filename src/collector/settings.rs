@@ -247,7 +247,12 @@ pub(crate) const INITIAL_HEAP_TRIGGER: usize = if cfg!(arcycle_loom) {
 /// quarter kept the waiting garbage's peak at 29–44% of the heap, where
 /// the threshold alone let it reach 102–163%, for 6–25% more time per
 /// freed object (three runs on a 2-core machine): the bound is paid for
-/// with about four times as many collections.
+/// with about four times as many collections. That bound also needs the
+/// collector thread to run when signalled: on a 2-core KVM guest where it
+/// sometimes took 3 ms to be scheduled, the peak read 41–238% until an
+/// allocation also waited for a collection not yet started (see
+/// [`set_pace_limit`](crate::set_pace_limit)); with it, 30–37% (three runs,
+/// 2026-12-04).
 ///
 /// Not modelled under loom: there the trigger is the threshold.
 ///

@@ -104,6 +104,9 @@ pub(crate) struct Worker {
     /// Rounds the thread has worked (each wake-up that was not spurious).
     pub(crate) wakeups: AtomicU64,
     pub(crate) quiet_passes: AtomicU64,
+    /// Tests: the thread starts no threshold collection while this is set
+    /// (`debug::__hold_collector_thread`).
+    pub(crate) held: AtomicBool,
     /// The thread, once started.
     pub(crate) slot: Mutex<Option<Thread>>,
 }
@@ -120,6 +123,7 @@ macro_rules! worker_init {
             ),
             wakeups: $crate::sync::AtomicU64::new(0),
             quiet_passes: $crate::sync::AtomicU64::new(0),
+            held: $crate::sync::AtomicBool::new(false),
             slot: $crate::sync::Mutex::new(None),
         }
     };
@@ -269,6 +273,12 @@ fn wait(#[cfg(not(arcycle_loom))] deadline: Option<Instant>) {
 /// Run automatic collections while the trigger is set.
 fn threshold_collections() {
     let c = control();
+    // Acquire: pairs with `hold`'s Release clear (a test's hand-off; the
+    // unpark after it ends the park).
+    #[cfg(not(arcycle_loom))]
+    while worker().held.load(Acquire) {
+        crate::sync::park();
+    }
     // Relaxed: the trigger and switches are hints; the fence in `wait`
     // orders the waker's trigger before this read (module docs).
     while c.trigger.load(Relaxed) && c.enabled.load(Relaxed) && c.background.load(Relaxed) {
@@ -540,5 +550,21 @@ mod fork {
         w.signal.store(false, Relaxed);
         w.armed.store(false, Relaxed);
         w.parked.store(false, Relaxed);
+    }
+}
+
+/// Tests: keep the collector thread from starting threshold collections
+/// (`hold`), or let it go on. A held thread that was signalled parks
+/// before its collection, as a thread the scheduler has not run yet would
+/// sit before it.
+#[cfg(not(arcycle_loom))]
+pub(crate) fn hold(on: bool) {
+    let w = worker();
+    // Release: see `threshold_collections`.
+    w.held.store(on, Release);
+    if !on {
+        if let Some(t) = lock(&w.slot).as_ref() {
+            t.unpark();
+        }
     }
 }

@@ -137,3 +137,13 @@ pub fn collector_thread() -> CollectorThread {
 pub fn end_quiet_period() {
     crate::collector::worker::end_quiet_period();
 }
+
+/// Tests: while `true`, the collector thread starts no threshold
+/// collection; a signal it gets meanwhile is served once `false` lets it
+/// go. For tests of what happens while the thread has not started the
+/// collection it was signalled for (pacing). Not part of the API.
+#[doc(hidden)]
+#[cfg(not(arcycle_loom))]
+pub fn __hold_collector_thread(hold: bool) {
+    crate::collector::worker::hold(hold);
+}
