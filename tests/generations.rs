@@ -337,8 +337,11 @@ fn freed_old_objects_leave_the_old_objects_count() {
     let mut here: Vec<Cc<Node>> = (0..3000).map(|_| Node::new(&TALLY)).collect();
     make_old(&here);
     let old = arcycle::stats().old_objects;
+    // The previous test's thread may still be exiting, and report the old
+    // objects it freed (fewer than a batch of 64) after `base` was read:
+    // seen under ThreadSanitizer, where the count went from 2 to 3000.
     assert!(
-        old >= base + 3000,
+        old + 64 > base + 3000,
         "3000 objects made old: the count went from {base} to {old}"
     );
     // Freed by counting: half on another thread (which reports at its
