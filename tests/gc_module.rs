@@ -18,7 +18,7 @@ use arcycle::{collect, Cc, CollectEvent, CollectInfo, Trace, Tracer, Weak};
 use common::{serial, Probe, Settings, Tally};
 use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -528,6 +528,17 @@ fn fork_scenario() {
 
 // ------------------------------------------------------------------- pacing
 
+/// The pacing tests' start: serialised, settings restored when the
+/// guards drop, background mode with its thread running, no quiet pass,
+/// and a threshold of 16.
+fn pacing_ready(tally: &'static Tally) -> (MutexGuard<'static, ()>, Settings) {
+    let guards = (serial(), Settings::save());
+    background_ready(tally);
+    arcycle::set_quiet_period(Duration::from_secs(3600));
+    arcycle::set_threshold(16);
+    guards
+}
+
 /// Starts a background collection that blocks in a destructor: returns
 /// once the collector thread is inside it, with the sender that lets it
 /// go on. Then buffers `roots` more possible roots (garbage pairs, past
@@ -562,11 +573,7 @@ fn block_collector_thread(
 #[test]
 fn pacing_waits_for_a_collector_that_fell_behind() {
     static T: Tally = Tally::new();
-    let _s = serial();
-    let _restore = Settings::save();
-    background_ready(&T);
-    arcycle::set_quiet_period(Duration::from_secs(3600));
-    arcycle::set_threshold(16);
+    let _guards = pacing_ready(&T);
     // Live pairs, made before the collector falls behind.
     let kept: Vec<Cc<Obj>> = (0..200)
         .map(|_| {
@@ -615,11 +622,7 @@ fn pacing_waits_for_a_collector_that_fell_behind() {
 fn pacing_gives_up_on_a_collection_that_needs_the_waiter() {
     static T: Tally = Tally::new();
     static L: Mutex<()> = Mutex::new(());
-    let _s = serial();
-    let _restore = Settings::save();
-    background_ready(&T);
-    arcycle::set_quiet_period(Duration::from_secs(3600));
-    arcycle::set_threshold(16);
+    let _guards = pacing_ready(&T);
     // The blocked destructor then needs `L`, which this thread holds while
     // it allocates: a wait without a limit would deadlock.
     let held = L.lock().unwrap();
@@ -665,11 +668,7 @@ impl Drop for HoldCollectorThread {
 #[test]
 fn pacing_waits_for_a_collector_thread_that_has_not_started() {
     static T: Tally = Tally::new();
-    let _s = serial();
-    let _restore = Settings::save();
-    background_ready(&T);
-    arcycle::set_quiet_period(Duration::from_secs(3600));
-    arcycle::set_threshold(16);
+    let _guards = pacing_ready(&T);
     // The collector thread, signalled, starts no collection: nothing runs.
     debug::__hold_collector_thread(true);
     let hold = HoldCollectorThread;
