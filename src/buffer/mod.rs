@@ -256,8 +256,8 @@ pub(crate) fn decrement(header: NonNull<Header>, s: u64) -> u64 {
 /// it (the CAS sets `ACTIVE`, and the caller pushes the entry:
 /// [`Fast::Buffered`]). Otherwise, or if the CAS lost a race, nothing
 /// changed ([`Fast::Slow`]) and the caller goes the whole way from the
-/// word read last. Drops on a held or frozen word take the loop: they
-/// happen only while a collection runs; so do drops on a dead one.
+/// word read last. Drops on a held or frozen word (which happen only
+/// while a collection runs) and on a dead one take the loop.
 ///
 /// Written for out of cache, where every operation between the load and
 /// the CAS costs: the common case (a buffered object others keep alive)
