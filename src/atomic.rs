@@ -45,8 +45,9 @@
 //!   thaw (after the decision). Nothing moves in or out in between.
 //! * Reads during the window add handles (`load` is a clone): a clone of a
 //!   frozen object raises its count and fails verification, as any clone
-//!   does (and only a drop, which leaves `TOUCHED`, could lower it again). A borrowed read adds nothing, but it borrows the slot, whose
-//!   owner is then reachable from the reader (see below).
+//!   does (and only a drop, which leaves `TOUCHED`, could lower it again).
+//!   A borrowed read adds nothing, but it borrows the slot, whose owner is
+//!   then reachable from the reader (see below).
 //! * A handle retired before the freeze and not yet dropped is an ordinary
 //!   handle held from outside: it makes its object's count exceed its
 //!   internal edges. When it is dropped (maybe during the window) that is

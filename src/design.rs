@@ -54,22 +54,22 @@
 //!    explained by edges from other visited objects and that nothing with
 //!    an outside reference reaches. This is optimistic and may be stale.
 //! 3. *Freeze and verify*, a batch of whole components of `W` at a time
-//!    (one component, or small ones together up to 64 members) —
-//!    re-trace it keeping every lock it takes (so no handle can move out of
-//!    it), CAS each strong word from exactly the value read (count =
-//!    internal edges: pass 1's count, when the re-trace finds every
-//!    member's pass-1 edges unchanged) to the same value with `FROZEN`,
-//!    then CAS every word again onto itself. A clone raises the count, every
-//!    drop that lands on a frozen word leaves a sticky `TOUCHED` bit, and a
-//!    frozen object cannot be upgraded to, so an unchanged word means
-//!    nothing touched it — however long the window. Where every word is unchanged, there was one instant at which
-//!    the batch had no handle from outside while its fields could not
-//!    change: it was unreachable then and stays so. A member that changed
-//!    is kept, with everything it reaches; the rest is freed, and nothing
-//!    is lost. A component that lies within one batch of phase 1 (16
-//!    objects traced together: the 2-cycles and small rings whose roots
-//!    were buffered together) is frozen and verified there, while phase 1
-//!    still holds the locks its trace took: no second trace
+//!    (one component, or small ones together up to 64 members) — re-trace
+//!    it keeping every lock it takes (so no handle can move out of it), CAS
+//!    each strong word from exactly the value read (count = internal edges:
+//!    pass 1's count, when the re-trace finds every member's pass-1 edges
+//!    unchanged) to the same value with `FROZEN`, then CAS every word again
+//!    onto itself. A clone raises the count, every drop that lands on a
+//!    frozen word leaves a sticky `TOUCHED` bit, and a frozen object cannot
+//!    be upgraded to, so an unchanged word means nothing touched it —
+//!    however long the window. Where every word is unchanged, there was one
+//!    instant at which the batch had no handle from outside while its
+//!    fields could not change: it was unreachable then and stays so. A
+//!    member that changed is kept, with everything it reaches; the rest is
+//!    freed, and nothing is lost. A component that lies within one batch of
+//!    phase 1 (16 objects traced together: the 2-cycles and small rings
+//!    whose roots were buffered together) is frozen and verified there,
+//!    while phase 1 still holds the locks its trace took: no second trace
 //!    (`collector/early.rs`).
 //! 4. *Commit* — mark `W` dead, release `W`'s locks, let go of the
 //!    survivors, then drop every value of `W`, and only then free their

@@ -27,12 +27,13 @@
 //!
 //! waits until a collection ends, for at most the [pace
 //! limit](set_pace_limit) (20 ms by default); a wait for a collection not
-//! yet started that times out gives that next collection up. While the collector thread
-//! keeps up, nobody waits: a collection that ends before a trigger of new
-//! roots piled up paces nothing. When it does not, the mutators go at the
-//! collector's speed, and about two triggers of roots wait at any time
-//! (the ones being collected and one trigger behind them, plus what the
-//! threads' rings hold, see `buffer`) where inline mode keeps about one.
+//! yet started that times out gives that next collection up. While the
+//! collector thread keeps up, nobody waits: a collection that ends before a
+//! trigger of new roots piled up paces nothing. When it does not, the
+//! mutators go at the collector's speed, and about two triggers of roots
+//! wait at any time (the ones being collected and one trigger behind them,
+//! plus what the threads' rings hold, see `buffer`) where inline mode keeps
+//! about one.
 //!
 //! # Why the wait is bounded, and what a timeout costs
 //!
@@ -331,10 +332,10 @@ impl Drop for Running {
 
 /// Called by an allocation that found the trigger set in background mode,
 /// after it signalled the collector thread: wait if the collector is a
-/// whole trigger behind, or has not started the collection it was
-/// signalled for while two triggers piled up (module docs). `auto_collect` has already
-/// turned away a thread that is collecting (in the locked phases, or
-/// owning the collector lock); the collector thread is turned away here.
+/// whole trigger behind, or has not started the collection it was signalled
+/// for while two triggers piled up (module docs). `auto_collect` has
+/// already turned away a thread that is collecting (in the locked phases,
+/// or owning the collector lock); the collector thread is turned away here.
 #[cfg(not(arcycle_loom))]
 #[cold]
 #[inline(never)]

@@ -54,16 +54,17 @@
 //! frozen word unchanged; since every drop that lands on a frozen word
 //! leaves `TOUCHED` in its own CAS, nothing but the collector clears it,
 //! and a clone raises the count, which only such a drop could lower again,
-//! an unchanged word means *no* clone or drop of `n` between its two
-//! CASes — not merely an equal count. `Weak::upgrade` waits on `FROZEN`. So at the cut `n` had exactly
-//! `e(n)` handles. None of them is in a field of `X`: an edge from `X` into
-//! `n` would have put `n` in `X`. So all `e(n)` handles sat in frozen
-//! fields of `D` itself. (A handle moved across the cut would need a
-//! Release decrement of one member read by the Acquire freezing CAS of
-//! another, which would order it before the cut in both words; write-write
-//! coherence rules the crossing out.) At the cut nothing outside `D` held a
-//! handle to `D`, no weak could upgrade into it, and its fields could not
-//! lose one: `D` was unreachable then, so it stays unreachable for ever.
+//! an unchanged word means *no* clone or drop of `n` between its two CASes
+//! — not merely an equal count. `Weak::upgrade` waits on `FROZEN`. So at
+//! the cut `n` had exactly `e(n)` handles. None of them is in a field of
+//! `X`: an edge from `X` into `n` would have put `n` in `X`. So all `e(n)`
+//! handles sat in frozen fields of `D` itself. (A handle moved across the
+//! cut would need a Release decrement of one member read by the Acquire
+//! freezing CAS of another, which would order it before the cut in both
+//! words; write-write coherence rules the crossing out.) At the cut nothing
+//! outside `D` held a handle to `D`, no weak could upgrade into it, and its
+//! fields could not lose one: `D` was unreachable then, so it stays
+//! unreachable for ever.
 //!
 //! **Counting from pass 1.** Trial deletion proposed `n` only if pass 1's
 //! count of `n` (`rc`) equalled the pass-1 edges into `n` from visited
