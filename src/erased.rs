@@ -53,6 +53,13 @@ pub(crate) struct VTable {
     pub(crate) trace: for<'a> unsafe fn(NonNull<Header>, &mut Tracer<'a>),
     /// Drop the value in place (the allocation stays).
     pub(crate) drop_value: unsafe fn(NonNull<Header>),
+    /// Drop the value in place, then give back the strong side's claim on
+    /// the allocation, and the allocation itself if that was the last
+    /// claim, even if the value's `Drop` panics: a last drop's whole
+    /// destruction in one function, so that a chain of nested
+    /// destructions makes no call of its own per level (see
+    /// `destroy::nest`).
+    pub(crate) destroy: unsafe fn(NonNull<Header>),
     /// Give the allocation back.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
     /// `std::any::type_name` of the value's type, for the `debug` reports.
@@ -67,6 +74,7 @@ impl<T: Trace> VTableOf<T> {
     pub(crate) const TABLE: VTable = VTable {
         trace: trace_sized::<T>,
         drop_value: drop_sized::<T>,
+        destroy: destroy_sized::<T>,
         dealloc: dealloc_sized::<T>,
         type_name: std::any::type_name::<T>,
     };
@@ -104,6 +112,33 @@ unsafe fn drop_sized<T: Trace>(h: NonNull<Header>) {
 }
 
 /// # Safety
+/// `h` heads a `CcBox<T>` whose value is initialised, whose strong count
+/// reached zero with no collector hold, and that the caller alone may
+/// destroy now.
+unsafe fn destroy_sized<T: Trace>(h: NonNull<Header>) {
+    let release = Release(h, dealloc_sized::<T>);
+    // SAFETY: forwarded contract.
+    unsafe { drop_sized::<T>(h) };
+    drop(release);
+}
+
+/// Gives back the strong side's claim of a destroyed value's allocation
+/// (and frees it, with the function given, if that was the last claim),
+/// also while the value's `Drop` unwinds.
+struct Release(NonNull<Header>, unsafe fn(NonNull<Header>));
+
+impl Drop for Release {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the allocation stays until this claim is given back.
+        if unsafe { self.0.as_ref() }.release_tracked_strong_side() {
+            // SAFETY: the weak word is zero: nothing refers to it.
+            unsafe { (self.1)(self.0) }
+        }
+    }
+}
+
+/// # Safety
 /// `h` heads a `CcBox<T>` whose weak word reached zero: nobody uses it.
 unsafe fn dealloc_sized<T: Trace>(h: NonNull<Header>) {
     // SAFETY: forwarded contract; the layout of a sized box is static.
@@ -118,6 +153,7 @@ impl<T: ?Sized + Trace> Described<T> {
     pub(crate) const TABLE: VTable = VTable {
         trace: trace_described::<T>,
         drop_value: drop_described::<T>,
+        destroy: destroy_described::<T>,
         dealloc: dealloc_described::<T>,
         type_name: std::any::type_name::<T>,
     };
@@ -161,6 +197,15 @@ unsafe fn trace_described<'a, T: ?Sized + Trace>(h: NonNull<Header>, tracer: &mu
 unsafe fn drop_described<T: ?Sized + Trace>(h: NonNull<Header>) {
     // SAFETY: forwarded contract.
     unsafe { CcBox::drop_value(NonNull::new_unchecked(Described::<T>::read_self(h))) }
+}
+
+/// # Safety
+/// As for `destroy_sized`, for a `Described` allocation.
+unsafe fn destroy_described<T: ?Sized + Trace>(h: NonNull<Header>) {
+    let release = Release(h, dealloc_described::<T>);
+    // SAFETY: forwarded contract.
+    unsafe { drop_described::<T>(h) };
+    drop(release);
 }
 
 /// # Safety
