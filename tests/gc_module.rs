@@ -530,9 +530,13 @@ fn fork_scenario() {
 
 /// The pacing tests' start: serialised, settings restored when the
 /// guards drop, background mode with its thread running, no quiet pass,
-/// and a threshold of 16.
-fn pacing_ready(tally: &'static Tally) -> (MutexGuard<'static, ()>, Settings) {
-    let guards = (serial(), Settings::save());
+/// and a threshold of 16. The settings come first in the tuple, so they
+/// are restored before the serial lock goes (a tuple drops its fields in
+/// order): the other way round, the next test could set its own and then
+/// see them overwritten by this one's restore.
+fn pacing_ready(tally: &'static Tally) -> (Settings, MutexGuard<'static, ()>) {
+    let serial = serial();
+    let guards = (Settings::save(), serial);
     background_ready(tally);
     arcycle::set_quiet_period(Duration::from_secs(3600));
     arcycle::set_threshold(16);
@@ -703,6 +707,106 @@ fn pacing_waits_for_a_collector_thread_that_has_not_started() {
     // Let go: the thread serves its signal; everything is freed.
     drop(hold);
     collect();
+    T.assert_clean();
+}
+
+/// A collection counts as running for pacing only once it has drained the
+/// buffer: the roots it is about to take are not piled up behind it. The
+/// collector thread is stopped in the collection's `Start` callback
+/// (before the drain) with a trigger and a half (but not two) of roots in
+/// the shards; an allocation then must not wait. Counted from the
+/// collection's start, it waited for the whole collection, so the thread
+/// making the garbage and the collector took turns.
+#[test]
+fn pacing_counts_a_collection_from_its_drain() {
+    static T: Tally = Tally::new();
+    let _guards = pacing_ready(&T);
+    arcycle::set_pace_limit(None);
+    // A trigger of 300 (the heap's bound is at least 1000): the shards
+    // fill in spills of this thread's ring (256 entries).
+    arcycle::set_threshold(300);
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let armed = AtomicBool::new(true);
+    let id = arcycle::add_callback(move |e| {
+        if matches!(e, CollectEvent::Start(i) if i.automatic) && armed.swap(false, SeqCst) {
+            let _ = entered_tx.send(());
+            let _ = release_rx.lock().unwrap().recv_timeout(WATCHDOG);
+        }
+    });
+    /// Lets the collector thread go on when dropped (also by a failed
+    /// assertion).
+    struct Release(Option<mpsc::Sender<()>>, arcycle::CallbackId);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            drop(self.0.take());
+            arcycle::remove_callback(self.1);
+        }
+    }
+    let release = Release(Some(release_tx), id);
+    // Past the trigger: the collector thread starts a collection and stops
+    // in its `Start` callback, before taking any root.
+    let mut pairs = 0;
+    while entered_rx.try_recv().is_err() {
+        assert!(pairs < 1_000, "no automatic collection started");
+        garbage_pair(&T, || {});
+        pairs += 1;
+        thread::yield_now();
+    }
+    let before = arcycle::stats();
+    // Another ring's worth: 512 or more roots reach the shards (at least a
+    // trigger, fewer than two).
+    for _ in 0..128 {
+        garbage_pair(&T, || {});
+    }
+    assert_eq!(
+        arcycle::stats().collections,
+        before.collections,
+        "the stopped collection ended"
+    );
+    arcycle::set_pace_limit(Some(Duration::from_millis(200)));
+    drop(obj(&T));
+    let after = arcycle::stats();
+    assert_eq!(
+        after.paced, before.paced,
+        "an allocation waited for a collection that had not taken its roots yet"
+    );
+    drop(release);
+    collect();
+    T.assert_clean();
+}
+
+/// After a collection of its own, the collector thread goes on with the
+/// next one when a quarter of a trigger piled up in the shards while it
+/// ran, without waiting to be signalled for a whole trigger: the roots
+/// buffered behind a blocked collection (a ring spill, fewer than a
+/// trigger) are collected once it ends, with no `collect()` and no quiet
+/// pass (an hour here).
+#[test]
+fn collector_thread_catches_up_without_a_new_trigger() {
+    static T: Tally = Tally::new();
+    let _guards = pacing_ready(&T);
+    let release = block_collector_thread(&T, || {}, 0);
+    let before = arcycle::stats();
+    // A trigger of 800 (the heap's bound is at least 1000). Crossing the
+    // old one (16) may have set the trigger again after the blocked
+    // collection cleared it: `disable` clears it, and `enable` sets it
+    // only for a whole trigger pending.
+    arcycle::set_threshold(800);
+    arcycle::disable();
+    arcycle::enable();
+    // 260 roots behind the blocked collection: a spill of this thread's
+    // ring (256) reaches the shards, more than a quarter of the trigger;
+    // with the ring's rest, fewer than a trigger are pending, so no push
+    // sets the trigger either.
+    for _ in 0..130 {
+        garbage_pair(&T, || {});
+    }
+    release.send(()).unwrap();
+    wait_until("the collector thread collects the roots behind it", || {
+        arcycle::stats().collections > before.collections && T.live() == 0
+    });
     T.assert_clean();
 }
 

@@ -378,7 +378,7 @@ pub(crate) enum Kind {
 fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
     let c = control();
     c.trigger.store(false, Relaxed);
-    let _running = pace::Running::enter();
+    let mut running = pace::Running::enter();
     let depth = Depth::enter();
     let automatic = matches!(kind, Kind::Automatic | Kind::Quiet);
     // `collect()` and quiet passes are full; an automatic collection is
@@ -430,6 +430,7 @@ fn run(kind: Kind, record: Option<&mut crate::debug::Recorder>) -> usize {
             ..discover::Graph::default()
         };
         let mut entries = buffer::drain(std::mem::take(&mut tables.entries));
+        running.drained();
         if !young {
             entries.append(&mut generations::take_held());
         }

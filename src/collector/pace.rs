@@ -304,17 +304,43 @@ pub fn pace_limit() -> Option<Duration> {
     }
 }
 
-/// A running collection, from `run`'s start to its end (or its unwinding):
-/// its drop wakes the allocations waiting for it.
-pub(crate) struct Running(());
+/// A running collection, from its drain of the root buffer to its end (or
+/// its unwinding): its drop wakes the allocations waiting for it.
+///
+/// It counts as *running* for pacing only from the drain
+/// ([`Running::drained`]): a rule that compares the roots in the shards
+/// with a trigger must not see the roots this collection is about to take
+/// as piled up *behind* it. Counted from `run`'s start, the allocation
+/// that had just signalled the collector thread (the one thread making the
+/// garbage, typically) found it started, the shards still full, and waited
+/// for the whole collection: the mutator and the collector took turns
+/// instead of overlapping (the report's live-heap case at 10,000 live
+/// nodes: the churning thread waited through every collection; see the
+/// issue-9 note).
+pub(crate) struct Running {
+    /// The drain was counted in `started`; the drop ends it.
+    #[cfg(not(arcycle_loom))]
+    counted: bool,
+}
 
 impl Running {
     pub(crate) fn enter() -> Running {
+        Running {
+            #[cfg(not(arcycle_loom))]
+            counted: false,
+        }
+    }
+
+    /// The collection has taken the buffer's entries: from now on it runs
+    /// for pacing.
+    pub(crate) fn drained(&mut self) {
         // Relaxed: read by allocations as a hint ("one is running"); a
         // stale read paces one allocation more or less.
         #[cfg(not(arcycle_loom))]
-        pace().started.fetch_add(1, Relaxed);
-        Running(())
+        if !self.counted {
+            pace().started.fetch_add(1, Relaxed);
+            self.counted = true;
+        }
     }
 }
 
@@ -326,7 +352,11 @@ impl Drop for Running {
 
     #[cfg(not(arcycle_loom))]
     fn drop(&mut self) {
-        pace().handshake.end();
+        // A collection that unwound before its drain was never counted:
+        // `finished` stays equal to `started`.
+        if self.counted {
+            pace().handshake.end();
+        }
     }
 }
 

@@ -31,6 +31,13 @@
 //!   waker's writes. The same argument, on `armed` and the buffer count,
 //!   covers `note_first_root` against `settle`. Both fences sit on cold
 //!   paths (a trigger, the first root after the buffer was empty).
+//! * **Catching up.** After a collection of its own, the thread runs the
+//!   next one at once when a quarter of a trigger ([`CATCH_UP`]) piled up
+//!   in the shards meanwhile, rather than parking until a mutator signals
+//!   a whole trigger: a mutator that buffers that fast keeps the thread
+//!   busy instead of taking turns with it. Guarded by
+//!   `collector_thread_catches_up_without_a_new_trigger`
+//!   (`tests/gc_module.rs`).
 //! * **The quiet period.** A threshold alone would leave a small garbage
 //!   cycle buffered for ever in a program that stops dropping. So the
 //!   first root pushed into an empty buffer (pending count 0 → 1) also
@@ -271,6 +278,18 @@ fn wait(#[cfg(not(arcycle_loom))] deadline: Option<Instant>) {
 }
 
 /// Run automatic collections while the trigger is set.
+/// After a collection, the collector thread starts the next one at once
+/// when this fraction of a trigger's roots piled up in the shards while it
+/// ran, instead of parking until a whole trigger has: roots arriving that
+/// fast mean a mutator making garbage about as fast as the thread frees it
+/// (or faster), and a thread that waits for a whole trigger each time
+/// idles while the garbage piles up. Measured on the report's live-heap
+/// case (10,000 live nodes, one thread churning 2-cycles, 2-core AMD EPYC
+/// guest): the thread was idle about a third of the time between
+/// collections (see the issue-9 note). A mutator that buffers roots more
+/// slowly than that leaves the thread parked until the trigger, as before.
+const CATCH_UP: usize = 4;
+
 fn threshold_collections() {
     let c = control();
     // Acquire: pairs with `hold`'s Release clear (a test's hand-off; the
@@ -279,15 +298,25 @@ fn threshold_collections() {
     while worker().held.load(Acquire) {
         crate::sync::park();
     }
-    // Relaxed: the trigger and switches are hints; the fence in `wait`
-    // orders the waker's trigger before this read (module docs).
-    while c.trigger.load(Relaxed) && c.enabled.load(Relaxed) && c.background.load(Relaxed) {
+    // After a collection of its own, the thread goes on with the next one
+    // as soon as a part of a trigger has piled up (see `CATCH_UP`).
+    let mut collected = false;
+    let due = |collected: bool| {
+        // Relaxed: the trigger and the count are hints; the fence in
+        // `wait` orders the waker's trigger before this read (module docs).
+        c.trigger.load(Relaxed)
+            || collected
+                && crate::buffer::pending_in_shards()
+                    >= (super::settings::trigger() / CATCH_UP).max(1)
+    };
+    while due(collected) && c.enabled.load(Relaxed) && c.background.load(Relaxed) {
         // The thread holds no lock of its own: it may wait for a
         // collection in progress elsewhere (which may have taken care of
-        // the trigger already).
+        // the roots already).
         let _owner = Owner::new(lock(&c.collector));
-        if c.trigger.load(Relaxed) {
+        if due(collected) {
             run(Kind::Automatic, None);
+            collected = true;
         }
     }
 }
