@@ -23,7 +23,10 @@
 //! an idle vCPU sometimes took 3 ms to run, while the mutator buffered ten
 //! triggers' worth; the benchmark report's live-heap case, 10,000 live
 //! nodes, saw the waiting garbage peak at 41–238% of the heap over six
-//! runs without this rule, 30–37% over three with it),
+//! runs without this rule, 30–37% over three with it; since a collection
+//! counts as running only from its drain, see [`Running`], the churning
+//! thread overlaps the collector instead of waiting through it, and the
+//! peak sits at the two-trigger bound, 39–51%),
 //!
 //! waits until a collection ends, for at most the [pace
 //! limit](set_pace_limit) (20 ms by default); a wait for a collection not
