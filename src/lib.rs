@@ -78,7 +78,10 @@
 //!   that finds a whole threshold of possible roots waiting behind a
 //!   running collection waits for it (at most the
 //!   [pace limit](set_pace_limit), 20 ms), so the garbage waiting stays
-//!   within about two thresholds' worth instead of growing. In a small
+//!   within about two thresholds' worth instead of growing; and after a
+//!   collection the thread goes on with the next one at once while roots
+//!   keep arriving that fast (a quarter threshold piled up meanwhile),
+//!   rather than waiting for a whole threshold. In a small
 //!   heap the trigger is lower: a [fraction](set_heap_fraction) of the
 //!   live heap (a quarter by default), so the garbage waiting stays a
 //!   bounded share of the heap.
