@@ -745,18 +745,21 @@ fn pacing_counts_a_collection_from_its_drain() {
         }
     }
     let release = Release(Some(release_tx), id);
-    // Past the trigger: the collector thread starts a collection and stops
-    // in its `Start` callback, before taking any root.
-    let mut pairs = 0;
-    while entered_rx.try_recv().is_err() {
-        assert!(pairs < 1_000, "no automatic collection started");
+    // Past the trigger (302 roots: 256 spilled into the shards, 46 in this
+    // thread's ring; the 300th sets the trigger, and the next allocation
+    // signals the thread): the collector thread starts a collection and
+    // stops in its `Start` callback, before taking any root. Nothing more
+    // is buffered until it is there.
+    for _ in 0..151 {
         garbage_pair(&T, || {});
-        pairs += 1;
-        thread::yield_now();
     }
+    drop(obj(&T));
+    entered_rx
+        .recv_timeout(WATCHDOG)
+        .expect("the collector thread started an automatic collection");
     let before = arcycle::stats();
-    // Another ring's worth: 512 or more roots reach the shards (at least a
-    // trigger, fewer than two).
+    // Another ring's worth: a second spill, so 512 roots are in the shards
+    // (at least a trigger, fewer than two).
     for _ in 0..128 {
         garbage_pair(&T, || {});
     }

@@ -252,7 +252,10 @@ pub(crate) const INITIAL_HEAP_TRIGGER: usize = if cfg!(arcycle_loom) {
 /// sometimes took 3 ms to be scheduled, the peak read 41–238% until an
 /// allocation also waited for a collection not yet started (see
 /// [`set_pace_limit`](crate::set_pace_limit)); with it, 30–37% (three runs,
-/// 2026-12-04).
+/// 2026-12-04). Since pacing counts a collection as running only from its
+/// drain (so the allocating thread overlaps the collector instead of
+/// waiting through each collection), the peak sits at about two triggers:
+/// 39–51% of the heap over three runs the same day.
 ///
 /// Not modelled under loom: there the trigger is the threshold.
 ///

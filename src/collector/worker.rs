@@ -277,7 +277,6 @@ fn wait(#[cfg(not(arcycle_loom))] deadline: Option<Instant>) {
     fence(SeqCst);
 }
 
-/// Run automatic collections while the trigger is set.
 /// After a collection, the collector thread starts the next one at once
 /// when this fraction of a trigger's roots piled up in the shards while it
 /// ran, instead of parking until a whole trigger has: roots arriving that
@@ -290,6 +289,8 @@ fn wait(#[cfg(not(arcycle_loom))] deadline: Option<Instant>) {
 /// slowly than that leaves the thread parked until the trigger, as before.
 const CATCH_UP: usize = 4;
 
+/// Run automatic collections while the trigger is set, and (after one of
+/// its own) while a [`CATCH_UP`] share of a trigger is pending.
 fn threshold_collections() {
     let c = control();
     // Acquire: pairs with `hold`'s Release clear (a test's hand-off; the
